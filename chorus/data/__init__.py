@@ -1,0 +1,1 @@
+"""Procedural text-to-video data: moving coloured shapes and their captions."""

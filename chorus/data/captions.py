@@ -1,0 +1,62 @@
+"""Captions for procedural clips: several phrasings, and a parser back to attributes."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from chorus.data.shapes import BACKGROUNDS, COLORS, DIRECTIONS, SHAPES, SIZES, SPEEDS, ClipSpec
+
+_DIRECTION_PHRASES = {
+    "left": ("moving left", "going to the left", "heading left", "sliding left"),
+    "right": ("moving right", "going to the right", "heading right", "sliding right"),
+    "up": ("moving up", "going upward", "heading up", "rising up"),
+    "down": ("moving down", "going downward", "heading down", "falling down"),
+}
+_TEMPLATES = (
+    "a {color} {shape} {motion} on a {background} background",
+    "a {size} {color} {shape} {motion} on a {background} background",
+    "a {size} {color} {shape} {speed} {motion} across a {background} background",
+    "{background} background, a {color} {shape} {motion}",
+    "on a {background} backdrop, a {size} {color} {shape} is {motion} {speed}",
+    "a {color} {shape}, {size}, {motion} over a plain {background} background",
+)
+
+
+def caption(spec: ClipSpec, rng: np.random.Generator | None = None, template: int | None = None) -> str:
+    """A caption naming the clip's colour, shape, direction and background (and
+    sometimes size and speed). ``template`` pins the phrasing; otherwise random."""
+    rng = rng or np.random.default_rng()
+    t = _TEMPLATES[template if template is not None else int(rng.integers(len(_TEMPLATES)))]
+    phrases = _DIRECTION_PHRASES[spec.direction]
+    motion = phrases[0] if template is not None else phrases[int(rng.integers(len(phrases)))]
+    return t.format(
+        color=spec.color, shape=spec.shape, motion=motion, background=spec.background, size=spec.size, speed=spec.speed
+    )
+
+
+_WORD = re.compile(r"[a-z]+")
+_DIRECTION_WORDS = {
+    "left": "left", "right": "right", "up": "up", "upward": "up", "rising": "up",
+    "down": "down", "downward": "down", "falling": "down",
+}
+
+
+def parse_caption(text: str) -> ClipSpec | None:
+    """Read the attributes back from a caption; None if it does not name them all.
+
+    Background words and object colours are disjoint, so the first object colour
+    is the object's and the word before "background"/"backdrop" is the background.
+    """
+    words = _WORD.findall(text.lower())
+    color = next((w for w in words if w in COLORS), None)
+    shape = next((w for w in words if w in SHAPES), None)
+    direction = next((_DIRECTION_WORDS[w] for w in words if w in _DIRECTION_WORDS), None)
+    background = next((w for w in words if w in BACKGROUNDS), None)
+    if None in (color, shape, direction, background):
+        return None
+    size = next((w for w in words if w in SIZES), "small")
+    speed = next((w for w in words if w in SPEEDS), "slowly")
+    assert direction in DIRECTIONS
+    return ClipSpec(color, shape, direction, background, size, speed)

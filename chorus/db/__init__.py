@@ -1,0 +1,1 @@
+"""Postgres is the truth about jobs, tenants, keys and cache entries."""

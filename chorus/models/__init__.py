@@ -1,0 +1,1 @@
+"""Model adapters: one interface over diffusers video DiTs and their text encoders."""

@@ -1,0 +1,79 @@
+"""Which models are installed and what each accepts. Torch-free: the API uses it.
+
+A model is a folder under ``CHORUS_MODELS_DIR`` (or the repo's ``models/``)
+holding a diffusers layout (``transformer/`` …) and a ``chorus_model.json``
+card with its limits and how to load it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelLimits:
+    """What a model accepts; the API validates requests against these."""
+
+    frames: tuple[int, ...]  # allowed frame counts
+    min_side: int
+    max_side: int
+    side_multiple: int
+    max_steps: int = 100
+    default_frames: int = 8
+    default_side: int = 32
+    default_steps: int = 4
+    default_guidance: float = 3.0
+    fps: int = 8
+
+    def check(self, num_frames: int, height: int, width: int, steps: int) -> tuple[str, str] | None:
+        """Return (code, message) for the first violated limit, or None."""
+        if num_frames not in self.frames:
+            return "invalid_num_frames", f"num_frames must be one of {list(self.frames)}"
+        for name, side in (("height", height), ("width", width)):
+            if not self.min_side <= side <= self.max_side:
+                return f"invalid_{name}", f"{name} must be in [{self.min_side}, {self.max_side}]"
+            if side % self.side_multiple:
+                return f"invalid_{name}", f"{name} must be divisible by {self.side_multiple}"
+        if not 1 <= steps <= self.max_steps:
+            return "invalid_num_inference_steps", f"num_inference_steps must be in [1, {self.max_steps}]"
+        return None
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """The contents of ``chorus_model.json``."""
+
+    model_id: str
+    path: Path
+    revision: str
+    limits: ModelLimits
+    latent_space: str = "pixel"  # "pixel" or "wan_vae"
+    text_encoder: str = "minilm"
+    text_max_tokens: int = 32
+    flow_shift: float = 1.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> ModelCard:
+        raw = json.loads((path / "chorus_model.json").read_text())
+        limits = raw.pop("limits")
+        limits["frames"] = tuple(limits["frames"])
+        known = {k: raw.pop(k) for k in list(raw) if k in cls.__dataclass_fields__}
+        return cls(path=path, limits=ModelLimits(**limits), extra=raw, **known)
+
+
+def find_model(model_id: str, models_dir: Path) -> ModelCard | None:
+    """The card of ``model_id`` if it is installed (a folder name, never a path)."""
+    if "/" in model_id or "\\" in model_id or model_id.startswith("."):
+        return None
+    path = models_dir / model_id
+    if not (path / "chorus_model.json").is_file():
+        return None
+    return ModelCard.load(path)
+
+
+def list_models(models_dir: Path) -> list[str]:
+    return sorted(p.parent.name for p in models_dir.glob("*/chorus_model.json"))

@@ -1,0 +1,70 @@
+"""Adapter for diffusers' WanTransformer3DModel, loaded like a real Wan2.1 checkpoint.
+
+Our own model (``latent_space: pixel``) denoises RGB pixels in [-1, 1] directly;
+a real Wan2.1 folder (``latent_space: wan_vae``) decodes through its VAE.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from diffusers import WanTransformer3DModel
+
+from chorus.models.base import PromptEncoding
+from chorus.models.catalog import ModelCard
+from chorus.models.text import shared_minilm
+
+
+class WanAdapter:
+    def __init__(self, card: ModelCard, device: str = "cpu", dtype: torch.dtype = torch.float32) -> None:
+        if card.text_encoder != "minilm":
+            raise ValueError(f"text encoder {card.text_encoder!r} is not supported yet (only 'minilm')")
+        self.card = card
+        self.model_id = card.model_id
+        self.revision = card.revision
+        self.limits = card.limits
+        self.device = device
+        self.dtype = dtype
+        self.transformer = WanTransformer3DModel.from_pretrained(card.path / "transformer", torch_dtype=dtype)
+        self.transformer.to(device).eval().requires_grad_(False)
+        self.text_encoder = shared_minilm(card.text_max_tokens, device)
+        self.vae = None
+        if card.latent_space == "wan_vae":
+            from diffusers import AutoencoderKLWan
+
+            self.vae = AutoencoderKLWan.from_pretrained(card.path / "vae", torch_dtype=dtype).to(device).eval()
+        elif card.latent_space != "pixel":
+            raise ValueError(f"unknown latent space {card.latent_space!r}")
+
+    @classmethod
+    def from_dir(cls, path: Path, device: str = "cpu") -> WanAdapter:
+        return cls(ModelCard.load(path), device=device)
+
+    @property
+    def patch_size(self) -> tuple[int, int, int]:
+        return tuple(self.transformer.config.patch_size)
+
+    def encode_prompts(self, prompts: list[str]) -> PromptEncoding:
+        enc = self.text_encoder.encode(prompts)
+        enc.states = enc.states.to(self.device, self.dtype)
+        return enc
+
+    def latent_shape(self, num_frames: int, height: int, width: int) -> tuple[int, int, int, int]:
+        channels = self.transformer.config.in_channels
+        if self.vae is None:
+            return channels, num_frames, height, width
+        return channels, (num_frames - 1) // 4 + 1, height // 8, width // 8
+
+    def predict_velocity(self, latents: torch.Tensor, timestep: torch.Tensor, text_states: torch.Tensor) -> torch.Tensor:
+        return self.transformer(
+            hidden_states=latents.to(self.dtype), timestep=timestep, encoder_hidden_states=text_states, return_dict=False
+        )[0]
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        if self.vae is not None:
+            mean = torch.tensor(self.vae.config.latents_mean).view(1, -1, 1, 1, 1).to(latents)
+            std = torch.tensor(self.vae.config.latents_std).view(1, -1, 1, 1, 1).to(latents)
+            latents = self.vae.decode(latents * std + mean, return_dict=False)[0]
+        pixels = ((latents.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        return pixels.permute(0, 2, 3, 4, 1).contiguous()  # (B, F, H, W, 3)

@@ -1,0 +1,1 @@
+"""Training the project's own text-to-video model (flow matching on procedural clips)."""

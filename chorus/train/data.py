@@ -1,0 +1,46 @@
+"""Endless training batches of procedural clips with random captions."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from chorus.data.captions import caption
+from chorus.data.shapes import all_specs, render
+from chorus.models.text import MiniLMTextEncoder
+
+
+class CaptionStates:
+    """Text states per caption, memoised: the caption space is finite and small."""
+
+    def __init__(self, encoder: MiniLMTextEncoder) -> None:
+        self.encoder = encoder
+        self._cache: dict[str, torch.Tensor] = {}
+
+    def __call__(self, captions: list[str]) -> torch.Tensor:
+        missing = sorted({c for c in captions if c not in self._cache})
+        if missing:
+            for text, states in zip(missing, self.encoder.encode(missing).states):
+                self._cache[text] = states
+        return torch.stack([self._cache[c] for c in captions])
+
+
+def clips_to_tensor(clips: np.ndarray) -> torch.Tensor:
+    """uint8 (B, F, H, W, 3) -> float (B, 3, F, H, W) in [-1, 1]."""
+    return torch.from_numpy(clips).permute(0, 4, 1, 2, 3).float() / 127.5 - 1.0
+
+
+class ClipStream:
+    """Held-in specs only: held-out colour x shape pairs never reach training."""
+
+    def __init__(self, rng: np.random.Generator, num_frames: int, side: int) -> None:
+        self.rng = rng
+        self.specs = all_specs(held_out=False)
+        self.num_frames = num_frames
+        self.side = side
+
+    def batch(self, size: int) -> tuple[torch.Tensor, list[str]]:
+        picks = self.rng.integers(len(self.specs), size=size)
+        specs = [self.specs[i] for i in picks]
+        clips = np.stack([render(s, self.num_frames, self.side, self.rng) for s in specs])
+        return clips_to_tensor(clips), [caption(s, self.rng) for s in specs]
