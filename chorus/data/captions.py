@@ -38,8 +38,14 @@ def caption(spec: ClipSpec, rng: np.random.Generator | None = None, template: in
 
 _WORD = re.compile(r"[a-z]+")
 _DIRECTION_WORDS = {
-    "left": "left", "right": "right", "up": "up", "upward": "up", "rising": "up",
-    "down": "down", "downward": "down", "falling": "down",
+    "left": "left",
+    "right": "right",
+    "up": "up",
+    "upward": "up",
+    "rising": "up",
+    "down": "down",
+    "downward": "down",
+    "falling": "down",
 }
 
 

@@ -18,7 +18,7 @@ class Base(DeclarativeBase):
     pass
 
 
-class JobStatus(str, enum.Enum):
+class JobStatus(enum.StrEnum):
     queued = "queued"
     running = "running"
     succeeded = "succeeded"
@@ -57,8 +57,13 @@ class Job(Base):
     __table_args__ = (
         Index("ix_jobs_tenant_created", "tenant_id", "created_at"),
         Index("ix_jobs_queued_shape", "status", "batch_key", "created_at"),
-        Index("uq_jobs_idempotency", "tenant_id", "idempotency_key", unique=True,
-              postgresql_where="idempotency_key IS NOT NULL"),
+        Index(
+            "uq_jobs_idempotency",
+            "tenant_id",
+            "idempotency_key",
+            unique=True,
+            postgresql_where="idempotency_key IS NOT NULL",
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)

@@ -12,7 +12,7 @@ from typing import Protocol
 
 import torch
 
-from chorus.models.catalog import ModelLimits
+from chorus.models.catalog import ModelCard, ModelLimits
 
 
 @dataclass
@@ -28,8 +28,14 @@ class VideoModelAdapter(Protocol):
 
     model_id: str
     revision: str
+    card: ModelCard
     limits: ModelLimits
     transformer: torch.nn.Module
+    device: str
+    dtype: torch.dtype
+
+    @property
+    def patch_size(self) -> tuple[int, int, int]: ...
 
     def encode_prompts(self, prompts: list[str]) -> PromptEncoding: ...
 
@@ -37,7 +43,9 @@ class VideoModelAdapter(Protocol):
         """(channels, latent_frames, latent_height, latent_width) for one video."""
         ...
 
-    def predict_velocity(self, latents: torch.Tensor, timestep: torch.Tensor, text_states: torch.Tensor) -> torch.Tensor:
+    def predict_velocity(
+        self, latents: torch.Tensor, timestep: torch.Tensor, text_states: torch.Tensor
+    ) -> torch.Tensor:
         """One transformer forward: flow velocity for ``latents`` at ``timestep`` (0..1000)."""
         ...
 

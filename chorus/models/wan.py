@@ -56,9 +56,14 @@ class WanAdapter:
             return channels, num_frames, height, width
         return channels, (num_frames - 1) // 4 + 1, height // 8, width // 8
 
-    def predict_velocity(self, latents: torch.Tensor, timestep: torch.Tensor, text_states: torch.Tensor) -> torch.Tensor:
+    def predict_velocity(
+        self, latents: torch.Tensor, timestep: torch.Tensor, text_states: torch.Tensor
+    ) -> torch.Tensor:
         return self.transformer(
-            hidden_states=latents.to(self.dtype), timestep=timestep, encoder_hidden_states=text_states, return_dict=False
+            hidden_states=latents.to(self.dtype),
+            timestep=timestep,
+            encoder_hidden_states=text_states,
+            return_dict=False,
         )[0]
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:

@@ -21,9 +21,7 @@ class ArchConfig:
     rope_max_seq_len: int = 64
 
     def wan_kwargs(self) -> dict:
-        return dict(
-            asdict(self), in_channels=3, out_channels=3, cross_attn_norm=True, qk_norm="rms_norm_across_heads"
-        )
+        return dict(asdict(self), in_channels=3, out_channels=3, cross_attn_norm=True, qk_norm="rms_norm_across_heads")
 
 
 @dataclass

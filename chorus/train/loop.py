@@ -20,9 +20,9 @@ import torch.nn.functional as F
 from diffusers import WanTransformer3DModel
 from tqdm import tqdm
 
+from chorus.models.text import MiniLMTextEncoder
 from chorus.train.config import TrainConfig
 from chorus.train.data import CaptionStates, ClipStream
-from chorus.models.text import MiniLMTextEncoder
 
 STATE_FILE = "trainer_state.pt"
 

@@ -1,0 +1,110 @@
+"""Plain batched flow-matching sampling with classifier-free guidance.
+
+This is the no-cache path and the reference the cached paths are tested
+against. Each request keeps its own seed, so its video does not depend on
+which other requests share its batch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from diffusers import FlowMatchEulerDiscreteScheduler
+
+from chorus.models.base import VideoModelAdapter
+
+
+class Canceled(Exception):
+    """Raised between steps when the step callback asks to stop."""
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompt: str
+    negative_prompt: str = ""
+    num_frames: int = 8
+    height: int = 32
+    width: int = 32
+    num_inference_steps: int = 4
+    guidance_scale: float = 3.0
+    seed: int = 0
+
+    @property
+    def shape_key(self) -> tuple[int, int, int, int]:
+        """Requests with equal keys can be denoised in one batched forward."""
+        return self.num_frames, self.height, self.width, self.num_inference_steps
+
+
+@dataclass
+class DenoiseStats:
+    """Collected during a run; exported elsewhere."""
+
+    forwards: int = 0  # transformer calls (a CFG pair in one call counts once)
+    tokens: int = 0  # video tokens fed through the transformer, summed over calls
+    denoise_seconds: float = 0.0
+    step_seconds: list[float] = field(default_factory=list)
+
+
+# on_step(step_done, total_steps) -> False to cancel
+StepCallback = Callable[[int, int], bool]
+
+
+def make_scheduler(adapter: VideoModelAdapter, steps: int) -> FlowMatchEulerDiscreteScheduler:
+    scheduler = FlowMatchEulerDiscreteScheduler(shift=adapter.card.flow_shift)
+    scheduler.set_timesteps(steps)
+    return scheduler
+
+
+def initial_noise(adapter: VideoModelAdapter, requests: list[GenerationRequest]) -> torch.Tensor:
+    shape = [adapter.latent_shape(r.num_frames, r.height, r.width) for r in requests]
+    noise = [torch.randn(s, generator=torch.Generator().manual_seed(r.seed)) for s, r in zip(shape, requests)]
+    return torch.stack(noise).to(adapter.device, adapter.dtype)
+
+
+def guided_velocity(
+    adapter: VideoModelAdapter, latents: torch.Tensor, t: torch.Tensor, text: torch.Tensor, scales: torch.Tensor
+) -> torch.Tensor:
+    """Conditional and unconditional halves in one forward; ``text`` is (2B, L, D), cond first."""
+    batch = latents.shape[0]
+    both = adapter.predict_velocity(torch.cat([latents, latents]), t.expand(2 * batch), text)
+    cond, uncond = both[:batch], both[batch:]
+    return uncond + scales.view(-1, 1, 1, 1, 1) * (cond - uncond)
+
+
+def token_count(adapter: VideoModelAdapter, latents: torch.Tensor) -> int:
+    pt, ph, pw = adapter.patch_size
+    _, _, f, h, w = latents.shape
+    return (f // pt) * (h // ph) * (w // pw)
+
+
+@torch.inference_mode()
+def generate(
+    adapter: VideoModelAdapter,
+    requests: list[GenerationRequest],
+    on_step: StepCallback | None = None,
+    stats: DenoiseStats | None = None,
+) -> torch.Tensor:
+    """Denoise a batch of same-shape requests; returns uint8 frames (B, F, H, W, 3)."""
+    if len({r.shape_key for r in requests}) != 1:
+        raise ValueError("a batch must share frames, size and step count")
+    stats = stats if stats is not None else DenoiseStats()
+    steps = requests[0].num_inference_steps
+    text = adapter.encode_prompts([r.prompt for r in requests] + [r.negative_prompt for r in requests]).states
+    scales = torch.tensor([r.guidance_scale for r in requests], device=adapter.device, dtype=adapter.dtype)
+    latents = initial_noise(adapter, requests)
+    scheduler = make_scheduler(adapter, steps)
+    start = time.perf_counter()
+    for i, t in enumerate(scheduler.timesteps):
+        tick = time.perf_counter()
+        velocity = guided_velocity(adapter, latents, t.to(adapter.device), text, scales)
+        latents = scheduler.step(velocity, t, latents, return_dict=False)[0]
+        stats.forwards += 1
+        stats.tokens += 2 * len(requests) * token_count(adapter, latents)
+        stats.step_seconds.append(time.perf_counter() - tick)
+        if on_step is not None and on_step(i + 1, steps) is False:
+            raise Canceled
+    stats.denoise_seconds += time.perf_counter() - start
+    return adapter.decode(latents)

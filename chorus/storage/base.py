@@ -1,0 +1,54 @@
+"""The object store interface and the URL that picks an implementation."""
+
+from __future__ import annotations
+
+from typing import Protocol
+from urllib.parse import urlparse
+
+from chorus.config import Settings
+
+
+class StoreError(Exception):
+    """The store could not be reached or refused the operation."""
+
+
+class ObjectNotFound(StoreError):
+    pass
+
+
+class ObjectStore(Protocol):
+    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None: ...
+
+    def get(self, key: str) -> bytes: ...
+
+    def delete(self, key: str) -> None:
+        """Idempotent: deleting a missing key is not an error."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def url(self, key: str, expires_s: int) -> str:
+        """A URL a client can GET the object from until it expires."""
+        ...
+
+    def ping(self) -> None:
+        """Raise StoreError if the store is unreachable."""
+        ...
+
+
+def open_store(settings: Settings) -> ObjectStore:
+    parsed = urlparse(settings.store_url)
+    if parsed.scheme == "s3":
+        from chorus.storage.s3 import S3Store
+
+        return S3Store(
+            bucket=parsed.netloc,
+            prefix=parsed.path.lstrip("/"),
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region,
+        )
+    if parsed.scheme == "file":
+        from chorus.storage.local import LocalStore
+
+        return LocalStore(root=(parsed.netloc + parsed.path) or ".", public_base_url=settings.public_base_url)
+    raise ValueError(f"unsupported store URL {settings.store_url!r} (use s3://bucket/prefix or file:///dir)")

@@ -1,0 +1,50 @@
+"""A local folder as the object store (embedded mode, development)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from chorus.storage.base import ObjectNotFound, StoreError
+
+
+class LocalStore:
+    def __init__(self, root: str | Path, public_base_url: str = "http://127.0.0.1:8000"):
+        self.root = Path(root).resolve()
+        self.public_base_url = public_base_url.rstrip("/")
+
+    def path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if not path.is_relative_to(self.root):
+            raise StoreError(f"key escapes the store: {key!r}")
+        return path
+
+    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        path = self.path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Write then rename, so a reader never sees half an object.
+        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:
+            tmp.write(data)
+        os.replace(tmp.name, path)
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self.path(key).read_bytes()
+        except FileNotFoundError as exc:
+            raise ObjectNotFound(key) from exc
+
+    def delete(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)
+
+    def exists(self, key: str) -> bool:
+        return self.path(key).is_file()
+
+    def url(self, key: str, expires_s: int) -> str:
+        # Served by the API's /v1/files route (embedded mode only); no signing needed on loopback.
+        return f"{self.public_base_url}/v1/files/{key}"
+
+    def ping(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        if not os.access(self.root, os.W_OK):
+            raise StoreError(f"store folder {self.root} is not writable")

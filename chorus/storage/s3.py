@@ -1,0 +1,65 @@
+"""S3-compatible store via boto3 (AWS, MinIO, R2, moto)."""
+
+from __future__ import annotations
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chorus.storage.base import ObjectNotFound, StoreError
+
+
+class S3Store:
+    def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None, region: str = "us-east-1"):
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        # botocore retries transient errors (5xx, throttling, timeouts) with backoff.
+        config = Config(retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=5, read_timeout=30)
+        self.client = boto3.client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type)
+        except (BotoCoreError, ClientError) as exc:
+            raise StoreError(f"put {key}: {exc}") from exc
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise ObjectNotFound(key) from exc
+            raise StoreError(f"get {key}: {exc}") from exc
+        except BotoCoreError as exc:
+            raise StoreError(f"get {key}: {exc}") from exc
+
+    def delete(self, key: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        except (BotoCoreError, ClientError) as exc:
+            raise StoreError(f"delete {key}: {exc}") from exc
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            return True
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                return False
+            raise StoreError(f"head {key}: {exc}") from exc
+        except BotoCoreError as exc:
+            raise StoreError(f"head {key}: {exc}") from exc
+
+    def url(self, key: str, expires_s: int) -> str:
+        return self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": self._key(key)}, ExpiresIn=expires_s
+        )
+
+    def ping(self) -> None:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except (BotoCoreError, ClientError) as exc:
+            raise StoreError(f"bucket {self.bucket}: {exc}") from exc
