@@ -1,0 +1,37 @@
+"""The ``chorus`` command line. Each command group lives beside the code it drives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Chorus: cached text-to-video serving.")
+
+
+@app.command()
+def train(
+    config: Annotated[Path, typer.Option(help="JSON training config")] = Path("configs/chorus-shapes.json"),
+    out: Annotated[Path, typer.Option(help="run folder (resumed if it holds a checkpoint)")] = Path(
+        "runs/chorus-shapes"
+    ),
+    minutes: Annotated[float | None, typer.Option(help="stop after this many minutes")] = None,
+    steps: Annotated[int | None, typer.Option(help="stop after this many more steps")] = None,
+    seed: Annotated[int | None, typer.Option(help="override the config's seed")] = None,
+) -> None:
+    """Train (or resume training) the project's own text-to-video model."""
+    from chorus.train.config import TrainConfig
+    from chorus.train.loop import train as run_training
+
+    if not config.is_file():
+        raise typer.BadParameter(f"no such config file: {config}", param_hint="--config")
+    cfg = TrainConfig.from_file(config)
+    if seed is not None:
+        cfg.seed = seed
+    step = run_training(cfg, out, time_budget_s=minutes * 60 if minutes else None, max_steps=steps)
+    typer.echo(f"reached step {step}; checkpoint in {out / 'checkpoint'}")
+
+
+if __name__ == "__main__":
+    app()
