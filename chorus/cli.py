@@ -10,6 +10,11 @@ import typer
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Chorus: cached text-to-video serving.")
 
 
+@app.callback()
+def main() -> None:
+    """Chorus: serve text-to-video models faster by reusing work across similar requests."""
+
+
 @app.command()
 def train(
     config: Annotated[Path, typer.Option(help="JSON training config")] = Path("configs/chorus-shapes.json"),
