@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from pgvector.sqlalchemy import Vector
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Enum, Float, ForeignKey, Index, Integer, String, Text, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -89,3 +90,45 @@ class Job(Base):
     batch_size: Mapped[int | None] = mapped_column(Integer)  # size of the batched forward it ran in
     run_seconds: Mapped[float | None] = mapped_column(Float)
     video_bytes: Mapped[int | None] = mapped_column(BigInteger)
+
+
+EMBEDDING_DIM = 384
+
+
+class CacheEntry(Base):
+    """What a full-compute request left for later, similar requests to reuse.
+
+    Tensors live in the object store under ``object_prefix``; this row is the
+    index. A lookup only ever matches rows of the same ``domain`` (a tenant id,
+    or "shared" for tenants that opted in) and the same ``namespace`` (hash of
+    model, revision, scheduler, steps, resolution, frames, guidance).
+    """
+
+    __tablename__ = "cache_entries"
+    __table_args__ = (
+        Index("ix_cache_entries_domain_namespace", "domain", "namespace"),
+        Index(
+            "ix_cache_entries_embedding_hnsw",
+            "embedding",
+            postgresql_using="hnsw",
+            postgresql_ops={"embedding": "vector_cosine_ops"},
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    domain: Mapped[str] = mapped_column(String(64))
+    namespace: Mapped[str] = mapped_column(String(64))
+    namespace_info: Mapped[dict[str, Any]] = mapped_column(JSONType)  # the fields hashed into namespace
+    source_job_id: Mapped[uuid.UUID | None] = mapped_column()
+    prompt: Mapped[str] = mapped_column(Text)
+    token_ids: Mapped[list[int]] = mapped_column(JSONType)
+    embedding = mapped_column(Vector(EMBEDDING_DIM), nullable=False)
+    seed: Mapped[int] = mapped_column(BigInteger)
+    object_prefix: Mapped[str] = mapped_column(String(300))
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    steps_stored: Mapped[list[int]] = mapped_column(JSONType)
+    hits: Mapped[int] = mapped_column(Integer, default=0)
+    steps_saved_total: Mapped[float] = mapped_column(Float, default=0.0)  # sum over hits, for LCBFU
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_hit_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
