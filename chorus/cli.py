@@ -38,5 +38,17 @@ def train(
     typer.echo(f"reached step {step}; checkpoint in {out / 'checkpoint'}")
 
 
+@app.command()
+def worker(
+    pool: Annotated[str, typer.Option(help="Celery pool: prefork (enforces the hard time limit) or solo")] = "prefork",
+    concurrency: Annotated[int, typer.Option(help="jobs at once (one per GPU)")] = 1,
+    loglevel: Annotated[str, typer.Option(help="log level")] = "info",
+) -> None:
+    """Run a worker: claims queued jobs (batching compatible ones), renders them, uploads the videos."""
+    from worker.start import start
+
+    start(pool=pool, concurrency=concurrency, loglevel=loglevel)
+
+
 if __name__ == "__main__":
     app()

@@ -1,0 +1,108 @@
+"""The worker's side of a job's life in Postgres: claim, batch, progress, finish.
+
+Every transition is a conditional UPDATE on ``status``. Broker delivery is
+at-least-once, so a redelivered message must find nothing to do: it cannot
+claim a job that is running or finished, and a late writer (a worker that
+lost a race with a cancel or a reaper) cannot overwrite a terminal state.
+Torch-free; callers own the transaction (``session_scope``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from chorus.db.models import Job, JobStatus
+
+_RUNNING = {"status": JobStatus.running, "attempts": Job.attempts + 1, "started_at": func.now(), "progress": 0}
+
+
+def claim(session: Session, job_id: uuid.UUID, worker_id: str) -> Job | None:
+    """queued -> running; None if the job is missing or not queued (someone else has it, or it is done)."""
+    stmt = (
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.queued)
+        .values(**_RUNNING, worker_id=worker_id)
+        .returning(Job)
+    )
+    return session.scalars(stmt, execution_options={"synchronize_session": False}).one_or_none()
+
+
+def claim_batch_mates(session: Session, lead: Job, limit: int, worker_id: str) -> list[Job]:
+    """Claim up to ``limit`` more queued jobs that can share ``lead``'s batched forward, oldest first.
+
+    SKIP LOCKED lets several workers pull from the same queued set without
+    waiting on each other; the mates' own messages later find them claimed.
+    """
+    if limit <= 0:
+        return []
+    mates = (
+        select(Job.id)
+        .where(Job.status == JobStatus.queued, Job.batch_key == lead.batch_key, Job.id != lead.id)
+        .order_by(Job.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    stmt = (
+        update(Job)
+        .where(Job.id.in_(mates.scalar_subquery()), Job.status == JobStatus.queued)
+        .values(**_RUNNING, worker_id=worker_id)
+        .returning(Job)
+    )
+    jobs = session.scalars(stmt, execution_options={"synchronize_session": False}).all()
+    return sorted(jobs, key=lambda job: job.created_at)
+
+
+def report_progress(session: Session, job_ids: Collection[uuid.UUID], progress: int) -> dict[uuid.UUID, bool]:
+    """Write progress for the batch in one UPDATE; returns {id: cancel_requested} of jobs still running."""
+    stmt = (
+        update(Job)
+        .where(Job.id.in_(job_ids), Job.status == JobStatus.running)
+        .values(progress=progress)
+        .returning(Job.id, Job.cancel_requested)
+    )
+    return {row.id: row.cancel_requested for row in session.execute(stmt)}
+
+
+def finish(session: Session, job_ids: Collection[uuid.UUID], status: JobStatus, **values: Any) -> set[uuid.UUID]:
+    """running -> a terminal status; returns the ids that were still running (and so were finished here)."""
+    if not status.is_terminal:
+        raise ValueError(f"{status} is not terminal")
+    stmt = (
+        update(Job)
+        .where(Job.id.in_(job_ids), Job.status == JobStatus.running)
+        .values(status=status, completed_at=func.now(), **values)
+        .returning(Job.id)
+    )
+    return set(session.scalars(stmt))
+
+
+def fail_stale(session: Session, older_than_s: float) -> set[uuid.UUID]:
+    """Fail running jobs whose worker is gone: a live worker stops its jobs at the time limit.
+
+    Called by every task, so a job whose worker was killed (hard time limit,
+    OOM, lost machine) ends as ``timeout`` instead of running forever; this
+    also covers batch mates whose own messages were already dropped.
+    """
+    stmt = (
+        update(Job)
+        .where(Job.status == JobStatus.running, Job.started_at < func.now() - timedelta(seconds=older_than_s))
+        .values(
+            status=JobStatus.failed,
+            completed_at=func.now(),
+            error_code="timeout",
+            error_message="the job exceeded its time limit or its worker was lost",
+        )
+        .returning(Job.id)
+    )
+    return set(session.scalars(stmt))
+
+
+def job_status(session: Session, job_id: uuid.UUID) -> JobStatus | None:
+    """For log lines about messages that claimed nothing."""
+    return session.scalar(select(Job.status).where(Job.id == job_id))

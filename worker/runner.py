@@ -1,0 +1,168 @@
+"""One task, start to end: claim a job and its batch mates, denoise, upload, record each outcome.
+
+A batch is finished job by job: a canceled job leaves the batch at once (it
+is marked ``canceled`` between steps while its mates keep denoising; the
+rows it occupies in the batched forward are simply discarded), and only
+when every job of the batch is gone does the forward stop early.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from chorus.config import Settings
+from chorus.db.models import Job, JobStatus
+from chorus.db.session import session_scope
+from chorus.engine.denoise import Canceled, DenoiseStats
+from chorus.jobs.claim import claim, claim_batch_mates, fail_stale, finish, job_status, report_progress
+from chorus.models.loader import load_adapter
+from chorus.storage import ObjectStore, StoreError
+from chorus.video import upload_video, video_key
+from worker.batch import run_batch
+
+log = logging.getLogger(__name__)
+
+# A live worker stops its jobs at the time limit (between steps), so a job still
+# running this long after it is presumed orphaned (see ``fail_stale``).
+STALE_GRACE_S = 15  # below worker.app.HARD_LIMIT_GRACE_S, so a killed task's job is reaped on redelivery
+
+
+class JobTimeout(Exception):
+    pass
+
+
+class Batch:
+    """The jobs of one batched forward and what is known about their run so far."""
+
+    def __init__(self, jobs: list[Job], settings: Settings) -> None:
+        self.jobs = jobs
+        self.database_url = settings.database_url
+        self.started = time.perf_counter()
+        self.deadline = self.started + settings.job_time_limit_s
+        self.live = {job.id for job in jobs}  # claimed by us and not finished yet
+        self.stats = DenoiseStats()
+
+    def metrics(self, job: Job, denoised: bool) -> dict[str, Any]:
+        metrics: dict[str, Any] = {
+            "queue_seconds": round((job.started_at - job.created_at).total_seconds(), 4),
+            "run_seconds": round(time.perf_counter() - self.started, 4),
+            "batch_size": len(self.jobs),
+            "batch_id": str(self.jobs[0].id),  # the lead job: groups the jobs that shared forwards
+        }
+        if denoised:
+            metrics.update(
+                denoise_seconds=round(self.stats.denoise_seconds, 4),
+                forwards=self.stats.forwards,  # each forward served the whole batch
+                tokens=self.stats.tokens // len(self.jobs),  # this job's share of the video tokens
+            )
+        return metrics
+
+    def close(self, jobs: Iterable[Job], status: JobStatus, denoised: bool = False, **values: Any) -> None:
+        """Finish jobs one UPDATE each (their metrics differ); jobs finished elsewhere are left alone."""
+        with session_scope(self.database_url) as session:
+            for job in jobs:
+                metrics = self.metrics(job, denoised)
+                finish(
+                    session,
+                    [job.id],
+                    status,
+                    metrics=metrics,
+                    batch_size=metrics["batch_size"],
+                    run_seconds=metrics["run_seconds"],
+                    **values,
+                )
+                self.live.discard(job.id)
+
+    def fail(self, code: str, message: str) -> None:
+        log.warning("batch %s failed (%s): %s", self.jobs[0].id, code, message)
+        self.close(self.live_jobs(), JobStatus.failed, error_code=code, error_message=message[:2000])
+
+    def live_jobs(self) -> list[Job]:
+        return [job for job in self.jobs if job.id in self.live]
+
+    def on_step(self, step: int, total: int) -> bool:
+        """After each denoising step: progress for the batch, cancels, the time limit."""
+        # 100 only once the video is uploaded.
+        with session_scope(self.database_url) as session:
+            running = report_progress(session, self.live, min(99, 100 * step // total))
+        self.live &= running.keys()  # finished elsewhere (canceled while queued, reaped): drop
+        canceled = [job for job in self.live_jobs() if running[job.id]]
+        if canceled:
+            log.info("canceled between steps: %s", ", ".join(str(job.id) for job in canceled))
+            self.close(canceled, JobStatus.canceled)
+        if not self.live:
+            return False
+        if time.perf_counter() > self.deadline:
+            raise JobTimeout
+        return True
+
+
+class JobRunner:
+    def __init__(self, settings: Settings, store: ObjectStore, worker_id: str) -> None:
+        self.settings = settings
+        self.store = store
+        self.worker_id = worker_id
+
+    def run(self, job_id: str) -> None:
+        batch = self.claim(job_id)
+        if batch is None:
+            return
+        try:
+            self.execute(batch)
+        except SQLAlchemyError:
+            raise  # the database is gone: nothing can be recorded; fail_stale ends these jobs later
+        except Exception as exc:
+            log.exception("batch %s crashed", batch.jobs[0].id)
+            batch.fail("internal_error", f"{type(exc).__name__}: {exc}")
+
+    def claim(self, job_id: str) -> Batch | None:
+        try:
+            jid = uuid.UUID(job_id)
+        except ValueError:
+            log.warning("dropping a message with a malformed job id %r", job_id)
+            return None
+        with session_scope(self.settings.database_url) as session:
+            reaped = fail_stale(session, self.settings.job_time_limit_s + STALE_GRACE_S)
+            if reaped:
+                log.warning("failed %d orphaned running jobs: %s", len(reaped), ", ".join(map(str, reaped)))
+            lead = claim(session, jid, self.worker_id)
+            if lead is None:
+                log.info("dropping the message for job %s: %s", jid, job_status(session, jid) or "no such job")
+                return None
+            mates = claim_batch_mates(session, lead, self.settings.max_batch - 1, self.worker_id)
+        log.info("claimed job %s with %d batch mates", jid, len(mates))
+        return Batch([lead, *mates], self.settings)
+
+    def execute(self, batch: Batch) -> None:
+        try:
+            adapter = load_adapter(batch.jobs[0].model, self.settings.models_dir, self.settings.device)
+            videos = run_batch(adapter, batch.jobs, on_step=batch.on_step, stats=batch.stats)
+        except Canceled:
+            return  # every job left the batch between steps
+        except JobTimeout:
+            batch.fail("timeout", f"the job exceeded its time limit of {self.settings.job_time_limit_s} s")
+            return
+        except SQLAlchemyError:
+            raise
+        except Exception as exc:
+            log.exception("model error in batch %s", batch.jobs[0].id)
+            batch.fail("model_error", f"{type(exc).__name__}: {exc}")
+            return
+        fps = adapter.limits.fps
+        for job, frames in zip(batch.jobs, videos):
+            if job.id not in batch.live:
+                continue
+            # Upload before marking succeeded: a succeeded job always has its video.
+            try:
+                output = upload_video(self.store, video_key(job.tenant_id, job.id), frames, fps)
+            except StoreError as exc:
+                log.warning("upload of job %s failed: %s", job.id, exc)
+                batch.close([job], JobStatus.failed, True, error_code="upload_failed", error_message=str(exc)[:2000])
+                continue
+            batch.close([job], JobStatus.succeeded, True, output=output, progress=100, video_bytes=output["bytes"])
