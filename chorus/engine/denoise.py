@@ -8,11 +8,13 @@ which other requests share its batch.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
+from diffusers.hooks import HookRegistry
 
 from chorus.models.base import VideoModelAdapter
 
@@ -43,9 +45,18 @@ class DenoiseStats:
     """Collected during a run; exported elsewhere."""
 
     forwards: int = 0  # transformer calls (a CFG pair in one call counts once)
-    tokens: int = 0  # video tokens fed through the transformer, summed over calls
+    tokens: int = 0  # video tokens fed through the transformer (cond + uncond), summed over calls
     denoise_seconds: float = 0.0
     step_seconds: list[float] = field(default_factory=list)
+    forwards_per_step: list[int] = field(default_factory=list)
+    tokens_per_step: list[int] = field(default_factory=list)  # 0 where every request skipped the step
+    # wall time by stage: "full" (misses), "stage1" (loading reused latents), "stage2", "stage3";
+    # a forward shared by requests in different stages is split by row count
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    steps_skipped: int = 0  # request-steps not run at all (Stage 1), summed over requests
+
+    def add_stage_time(self, stage: str, seconds: float) -> None:
+        self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
 
 
 # on_step(step_done, total_steps) -> False to cancel
@@ -64,14 +75,33 @@ def initial_noise(adapter: VideoModelAdapter, requests: list[GenerationRequest])
     return torch.stack(noise).to(adapter.device, adapter.dtype)
 
 
+def apply_guidance(both: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
+    """Classifier-free guidance over a (2B, ...) prediction whose first half is conditional."""
+    cond, uncond = both.chunk(2)
+    return uncond + scales.view(-1, *[1] * (both.ndim - 1)) * (cond - uncond)
+
+
 def guided_velocity(
     adapter: VideoModelAdapter, latents: torch.Tensor, t: torch.Tensor, text: torch.Tensor, scales: torch.Tensor
 ) -> torch.Tensor:
     """Conditional and unconditional halves in one forward; ``text`` is (2B, L, D), cond first."""
     batch = latents.shape[0]
     both = adapter.predict_velocity(torch.cat([latents, latents]), t.expand(2 * batch), text)
-    cond, uncond = both[:batch], both[batch:]
-    return uncond + scales.view(-1, 1, 1, 1, 1) * (cond - uncond)
+    return apply_guidance(both, scales)
+
+
+def reset_intra_caches(transformer: torch.nn.Module) -> None:
+    """Clear the state of diffusers' intra-request caches (FirstBlockCache, MagCache…), if any are enabled,
+    so nothing carries over from the previous request."""
+    HookRegistry.check_if_exists_or_initialize(transformer).reset_stateful_hooks()
+
+
+@contextmanager
+def cache_step(transformer: torch.nn.Module, name: str, step: int, steps: int) -> Iterator[None]:
+    """The cache context diffusers' intra-request caches key their state by: one ``name`` per stream of
+    same-shaped forwards (their state compares a forward with the previous one of the same name)."""
+    with transformer.cache_context(name, step_index=step, num_inference_steps=steps):
+        yield
 
 
 def token_count(adapter: VideoModelAdapter, latents: torch.Tensor) -> int:
@@ -96,14 +126,20 @@ def generate(
     scales = torch.tensor([r.guidance_scale for r in requests], device=adapter.device, dtype=adapter.dtype)
     latents = initial_noise(adapter, requests)
     scheduler = make_scheduler(adapter, steps)
+    reset_intra_caches(adapter.transformer)
     start = time.perf_counter()
     for i, t in enumerate(scheduler.timesteps):
         tick = time.perf_counter()
-        velocity = guided_velocity(adapter, latents, t.to(adapter.device), text, scales)
+        with cache_step(adapter.transformer, "cfg", i, steps):
+            velocity = guided_velocity(adapter, latents, t.to(adapter.device), text, scales)
         latents = scheduler.step(velocity, t, latents, return_dict=False)[0]
+        tokens = 2 * len(requests) * token_count(adapter, latents)
         stats.forwards += 1
-        stats.tokens += 2 * len(requests) * token_count(adapter, latents)
+        stats.tokens += tokens
+        stats.forwards_per_step.append(1)
+        stats.tokens_per_step.append(tokens)
         stats.step_seconds.append(time.perf_counter() - tick)
+        stats.add_stage_time("full", stats.step_seconds[-1])
         if on_step is not None and on_step(i + 1, steps) is False:
             raise Canceled
     stats.denoise_seconds += time.perf_counter() - start

@@ -1,0 +1,203 @@
+"""Capture on a full-compute run: what later requests reuse.
+
+Two things are recorded: the latent after each denoising step, and the cross-attention maps of the
+prompt tokens (video tokens x text tokens, softmax probabilities averaged over heads, conditional half
+only, averaged over the chosen layers, optionally average-pooled on the token grid, stored as fp16).
+The maps are recorded by a processor that wraps each chosen ``attn2`` processor: it leaves the
+forward's output untouched (a captured run is bit-identical to an uncaptured one) and recomputes the
+query/key products of the rows it records.
+
+``CapturedRun`` is the payload of a cache entry; ``tensors()``/``metadata()``/``from_parts()`` split it
+into a flat tensor dict (safetensors) and JSON metadata and back.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from chorus.engine.processors import unwrap_cross_attention, wrap_cross_attention
+
+Grid = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class CaptureConfig:
+    latent_steps: tuple[int, ...] | None = None  # store the latent after these many steps (1..S); None: all
+    map_steps: tuple[int, ...] | None = None  # 0-based steps whose cross-attention is recorded; None: all
+    map_layers: tuple[int, ...] | None = None  # block indices recorded (their maps are averaged); None: all
+    map_stride: Grid = (1, 1, 1)  # average-pool the (t, h, w) token grid by this before storing
+    latent_dtype: torch.dtype = torch.float16
+
+    def stores_latent(self, steps_done: int) -> bool:
+        return self.latent_steps is None or steps_done in self.latent_steps
+
+    def records_step(self, step: int) -> bool:
+        return self.map_steps is None or step in self.map_steps
+
+
+@dataclass
+class CapturedRun:
+    """One full-compute video's reusable trajectory."""
+
+    prompt: str
+    negative_prompt: str
+    seed: int
+    num_steps: int
+    guidance_scale: float
+    token_ids: list[int]  # the prompt's tokenizer ids, unpadded
+    token_grid: Grid  # video token grid (t, h, w) of the transformer
+    map_grid: Grid  # grid of the stored maps (token_grid pooled by the capture's map_stride)
+    latents: dict[int, torch.Tensor] = field(default_factory=dict)  # steps done (1..S) -> latent (C, F, H, W)
+    attn_maps: dict[int, torch.Tensor] = field(default_factory=dict)  # 0-based step -> (map tokens, text tokens)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in [*self.latents.values(), *self.attn_maps.values()])
+
+    def mean_map(self) -> torch.Tensor | None:
+        """The stored maps averaged over steps, float32 (map tokens, text tokens); None if none stored."""
+        if not self.attn_maps:
+            return None
+        return torch.stack([m.float() for m in self.attn_maps.values()]).mean(0)
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        out = {f"latent.{k}": v.contiguous() for k, v in self.latents.items()}
+        out.update({f"attn.{k}": v.contiguous() for k, v in self.attn_maps.items()})
+        return out
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "prompt": self.prompt,
+            "negative_prompt": self.negative_prompt,
+            "seed": self.seed,
+            "num_steps": self.num_steps,
+            "guidance_scale": self.guidance_scale,
+            "token_ids": list(self.token_ids),
+            "token_grid": list(self.token_grid),
+            "map_grid": list(self.map_grid),
+            "latent_steps": sorted(self.latents),
+            "map_steps": sorted(self.attn_maps),
+            "nbytes": self.nbytes,
+        }
+
+    @classmethod
+    def from_parts(cls, metadata: dict[str, Any], tensors: dict[str, torch.Tensor]) -> CapturedRun:
+        parts: dict[str, dict[int, torch.Tensor]] = {"latent": {}, "attn": {}}
+        for name, tensor in tensors.items():
+            kind, step = name.split(".")
+            parts[kind][int(step)] = tensor
+        return cls(
+            prompt=metadata["prompt"],
+            negative_prompt=metadata["negative_prompt"],
+            seed=metadata["seed"],
+            num_steps=metadata["num_steps"],
+            guidance_scale=metadata["guidance_scale"],
+            token_ids=list(metadata["token_ids"]),
+            token_grid=tuple(metadata["token_grid"]),
+            map_grid=tuple(metadata["map_grid"]),
+            latents=parts["latent"],
+            attn_maps=parts["attn"],
+        )
+
+
+class CaptureState:
+    """Maps and latents recorded so far, per request key. The denoise loop calls ``begin_forward``
+    before a transformer call to say which step it is and whose conditional rows to record."""
+
+    def __init__(self, config: CaptureConfig) -> None:
+        self.config = config
+        self.reset()
+
+    def reset(self) -> None:
+        self.step: int | None = None
+        self.rows: list[Hashable | None] = []
+        self.latents: dict[Hashable, dict[int, torch.Tensor]] = defaultdict(dict)
+        self._map_sums: dict[Hashable, dict[int, torch.Tensor]] = defaultdict(dict)
+        self._map_counts: dict[Hashable, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+
+    def begin_forward(self, step: int, rows: Sequence[Hashable | None]) -> None:
+        """The next forwards are step ``step``; conditional row i belongs to ``rows[i]`` (None: not recorded)."""
+        self.step = step
+        self.rows = list(rows) if self.config.records_step(step) else []
+
+    def end_forward(self) -> None:
+        self.step, self.rows = None, []
+
+    @property
+    def recording(self) -> bool:
+        return any(r is not None for r in self.rows)
+
+    def add_maps(self, probs: torch.Tensor) -> None:
+        """One layer's (cond rows, video tokens, text tokens) head-averaged probabilities."""
+        for row, key in enumerate(self.rows):
+            if key is None:
+                continue
+            sums = self._map_sums[key]
+            sums[self.step] = sums.get(self.step, 0) + probs[row].float()
+            self._map_counts[key][self.step] += 1
+
+    def add_latent(self, key: Hashable, steps_done: int, latent: torch.Tensor) -> None:
+        if self.config.stores_latent(steps_done):
+            self.latents[key][steps_done] = latent.detach().to("cpu", self.config.latent_dtype).clone()
+
+    def maps(self, key: Hashable, token_grid: Grid) -> tuple[dict[int, torch.Tensor], Grid]:
+        """The key's stored maps (layer-averaged, pooled, fp16, on CPU) and their grid."""
+        stride = self.config.map_stride
+        out, grid = {}, token_grid
+        for step, total in sorted(self._map_sums[key].items()):
+            mean = total / self._map_counts[key][step]  # (N, L)
+            cube = mean.T.reshape(1, -1, *token_grid)  # (1, L, t, h, w)
+            if stride != (1, 1, 1):
+                cube = F.avg_pool3d(cube, stride, stride, ceil_mode=True)
+            grid = tuple(cube.shape[2:])
+            out[step] = cube.flatten(2)[0].T.to("cpu", torch.float16).contiguous()
+        return out, grid
+
+
+def cross_attention_probs(attn: torch.nn.Module, hidden: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+    """Softmax attention probabilities of a Wan attn2 module averaged over heads: (B, N, L) float32.
+    Heads are accumulated one at a time to bound memory at full video resolution."""
+    query = attn.norm_q(attn.to_q(hidden)).unflatten(2, (attn.heads, -1)).float()
+    key = attn.norm_k(attn.to_k(text)).unflatten(2, (attn.heads, -1)).float()
+    scale = query.shape[-1] ** -0.5
+    total = torch.zeros(hidden.shape[0], hidden.shape[1], text.shape[1], device=hidden.device)
+    for h in range(attn.heads):
+        total += torch.softmax(torch.einsum("bnd,bld->bnl", query[:, :, h], key[:, :, h]) * scale, dim=-1)
+    return total / attn.heads
+
+
+class CaptureProcessor:
+    def __init__(self, inner: Any, state: CaptureState) -> None:
+        self.inner, self.state = inner, state
+
+    def __call__(
+        self,
+        attn: torch.nn.Module,
+        hidden_states: torch.Tensor,
+        encoder_hidden_states: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        rotary_emb: Any = None,
+    ) -> torch.Tensor:
+        if self.state.recording:
+            cond = len(self.state.rows)  # CFG batch: rows [0, cond) are the conditional pass
+            if hidden_states.shape[0] != 2 * cond:
+                raise ValueError(f"capture expects a CFG batch of {2 * cond} rows, got {hidden_states.shape[0]}")
+            self.state.add_maps(cross_attention_probs(attn, hidden_states[:cond], encoder_hidden_states[:cond]))
+        return self.inner(attn, hidden_states, encoder_hidden_states, attention_mask, rotary_emb)
+
+
+def apply_capture(transformer: torch.nn.Module, config: CaptureConfig) -> CaptureState:
+    """Install map capture on the configured cross-attention layers; returns the state it records into."""
+    state = CaptureState(config)
+    wrap_cross_attention(transformer, config.map_layers, lambda inner: CaptureProcessor(inner, state), CaptureProcessor)
+    return state
+
+
+def remove_capture(transformer: torch.nn.Module) -> None:
+    unwrap_cross_attention(transformer, CaptureProcessor)

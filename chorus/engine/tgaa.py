@@ -1,0 +1,82 @@
+"""Token-Guided Attention Amplification (TGAA) as a cross-attention processor.
+
+In Stage 2 the reused latent already encodes the source prompt; TGAA makes the target's differing
+words win by multiplying their cross-attention weights by ``alpha`` before normalisation: log(alpha)
+is added to those logits, so every row still sums to one. Only the conditional half of the CFG batch
+is amplified (rows [0, B) of a (2B, ...) forward, cond first): amplifying the unconditional pass too
+would cancel out in the guidance difference.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from chorus.engine.processors import unwrap_cross_attention, wrap_cross_attention
+
+
+@dataclass(frozen=True)
+class TGAAConfig:
+    alpha: float = 2.0  # weight multiplier for the target's differing tokens; 1 disables TGAA
+    layers: tuple[int, ...] | None = None  # block indices whose cross-attention is amplified; None: all
+
+
+class TGAAState:
+    """The token indices to amplify for each conditional row of the coming forwards; empty between uses."""
+
+    def __init__(self) -> None:
+        self.tokens: list[tuple[int, ...]] = []
+
+    def set(self, tokens: Sequence[Sequence[int]]) -> None:
+        self.tokens = [tuple(t) for t in tokens]
+
+    def reset(self) -> None:
+        self.tokens = []
+
+    def logit_bias(self, alpha: float, batch: int, text_len: int, like: torch.Tensor) -> torch.Tensor | None:
+        """(batch, text_len) additive bias, or None when nothing is amplified (the stock path, bit for bit)."""
+        if alpha == 1.0 or not any(self.tokens):
+            return None
+        if batch != 2 * len(self.tokens):
+            raise ValueError(f"TGAA holds tokens for {len(self.tokens)} prompts but the batch has {batch} rows")
+        bias = torch.zeros(batch, text_len, dtype=like.dtype, device=like.device)
+        for row, idx in enumerate(self.tokens):
+            bias[row, list(idx)] = math.log(alpha)
+        return bias
+
+
+class TGAAProcessor:
+    """Adds the state's bias as the attention mask of the processor it wraps (diffusers' stock one)."""
+
+    def __init__(self, inner: Any, alpha: float, state: TGAAState) -> None:
+        self.inner, self.alpha, self.state = inner, alpha, state
+
+    def __call__(
+        self,
+        attn: torch.nn.Module,
+        hidden_states: torch.Tensor,
+        encoder_hidden_states: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        rotary_emb: Any = None,
+    ) -> torch.Tensor:
+        bias = self.state.logit_bias(self.alpha, hidden_states.shape[0], encoder_hidden_states.shape[1], hidden_states)
+        if bias is not None:
+            attention_mask = bias if attention_mask is None else attention_mask + bias
+        return self.inner(attn, hidden_states, encoder_hidden_states, attention_mask, rotary_emb)
+
+
+def apply_tgaa(transformer: torch.nn.Module, config: TGAAConfig) -> TGAAState:
+    """Install TGAA on the chosen cross-attention layers; returns the state to set tokens on."""
+    state = TGAAState()
+    wrap_cross_attention(
+        transformer, config.layers, lambda inner: TGAAProcessor(inner, config.alpha, state), TGAAProcessor
+    )
+    return state
+
+
+def remove_tgaa(transformer: torch.nn.Module) -> None:
+    unwrap_cross_attention(transformer, TGAAProcessor)
