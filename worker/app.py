@@ -1,15 +1,19 @@
 """Celery entry point: ``celery -A worker.app worker`` (``chorus worker`` wraps it).
 
-The pool's parent process stays torch-free: the runner (and with it torch and
-the model) is imported in the child on its first task.
+The pool's parent process stays torch-free: each pool child imports the runner
+(and with it torch) and loads the default model when it starts, so the first
+job does not pay for it.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from functools import lru_cache
 from typing import TYPE_CHECKING
+
+from celery.signals import worker_process_init
 
 from chorus.config import get_settings
 from chorus.queue import RUN_JOB_TASK, make_celery
@@ -23,6 +27,9 @@ HARD_LIMIT_GRACE_S = 30
 
 settings = get_settings()
 app = make_celery(settings)
+app.conf.worker_proc_alive_timeout = 300  # a pool child loads the model before it reports alive
+
+log = logging.getLogger(__name__)
 
 
 @lru_cache
@@ -36,3 +43,11 @@ def runner() -> JobRunner:
 @app.task(name=RUN_JOB_TASK, time_limit=settings.job_time_limit_s + HARD_LIMIT_GRACE_S)
 def run_job(job_id: str) -> None:
     runner().run(job_id)
+
+
+@worker_process_init.connect
+def preload(**_: object) -> None:
+    try:
+        runner().preload()
+    except Exception:  # the worker still serves; jobs for a broken model fail with model_error
+        log.exception("could not preload the default model %s", settings.default_model)

@@ -109,6 +109,9 @@ class JobRunner:
         self.store = store
         self.worker_id = worker_id
 
+    def preload(self) -> None:
+        load_adapter(self.settings.default_model, self.settings.models_dir, self.settings.device)
+
     def run(self, job_id: str) -> None:
         batch = self.claim(job_id)
         if batch is None:
