@@ -49,5 +49,6 @@ def run_job(job_id: str) -> None:
 def preload(**_: object) -> None:
     try:
         runner().preload()
+        log.info("pool process ready: model %s loaded", settings.default_model)
     except Exception:  # the worker still serves; jobs for a broken model fail with model_error
         log.exception("could not preload the default model %s", settings.default_model)
