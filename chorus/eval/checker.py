@@ -1,0 +1,193 @@
+"""Read a clip's colour, shape, direction and background back from its pixels.
+
+No learned model: the vocabulary of ``chorus.data.shapes`` is closed and each
+attribute has a plain geometric or colorimetric reading. Generated clips are
+blurry and noisy, so every step is robust: medians instead of means, the
+largest connected blob per frame, a Theil-Sen slope for the motion.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageCms
+from scipy import ndimage, stats
+
+from chorus.data.shapes import BACKGROUNDS, COLORS, DIRECTIONS, ClipSpec, _shape_mask
+
+ATTRIBUTES = ("color", "shape", "direction", "background")
+
+# Per shape: its area in units of half-extent squared, and how far its centroid lies below
+# its centre (in half-extents): a template of the same area and centroid is fitted to the blob.
+_SHAPE_GEOMETRY = {"circle": (np.pi, 0.0), "square": (4.0, 0.0), "triangle": (2.0, 1 / 3)}
+_MIN_BLOB_PX = 6  # smaller blobs are noise, not an object
+_MAX_BLOB_FRACTION = 0.4  # of the frame; the data's largest object covers ~0.28
+_MIN_TEMPLATE_IOU = 0.5  # a blob no shape fits this well is a smear, not an object (data: >= 0.8)
+_MIN_FRAMES = 3  # frames with an object needed to read shape and motion
+_MIN_SPEED_PX = 0.3  # px/frame; slower than this is "not moving" (the data's slowest is ~1.1)
+_BORDER_PX = 2
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the checker sees in one clip; ``None`` where it cannot tell (counts as wrong)."""
+
+    color: str | None
+    shape: str | None
+    direction: str | None
+    background: str | None
+    frames_with_object: int = 0
+    shape_iou: dict[str, float] | None = None  # mean IoU of the blob with each fitted shape template
+    velocity: tuple[float, float] | None = None  # (dy, dx) px/frame
+
+
+_LAB = ImageCms.buildTransform(ImageCms.createProfile("sRGB"), ImageCms.createProfile("LAB"), "RGB", "LAB")
+
+
+def to_lab(rgb: np.ndarray) -> np.ndarray:
+    """uint8 (..., 3) sRGB -> float CIELAB (..., 3) with L in 0..100."""
+    flat = np.ascontiguousarray(rgb, dtype=np.uint8).reshape(1, -1, 3)
+    lab = np.asarray(ImageCms.applyTransform(Image.fromarray(flat), _LAB))
+    # PIL stores L scaled to 0..255 and a, b as signed bytes.
+    out = np.stack([lab[..., 0] * (100 / 255), lab[..., 1].view(np.int8), lab[..., 2].view(np.int8)], axis=-1)
+    return out.astype(np.float32).reshape(rgb.shape)
+
+
+_COLOR_NAMES = list(COLORS)
+_COLOR_LAB = to_lab(np.array(list(COLORS.values()), dtype=np.uint8))
+_BACKGROUND_NAMES = list(BACKGROUNDS)
+_BACKGROUND_LAB = to_lab(np.array(list(BACKGROUNDS.values()), dtype=np.uint8))
+# Mask threshold per background: half the distance to the nearest object colour, so a
+# pixel counts as object once it is closer to some object colour than to the background.
+_MASK_THRESHOLD = {
+    name: 0.5 * float(np.linalg.norm(_COLOR_LAB - lab, axis=-1).min())
+    for name, lab in zip(_BACKGROUND_NAMES, _BACKGROUND_LAB)
+}
+
+
+def _nearest(lab: np.ndarray, names: list[str], palette: np.ndarray) -> str:
+    return names[int(np.linalg.norm(palette - lab, axis=-1).argmin())]
+
+
+def read_background(lab: np.ndarray) -> tuple[str, np.ndarray]:
+    """Name and measured colour of the background: the median of the border pixels,
+    where the data never puts the object and a generated object rarely reaches."""
+    border = np.concatenate(
+        [
+            lab[:, :_BORDER_PX].reshape(-1, 3),
+            lab[:, -_BORDER_PX:].reshape(-1, 3),
+            lab[:, :, :_BORDER_PX].reshape(-1, 3),
+            lab[:, :, -_BORDER_PX:].reshape(-1, 3),
+        ]
+    )
+    measured = np.median(border, axis=0)
+    return _nearest(measured, _BACKGROUND_NAMES, _BACKGROUND_LAB), measured
+
+
+def largest_blobs(lab: np.ndarray, background: str, measured: np.ndarray) -> np.ndarray:
+    """(F, H, W) bool: per frame, the largest blob of pixels far from the background, holes
+    filled; empty where that blob is too small or too large to be the object."""
+    far = np.linalg.norm(lab - measured, axis=-1) > _MASK_THRESHOLD[background]
+    masks = np.zeros_like(far)
+    for f, frame in enumerate(far):
+        labels, count = ndimage.label(frame)
+        if count == 0:
+            continue
+        sizes = np.bincount(labels.ravel())[1:]
+        blob = ndimage.binary_fill_holes(labels == 1 + int(sizes.argmax()))
+        if _MIN_BLOB_PX <= blob.sum() <= _MAX_BLOB_FRACTION * blob.size:
+            masks[f] = blob
+    return masks
+
+
+def read_color(lab: np.ndarray, masks: np.ndarray, measured: np.ndarray) -> str:
+    """Nearest palette colour to the median of the object's core: the half of its pixels
+    farthest from the background, so blurred edges mixed with it do not pull the hue."""
+    pixels = lab[masks]
+    distance = np.linalg.norm(pixels - measured, axis=-1)
+    core = pixels[distance >= np.median(distance)]
+    return _nearest(np.median(core, axis=0), _COLOR_NAMES, _COLOR_LAB)
+
+
+def template_ious(mask: np.ndarray) -> dict[str, float]:
+    """IoU of a blob with each shape drawn at the blob's area and centroid.
+
+    Area and centroid are sums over the whole blob, so noise on its edge moves
+    them little, unlike extents or bounding boxes."""
+    area = mask.sum()
+    cy, cx = np.array(ndimage.center_of_mass(mask)) + 0.5  # pixel centres sit at +0.5, as in the renderer
+    ious = {}
+    for shape, (unit_area, drop) in _SHAPE_GEOMETRY.items():
+        half = np.sqrt(area / unit_area)
+        template = _shape_mask(shape, cy - drop * half, cx, half, mask.shape[0])
+        ious[shape] = float((template & mask).sum() / (template | mask).sum())
+    return ious
+
+
+def read_motion(masks: np.ndarray, frames: np.ndarray) -> tuple[str | None, tuple[float, float]]:
+    """Direction from robust (Theil-Sen) slopes of the centroid track; None if it barely moves."""
+    centroids = np.array([ndimage.center_of_mass(masks[f]) for f in frames])
+    vy = stats.theilslopes(centroids[:, 0], frames).slope
+    vx = stats.theilslopes(centroids[:, 1], frames).slope
+    if max(abs(vy), abs(vx)) < _MIN_SPEED_PX:
+        return None, (vy, vx)
+    step = (int(np.sign(vy)), 0) if abs(vy) >= abs(vx) else (0, int(np.sign(vx)))
+    name = next(d for d, v in DIRECTIONS.items() if v == step)
+    return name, (float(vy), float(vx))
+
+
+def read_clip(clip: np.ndarray) -> Reading:
+    """Read one uint8 clip (F, H, W, 3)."""
+    lab = to_lab(clip)
+    background, measured = read_background(lab)
+    masks = largest_blobs(lab, background, measured)
+    per_frame = {f: template_ious(masks[f]) for f in np.flatnonzero(masks.any(axis=(1, 2)))}
+    per_frame = {f: ious for f, ious in per_frame.items() if max(ious.values()) >= _MIN_TEMPLATE_IOU}
+    frames = np.array(sorted(per_frame))
+    masks[np.setdiff1d(np.arange(len(masks)), frames)] = False
+    if len(frames) == 0:
+        return Reading(None, None, None, background)
+    color = read_color(lab, masks, measured)
+    if len(frames) < _MIN_FRAMES:
+        return Reading(color, None, None, background, len(frames))
+    ious = {shape: float(np.mean([i[shape] for i in per_frame.values()])) for shape in _SHAPE_GEOMETRY}
+    direction, velocity = read_motion(masks, frames)
+    return Reading(
+        color,
+        max(ious, key=ious.__getitem__),
+        direction,
+        background,
+        frames_with_object=len(frames),
+        shape_iou=ious,
+        velocity=velocity,
+    )
+
+
+def read_clips(clips: np.ndarray | Sequence[np.ndarray]) -> list[Reading]:
+    return [read_clip(np.asarray(c)) for c in clips]
+
+
+def score(readings: Sequence[Reading], specs: Sequence[ClipSpec]) -> dict[str, float]:
+    """Per-attribute accuracy and ``all`` (every attribute right), each in [0, 1]."""
+    if len(readings) != len(specs) or not specs:
+        raise ValueError("need one reading per spec, and at least one")
+    right = {a: [getattr(r, a) == getattr(s, a) for r, s in zip(readings, specs)] for a in ATTRIBUTES}
+    result = {a: float(np.mean(v)) for a, v in right.items()}
+    result["all"] = float(np.mean([all(v[i] for v in right.values()) for i in range(len(specs))]))
+    return result
+
+
+def confusions(readings: Sequence[Reading], specs: Sequence[ClipSpec]) -> dict[str, dict[str, int]]:
+    """Per attribute, counts of wrong readings as ``"prompted->read"`` (most frequent first)."""
+    out = {}
+    for a in ATTRIBUTES:
+        wrong = Counter(
+            f"{getattr(s, a)}->{getattr(r, a) or 'unknown'}"
+            for r, s in zip(readings, specs)
+            if getattr(r, a) != getattr(s, a)
+        )
+        out[a] = dict(wrong.most_common())
+    return out
