@@ -1,0 +1,148 @@
+"""A job's whole life on real services: HTTP submit -> Redis -> ``celery worker`` -> MP4 in (moto) S3."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import imageio.v3 as iio
+import pytest
+from sqlalchemy import select
+
+from chorus.db.models import Job
+from chorus.queue import enqueue_job, make_celery
+from tests.fixtures.services import TenantKey
+from tests.fixtures.worker import WorkerProcess
+
+pytestmark = pytest.mark.usefixtures("celery_worker")
+TERMINAL = {"succeeded", "failed", "canceled"}
+
+
+def submit(http: httpx.Client, tenant: TenantKey, **body: Any) -> dict[str, Any]:
+    response = http.post("/v1/jobs", json={"prompt": "a red square moving right", **body}, headers=tenant.headers)
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+def wait_until(
+    http: httpx.Client, tenant: TenantKey, job_id: str, done: Callable[[dict], bool], timeout_s: float = 120
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        job = http.get(f"/v1/jobs/{job_id}", headers=tenant.headers).json()
+        if done(job):
+            return job
+        assert time.monotonic() < deadline, f"job still {job['status']} after {timeout_s} s: {job}"
+        time.sleep(0.1)
+
+
+def finished(http: httpx.Client, tenant: TenantKey, job_id: str) -> dict[str, Any]:
+    return wait_until(http, tenant, job_id, lambda job: job["status"] in TERMINAL)
+
+
+def rows(db, ids: list[str]) -> dict[str, Job]:
+    with db() as session:
+        return {str(job.id): job for job in session.scalars(select(Job).where(Job.id.in_(ids)))}
+
+
+def test_submitted_job_ends_with_a_playable_mp4(http: httpx.Client, tenant: TenantKey) -> None:
+    job = finished(http, tenant, submit(http, tenant, seed=7)["id"])
+
+    assert job["status"] == "succeeded", job
+    assert job["progress"] == 100
+    output = job["output"]
+    assert (output["num_frames"], output["height"], output["width"], output["fps"]) == (8, 32, 32, 8)
+    video = httpx.get(output["video_url"], timeout=30)  # presigned by moto, fetched without our API key
+    assert video.status_code == 200
+    assert len(video.content) == output["bytes"]
+    meta = iio.immeta(video.content, plugin="FFMPEG", extension=".mp4")
+    assert meta["codec"] == "h264" and meta["pix_fmt"].startswith("yuv420p")
+    frames = iio.imread(video.content, plugin="FFMPEG", extension=".mp4")
+    assert frames.shape == (8, 32, 32, 3)
+    metrics = job["metrics"]
+    assert metrics["queue_seconds"] >= 0 and metrics["run_seconds"] > 0 and metrics["denoise_seconds"] > 0
+
+
+def test_compatible_jobs_share_batched_forwards(
+    http: httpx.Client, tenant: TenantKey, celery_worker: WorkerProcess, db
+) -> None:
+    steps, count = 5, 3  # 5 steps: a shape no other test queues, so no stranger joins the batch
+    celery_worker.pause()
+    try:
+        ids = [submit(http, tenant, num_inference_steps=steps, seed=i)["id"] for i in range(count)]
+    finally:
+        celery_worker.resume()
+    jobs = [finished(http, tenant, job_id) for job_id in ids]
+
+    assert [job["status"] for job in jobs] == ["succeeded"] * count
+    assert [job["metrics"]["batch_size"] for job in jobs] == [count] * count
+    recorded = rows(db, ids)
+    batches = {job.metrics["batch_id"]: job.metrics["forwards"] for job in recorded.values()}
+    assert len(batches) == 1
+    assert sum(batches.values()) == steps < count * steps  # one forward per step served all three
+
+
+def test_cancel_in_a_batch_stops_that_job_between_steps_and_not_the_others(
+    http: httpx.Client, tenant: TenantKey, celery_worker: WorkerProcess
+) -> None:
+    steps = 60
+    celery_worker.pause()
+    try:
+        doomed, kept = (submit(http, tenant, num_inference_steps=steps, seed=i)["id"] for i in range(2))
+    finally:
+        celery_worker.resume()
+    wait_until(http, tenant, doomed, lambda job: job["status"] == "running" and job["progress"] > 0)
+
+    response = http.post(f"/v1/jobs/{doomed}/cancel", headers=tenant.headers)
+    assert response.status_code == 202, response.text
+    canceled = finished(http, tenant, doomed)
+    assert canceled["status"] == "canceled"
+    assert 0 < canceled["progress"] < 100 and canceled["output"] is None
+    assert http.get(f"/v1/jobs/{kept}", headers=tenant.headers).json()["status"] == "running"
+
+    survivor = finished(http, tenant, kept)
+    assert survivor["status"] == "succeeded" and survivor["metrics"]["batch_size"] == 2
+    assert survivor["completed_at"] > canceled["completed_at"]
+
+
+def test_cancel_of_a_running_job_ends_it_early(
+    http: httpx.Client, tenant: TenantKey, celery_worker: WorkerProcess
+) -> None:
+    job_id = submit(http, tenant, num_inference_steps=100)["id"]
+    wait_until(http, tenant, job_id, lambda job: job["status"] == "running" and job["progress"] > 0)
+
+    assert http.post(f"/v1/jobs/{job_id}/cancel", headers=tenant.headers).status_code == 202
+    job = finished(http, tenant, job_id)
+    assert job["status"] == "canceled" and job["progress"] < 100 and job["output"] is None
+    celery_worker.wait_for_log(f"canceled between steps: {job_id}")
+
+
+def test_redelivered_message_for_a_finished_job_does_nothing(
+    http: httpx.Client, tenant: TenantKey, celery_worker: WorkerProcess, settings, db
+) -> None:
+    job_id = submit(http, tenant)["id"]
+    assert finished(http, tenant, job_id)["status"] == "succeeded"
+    before = rows(db, [job_id])[job_id]
+    offset = len(celery_worker.log())
+    missing = str(uuid.uuid4())
+
+    app = make_celery(settings)
+    try:
+        enqueue_job(app, job_id)  # what the broker does after a lost ack
+        enqueue_job(app, missing)
+    finally:
+        app.close()
+    celery_worker.wait_for_log(f"dropping the message for job {job_id}: succeeded", after=offset)
+    celery_worker.wait_for_log(f"dropping the message for job {missing}: no such job", after=offset)
+
+    after = rows(db, [job_id])[job_id]
+    assert (after.status, after.attempts, after.completed_at, after.output, after.metrics) == (
+        before.status,
+        1,
+        before.completed_at,
+        before.output,
+        before.metrics,
+    )
