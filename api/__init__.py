@@ -1,0 +1,1 @@
+"""The HTTP shell (FastAPI): validate, authorise, persist, enqueue. Torch-free; never runs a model."""

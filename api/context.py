@@ -1,0 +1,68 @@
+"""What every request handler shares: settings, the DB session factory, the Celery app, the object store."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+
+from celery import Celery
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from chorus.auth import authenticate
+from chorus.config import Settings
+from chorus.db.models import JobStatus
+from chorus.jobs.claim import job_status
+from chorus.queue import enqueue_job
+from chorus.storage import ObjectStore
+
+T = TypeVar("T")
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    sessions: sessionmaker[Session]
+    celery: Celery
+    store: ObjectStore
+
+    def enqueue(self, job_id: str) -> None:
+        enqueue_job(self.celery, job_id)
+
+    def _as_tenant(self, key: str | None, work: Callable[..., T], args: tuple[Any, ...]) -> T:
+        # Auth and the work share one session and one thread hop: the hot path stays short.
+        with self.sessions() as session:
+            tenant_id = authenticate(session, key)
+            result = work(session, tenant_id, *args)
+            session.commit()
+            return result
+
+    async def as_tenant(self, key: str | None, work: Callable[..., T], *args: Any) -> T:
+        """Run ``work(session, tenant_id, *args)`` for the key's tenant, off the event loop; commits on success."""
+        return await run_in_threadpool(self._as_tenant, key, work, args)
+
+    def _status(self, job_id: uuid.UUID) -> JobStatus | None:
+        with self.sessions() as session:
+            return job_status(session, job_id)
+
+    async def status(self, job_id: uuid.UUID) -> JobStatus | None:
+        return await run_in_threadpool(self._status, job_id)
+
+
+def _context(request: Request) -> AppContext:
+    return request.app.state.context
+
+
+_bearer = HTTPBearer(auto_error=False, description="an API key: `Authorization: Bearer chorus_…`")
+
+
+def _api_key(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str | None:
+    return credentials.credentials if credentials else None
+
+
+Context = Annotated[AppContext, Depends(_context)]
+ApiKey = Annotated[str | None, Depends(_api_key)]  # checked inside AppContext.as_tenant, with the work

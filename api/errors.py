@@ -1,0 +1,83 @@
+"""The one place that turns failures into HTTP responses: ``{"error": {"code", "message", "details"}}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException
+
+from api.schemas import ErrorBody
+from chorus.auth import AuthError
+from chorus.jobs.errors import BrokerUnavailable, Conflict, InvalidInput, JobRejected, NotFound
+
+log = logging.getLogger(__name__)
+
+_STATUS = {InvalidInput: 422, NotFound: 404, Conflict: 409, BrokerUnavailable: 503}
+# Errors Starlette/FastAPI raise themselves (unknown route, wrong method, unreadable body).
+_HTTP_CODES = {400: "malformed_json", 404: "not_found", 405: "method_not_allowed"}
+
+
+class ApiError(Exception):
+    """An error decided in the HTTP layer itself."""
+
+    def __init__(self, status: int, code: str, message: str, details: Any = None, headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.details, self.headers = status, code, message, details, headers
+
+
+def error_response(status: int, code: str, message: str, details: Any = None, headers: dict | None = None):
+    body = {"error": {"code": code, "message": message, "details": details}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _validation_code(error: dict[str, Any]) -> tuple[int, str]:
+    loc = [str(part) for part in error["loc"]]
+    if error["type"] == "json_invalid":
+        return 400, "malformed_json"
+    if error["type"] == "extra_forbidden":
+        return 422, "unknown_field"
+    if len(loc) < 2:
+        return 422, "invalid_body"
+    return 422, "invalid_" + loc[1].replace("-", "_").lower()
+
+
+def _on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    status, code = _validation_code(errors[0])
+    details = [{"loc": list(e["loc"]), "type": e["type"], "message": e["msg"]} for e in errors]
+    where = ".".join(str(part) for part in errors[0]["loc"][1:]) or "body"
+    return error_response(status, code, f"{where}: {errors[0]['msg']}", details)
+
+
+def _on_http(request: Request, exc: HTTPException) -> JSONResponse:
+    code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+    return error_response(exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+
+def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(500, "internal_error", "internal server error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, lambda r, e: error_response(e.status, e.code, e.message, e.details, e.headers))
+    app.add_exception_handler(JobRejected, lambda r, e: error_response(_STATUS.get(type(e), 400), e.code, e.message))
+    app.add_exception_handler(
+        AuthError, lambda r, e: error_response(401, e.code, e.message, headers={"WWW-Authenticate": "Bearer"})
+    )
+    app.add_exception_handler(
+        OperationalError, lambda r, e: error_response(503, "database_unavailable", "the database is unavailable")
+    )
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(HTTPException, _on_http)
+    app.add_exception_handler(Exception, _on_unexpected)
+
+
+# For route decorators: the error statuses a route can answer, documented with the error body.
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": ErrorBody} for status in statuses}

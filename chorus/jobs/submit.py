@@ -1,0 +1,143 @@
+"""Creating a job: resolve the input against the model's limits, insert the row, enqueue its id.
+
+Order (Postgres is the truth): the row is committed first, then the id is
+enqueued, so a worker never receives a message for a row it cannot see yet.
+If the enqueue fails, the row is withdrawn (deleted while still queued) and
+the caller gets BrokerUnavailable: nothing is left behind. If the withdrawal
+finds the job already claimed, the message did get through and the submit
+stands. A process that dies between commit and enqueue leaves a queued row
+without a message; it is still picked up as a batch mate of a same-shape job,
+and re-enqueueing old queued jobs recovers the rest (claims are conditional,
+so a duplicate message is harmless).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+import uuid
+from collections.abc import Callable
+
+from sqlalchemy import delete, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from chorus.config import Settings
+from chorus.db.models import Job, JobStatus
+from chorus.jobs.errors import BrokerUnavailable, Conflict, InvalidInput
+from chorus.jobs.schemas import JobInput, ResolvedInput
+from chorus.models.catalog import find_model, list_models
+
+log = logging.getLogger(__name__)
+
+_MODEL_DEFAULTED = ("model", "num_frames", "height", "width", "num_inference_steps", "guidance_scale", "seed")
+
+
+def resolve_input(body: JobInput, settings: Settings) -> ResolvedInput:
+    """Fill in the model's defaults and check the model's limits (InvalidInput if broken)."""
+    model_id = body.model or settings.default_model
+    card = find_model(model_id, settings.models_dir)
+    if card is None:
+        installed = ", ".join(list_models(settings.models_dir)) or "none"
+        raise InvalidInput("unknown_model", f"no model named {model_id!r} (installed: {installed})")
+    limits = card.limits
+    defaults = {
+        "model": model_id,
+        "num_frames": limits.default_frames,
+        "height": limits.default_side,
+        "width": limits.default_side,
+        "num_inference_steps": limits.default_steps,
+        "guidance_scale": limits.default_guidance,
+        "seed": secrets.randbelow(2**32),  # drawn once and stored, so a rerun is the same video
+    }
+    given = {name: getattr(body, name) for name in _MODEL_DEFAULTED if getattr(body, name) is not None}
+    resolved = ResolvedInput(**body.model_dump(exclude=set(_MODEL_DEFAULTED)), **(defaults | given))
+    problem = limits.check(resolved.num_frames, resolved.height, resolved.width, resolved.num_inference_steps)
+    if problem:
+        raise InvalidInput(*problem)
+    return resolved
+
+
+def batch_key(spec: ResolvedInput) -> str:
+    """Jobs with equal keys can share one batched forward (guidance and seed are per sample)."""
+    return f"{spec.model}/{spec.num_frames}x{spec.height}x{spec.width}/{spec.num_inference_steps}"
+
+
+def request_hash(body: JobInput) -> str:
+    """Identifies "the same body" for Idempotency-Key: what the client sent, not the defaults filled in."""
+    canonical = json.dumps(body.model_dump(mode="json", exclude_unset=True), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def create_job(
+    session: Session, tenant_id: uuid.UUID, body: JobInput, settings: Settings, idempotency_key: str | None = None
+) -> tuple[Job, bool]:
+    """Insert a queued job (not committed); returns (job, created). A replayed Idempotency-Key returns the
+    earlier job with created False, or raises Conflict if it came with another body."""
+    spec = resolve_input(body, settings)
+    digest = request_hash(body)
+    # One statement for both cases: a concurrent request with the same key cannot slip in between.
+    stmt = (
+        insert(Job)
+        .values(
+            tenant_id=tenant_id,
+            status=JobStatus.queued,
+            model=spec.model,
+            input=spec.model_dump(mode="json"),
+            batch_key=batch_key(spec),
+            idempotency_key=idempotency_key,
+            request_hash=digest,
+            progress=0,
+            cancel_requested=False,
+            attempts=0,
+            metrics={},
+        )
+        .on_conflict_do_nothing(
+            index_elements=[Job.tenant_id, Job.idempotency_key], index_where=text("idempotency_key IS NOT NULL")
+        )
+        .returning(Job)
+    )
+    job = session.scalars(stmt).one_or_none()
+    if job is not None:
+        return job, True
+    earlier = session.scalars(
+        select(Job).where(Job.tenant_id == tenant_id, Job.idempotency_key == idempotency_key)
+    ).one()
+    if earlier.request_hash != digest:
+        raise Conflict("idempotency_key_reused", "this Idempotency-Key was used with a different request body")
+    return earlier, False
+
+
+def withdraw(session: Session, job_id: uuid.UUID) -> bool:
+    """Delete a job that no worker has claimed; False if one already has."""
+    deleted = session.execute(
+        delete(Job).where(Job.id == job_id, Job.status == JobStatus.queued).returning(Job.id)
+    ).one_or_none()
+    return deleted is not None
+
+
+def submit_job(
+    session: Session,
+    enqueue: Callable[[str], None],
+    tenant_id: uuid.UUID,
+    body: JobInput,
+    settings: Settings,
+    idempotency_key: str | None = None,
+) -> tuple[Job, bool]:
+    """Create, commit, then enqueue (see the module doc for why in this order)."""
+    job, created = create_job(session, tenant_id, body, settings, idempotency_key)
+    session.commit()
+    if not created:
+        return job, False
+    try:
+        enqueue(str(job.id))
+    except Exception as exc:
+        withdrawn = withdraw(session, job.id)
+        session.commit()
+        if withdrawn:
+            log.warning("enqueue of job %s failed, job withdrawn: %s", job.id, exc)
+            raise BrokerUnavailable("broker_unavailable", "the job queue is unavailable; retry later") from exc
+        log.info("enqueue of job %s reported %s, but a worker already claimed it", job.id, exc)
+    return job, True
