@@ -9,6 +9,8 @@ from typing import Any
 import torch
 from diffusers import WanTransformer3DModel
 
+from chorus.models.wan import WanAdapter
+
 # A few hundred kB: runs a 4-step, 8-frame 32x32 video in well under a second on a CPU.
 TINY_WAN: dict[str, Any] = {
     "patch_size": (2, 4, 4),
@@ -41,3 +43,8 @@ def write_random_wan(path: Path, seed: int = 0, flow_shift: float = 2.0, **confi
     }
     (path / "chorus_model.json").write_text(json.dumps(card, indent=2))
     return path
+
+
+def random_wan_adapter(path: Path, seed: int = 0, **config: Any) -> WanAdapter:
+    """``write_random_wan`` then load it the way installed models load."""
+    return WanAdapter.from_dir(write_random_wan(path, seed, **config))

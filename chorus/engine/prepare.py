@@ -1,0 +1,44 @@
+"""From a cache lookup's match to a reuse plan and the material the three-stage loop needs."""
+
+from __future__ import annotations
+
+from chorus.engine.capture import CapturedRun
+from chorus.engine.denoise import GenerationRequest
+from chorus.engine.plan import ReusePlan, ReusePolicy
+from chorus.engine.prompt_diff import DiffKind, diff_prompts
+from chorus.engine.region import RegionConfig, region_mask
+from chorus.engine.reuse import ReuseSource
+from chorus.models.base import VideoModelAdapter
+
+
+def prepare_reuse(
+    adapter: VideoModelAdapter,
+    request: GenerationRequest,
+    run: CapturedRun,
+    similarity: float,
+    policy: ReusePolicy | None = None,
+    region: RegionConfig | None = None,
+    source_id: str | None = None,
+) -> tuple[ReusePlan, ReuseSource | None]:
+    """Diff the prompts, locate the edit's region in the source's attention maps, plan. The source is
+    None when the plan is a miss. ``adapter.text_encoder`` must expose ``tokenizer`` and ``max_tokens``."""
+    policy, region = policy or ReusePolicy(), region or RegionConfig()
+    steps = request.num_inference_steps
+    if run.num_steps != steps or run.guidance_scale != request.guidance_scale:
+        return ReusePlan(steps, reason="miss: source sampled with other settings", source_id=source_id), None
+    encoder = adapter.text_encoder
+    diff = diff_prompts(run.prompt, request.prompt, encoder.tokenizer, encoder.max_tokens)
+    mask = None
+    maps = run.mean_map()
+    if diff.kind is DiffKind.EDITED and maps is not None:
+        mask = region_mask(maps, diff.source_tokens, run.map_grid, run.token_grid, region)
+    plan = policy.plan(
+        similarity,
+        diff,
+        steps,
+        same_inputs=run.seed == request.seed and run.negative_prompt == request.negative_prompt,
+        region_fraction=mask.fraction if mask is not None else None,
+        stored_steps=run.latents.keys(),
+        source_id=source_id,
+    )
+    return plan, (ReuseSource(run, mask) if plan.hit else None)

@@ -1,0 +1,55 @@
+"""Stage 2's region: the video tokens a prompt edit must recompute, from cross-attention maps.
+
+The source run's captured maps say where the video attended to each prompt token. The attention to
+the differing tokens is summed, min-max normalised, thresholded, brought to the transformer's token
+grid and dilated by a margin in (t, h, w) token space, so seams fall a few tokens away from the edit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+Grid = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class RegionConfig:
+    threshold: float = 0.5  # keep tokens at or above this share of the way from the map's min to its max
+    margin: Grid = (0, 1, 1)  # dilation radius in (t, h, w) tokens
+    flat_contrast: float = 0.05  # a map whose (max - min) / max is below this is not localised: whole frame
+
+
+@dataclass(frozen=True)
+class RegionMask:
+    mask: torch.Tensor  # bool (t, h, w) over the video token grid
+
+    @property
+    def fraction(self) -> float:
+        return float(self.mask.float().mean())
+
+    @property
+    def index(self) -> torch.Tensor:
+        """Flat token indices inside the region, in the transformer's (t, h, w) order."""
+        return self.mask.flatten().nonzero().squeeze(1)
+
+
+def region_mask(
+    maps: torch.Tensor, tokens: Sequence[int], map_grid: Grid, token_grid: Grid, config: RegionConfig
+) -> RegionMask:
+    """Mask over ``token_grid`` from ``maps`` (map tokens, text tokens) on ``map_grid``, for text ``tokens``."""
+    if not tokens:
+        return RegionMask(torch.zeros(token_grid, dtype=torch.bool))
+    heat = maps[:, list(tokens)].float().sum(-1).reshape(map_grid)
+    low, high = heat.min(), heat.max()
+    if high <= 0 or (high - low) / high < config.flat_contrast:
+        return RegionMask(torch.ones(token_grid, dtype=torch.bool))
+    keep = ((heat - low) / (high - low) >= config.threshold).float()[None, None]
+    keep = F.interpolate(keep, size=token_grid, mode="nearest")
+    radius = config.margin
+    if any(radius):
+        keep = F.max_pool3d(keep, [2 * r + 1 for r in radius], stride=1, padding=list(radius))
+    return RegionMask(keep[0, 0] > 0)

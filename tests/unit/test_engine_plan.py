@@ -1,0 +1,74 @@
+"""The reuse policy: deliberate identical/seed-variant/edit/miss plans at 4 and 50 steps."""
+
+import pytest
+
+from chorus.engine.plan import ReusePlan, ReusePolicy
+from chorus.engine.prompt_diff import DiffKind, PromptDiff
+
+IDENTICAL = PromptDiff(DiffKind.IDENTICAL)
+EDIT = PromptDiff(DiffKind.EDITED, ("up",), ("down",), (3,), (3,), 0.33)
+UNRELATED = PromptDiff(DiffKind.UNRELATED, changed_fraction=0.9)
+policy = ReusePolicy()
+
+
+@pytest.mark.parametrize(("steps", "stages"), [(4, (1, 2, 1)), (50, (12, 25, 13))])
+def test_edit_at_full_similarity(steps, stages):
+    plan = policy.plan(0.999, EDIT, steps, region_fraction=0.2)
+    assert plan.hit and (plan.stage1, plan.stage2, plan.stage3) == stages
+    assert plan.recomputed_fraction_per_step() == [0.0] * stages[0] + [0.2] * stages[1] + [1.0] * stages[2]
+
+
+def test_edit_shrinks_with_similarity_and_misses_below_the_floor():
+    k = [policy.plan(s, EDIT, 50, region_fraction=0.2) for s in (0.95, 0.9, 0.85, 0.79)]
+    assert [(p.stage1, p.stage2) for p in k] == [(12, 25), (8, 17), (4, 8), (0, 0)]
+    assert not k[-1].hit and k[-1].reason.startswith("miss")
+
+
+def test_high_similarity_never_means_nothing_to_recompute():
+    """'tilt up' vs 'tilt down' embed at ~0.999: the edit still gets Stage 2 on its tokens and repair steps."""
+    for steps in (1, 2, 4, 50):
+        plan = policy.plan(1.0, EDIT, steps, region_fraction=0.2)
+        assert plan.stage3 >= 1
+    no_region = policy.plan(1.0, EDIT, 4, region_fraction=None)
+    assert (no_region.stage1, no_region.stage2, no_region.stage3) == (1, 0, 3)
+
+
+def test_large_region_drops_stage2_and_halves_stage1():
+    assert (lambda p: (p.stage1, p.stage2))(policy.plan(1.0, EDIT, 50, region_fraction=0.8)) == (6, 0)
+    small = policy.plan(1.0, EDIT, 4, region_fraction=0.8)
+    assert not small.hit and "too large" in small.reason
+
+
+def test_identical_prompt_same_seed_replays_the_stored_trajectory():
+    plan = policy.plan(1.0, IDENTICAL, 4, same_inputs=True)
+    assert (plan.stage1, plan.stage2, plan.stage3, plan.reason) == (4, 0, 0, "replay")
+    partial = policy.plan(1.0, IDENTICAL, 50, same_inputs=True, stored_steps=[10, 20, 30])
+    assert (partial.stage1, partial.stage3) == (30, 20)
+
+
+def test_identical_prompt_other_seed_is_a_seed_variant():
+    plan = policy.plan(1.0, IDENTICAL, 4, same_inputs=False)
+    assert (plan.stage1, plan.stage2, plan.stage3, plan.reason) == (2, 0, 2, "seed variant")
+    assert not policy.plan(1.0, IDENTICAL, 1).hit
+
+
+def test_unrelated_prompt_is_a_miss_whatever_the_similarity():
+    assert not policy.plan(0.99, UNRELATED, 4).hit
+
+
+def test_plan_is_fitted_to_the_stored_latents():
+    plan = policy.plan(
+        1.0, EDIT, 50, region_fraction=0.2, stored_steps=[10, 11, 12, 13, 25, 50]
+    )  # k1=12 kept, 14 missing
+    assert (plan.stage1, plan.stage2) == (12, 1) and "shrunk" in plan.reason
+    assert not policy.plan(1.0, EDIT, 50, region_fraction=0.2, stored_steps=[]).hit
+
+
+def test_to_dict_is_what_job_metrics_record():
+    plan = policy.plan(0.999, EDIT, 4, region_fraction=0.25, source_id="entry-1")
+    d = plan.to_dict()
+    assert d["hit"] and d["source_id"] == "entry-1" and d["similarity"] == 0.999
+    assert d["stages"] == {"stage1": 1, "stage2": 2, "stage3": 1}
+    assert d["diff"]["source_words"] == ["up"] and d["diff"]["target_tokens"] == [3]
+    assert d["recomputed_fraction_per_step"] == [0.0, 0.25, 0.25, 1.0]
+    assert ReusePlan(4).to_dict()["hit"] is False
