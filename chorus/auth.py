@@ -76,14 +76,14 @@ def authenticate(session: Session, key: str | None) -> uuid.UUID:
 
 
 def _match(ref: str) -> ColumnElement[bool]:
-    """Rows a human reference names: a key id, a full key or (the start of) a display prefix."""
+    """Rows a human reference names: a key id, a full key or a whole display prefix (never a shorter one)."""
     try:
         return ApiKey.id == uuid.UUID(ref)
     except ValueError:
         pass
     if len(ref) > PREFIX_CHARS:
         return ApiKey.key_hash == hash_key(ref)
-    return ApiKey.prefix.startswith(ref, autoescape=True)
+    return ApiKey.prefix == ref
 
 
 def revoke_key(session: Session, ref: str) -> ApiKey:

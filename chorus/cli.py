@@ -7,6 +7,9 @@ from typing import Annotated
 
 import typer
 
+from chorus import auth_cli
+from chorus.db import cli as db_cli
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Chorus: cached text-to-video serving.")
 
 
@@ -49,6 +52,9 @@ def worker(
 
     start(pool=pool, concurrency=concurrency, loglevel=loglevel)
 
+
+app.add_typer(auth_cli.app, name="keys")
+app.add_typer(db_cli.app, name="db")
 
 if __name__ == "__main__":
     app()

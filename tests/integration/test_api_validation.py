@@ -84,7 +84,7 @@ def test_api_keys(http, tenant, db):
         assert response.status_code == 401 and response.json()["error"]["code"] == code, (headers, response.text)
         assert response.headers["www-authenticate"] == "Bearer"
     with db() as session:
-        revoke_key(session, tenant.key[:12])
+        revoke_key(session, tenant.key)
     for method, path in (("POST", "/v1/jobs"), ("GET", "/v1/jobs")):
         response = http.request(method, path, json={"prompt": "ok"}, headers=tenant.headers)
         assert response.status_code == 401 and response.json()["error"]["code"] == "revoked_api_key"
