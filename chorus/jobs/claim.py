@@ -38,22 +38,22 @@ def claim_batch_mates(session: Session, lead: Job, limit: int, worker_id: str) -
 
     SKIP LOCKED lets several workers pull from the same queued set without
     waiting on each other; the mates' own messages later find them claimed.
+    Two statements on purpose: Postgres may evaluate ``UPDATE … WHERE id IN
+    (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)`` more than once and update
+    more than n rows; the locked ids are fixed first instead.
     """
     if limit <= 0:
         return []
-    mates = (
+    mate_ids = session.scalars(
         select(Job.id)
         .where(Job.status == JobStatus.queued, Job.batch_key == lead.batch_key, Job.id != lead.id)
         .order_by(Job.created_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
-    )
-    stmt = (
-        update(Job)
-        .where(Job.id.in_(mates.scalar_subquery()), Job.status == JobStatus.queued)
-        .values(**_RUNNING, worker_id=worker_id)
-        .returning(Job)
-    )
+    ).all()
+    if not mate_ids:
+        return []
+    stmt = update(Job).where(Job.id.in_(mate_ids)).values(**_RUNNING, worker_id=worker_id).returning(Job)
     jobs = session.scalars(stmt, execution_options={"synchronize_session": False}).all()
     return sorted(jobs, key=lambda job: job.created_at)
 
