@@ -1,0 +1,48 @@
+"""The worker's failure paths, run in-process on real Postgres, the real model and moto S3 over HTTP."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from chorus.config import Settings
+from chorus.db.models import Job, JobStatus
+from chorus.storage import open_store
+from tests.fixtures.services import TenantKey
+from worker.runner import JobRunner
+
+
+def run_job(db, tenant: TenantKey, settings: Settings, model: str = "chorus-shapes", **gen: Any) -> Job:
+    """Insert a queued job, run its task to the end in this process, return the row."""
+    with db() as session:
+        job = Job(
+            tenant_id=tenant.tenant_id,
+            model=model,
+            input={"prompt": "a blue circle moving left", "seed": 3, **gen},
+            batch_key=f"runner-test-{uuid.uuid4()}",
+        )
+        session.add(job)
+    JobRunner(settings, open_store(settings), "test-runner").run(str(job.id))
+    with db() as session:
+        return session.get(Job, job.id)
+
+
+def test_a_job_over_its_time_limit_fails_with_timeout(db, tenant: TenantKey, settings: Settings) -> None:
+    limited = settings.model_copy(update={"job_time_limit_s": 1})
+    # 64x64 and 100 steps take well over a second even on a fast CPU.
+    job = run_job(db, tenant, limited, height=64, width=64, num_inference_steps=100)
+    assert (job.status, job.error_code, job.output) == (JobStatus.failed, "timeout", None)
+    assert job.progress < 100 and job.metrics["batch_size"] == 1
+
+
+def test_an_unknown_model_fails_with_model_error(db, tenant: TenantKey, settings: Settings) -> None:
+    job = run_job(db, tenant, settings, model="no-such-model")
+    assert (job.status, job.error_code) == (JobStatus.failed, "model_error")
+    assert "no-such-model" in job.error_message
+
+
+def test_a_failed_upload_fails_the_job_and_leaves_no_output(db, tenant: TenantKey, settings: Settings) -> None:
+    missing_bucket = settings.model_copy(update={"store_url": f"s3://no-such-bucket-{uuid.uuid4().hex[:8]}/videos"})
+    job = run_job(db, tenant, missing_bucket)
+    assert (job.status, job.error_code, job.output) == (JobStatus.failed, "upload_failed", None)
+    assert job.metrics["forwards"] == 4  # it was denoised; only the upload failed
