@@ -9,6 +9,7 @@ import typer
 
 from chorus import auth_cli
 from chorus.db import cli as db_cli
+from chorus.eval.cli import eval_command
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Chorus: cached text-to-video serving.")
 
@@ -53,6 +54,49 @@ def worker(
     start(pool=pool, concurrency=concurrency, loglevel=loglevel)
 
 
+DataDir = Annotated[Path, typer.Option(help="where the embedded Postgres, Redis, store and logs keep their data")]
+
+
+@app.command()
+def demo(
+    prompt: Annotated[str, typer.Argument(help="what the video shows")] = "a red square moving right",
+    out: Annotated[Path, typer.Option(help="where to write the MP4")] = Path("demo.mp4"),
+    data_dir: DataDir = Path("chorus-data"),
+    seed: Annotated[int | None, typer.Option(help="fixed seed (default: random)")] = None,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for the job")] = 600,
+) -> None:
+    """Start the embedded stack, render one video through the HTTP API, save it, print the job, stop."""
+    import json
+
+    from chorus.embedded import EmbeddedError, run_demo
+
+    generation = {} if seed is None else {"seed": seed}
+    try:
+        job = run_demo(prompt, out, data_dir, timeout, report=lambda line: typer.echo(line, err=True), **generation)
+    except EmbeddedError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(json.dumps(job, indent=2))
+    if job["status"] != "succeeded":
+        raise typer.Exit(1)
+
+
+@app.command()
+def up(
+    data_dir: DataDir = Path("chorus-data"),
+    port: Annotated[int, typer.Option(help="API port on 127.0.0.1")] = 8000,
+) -> None:
+    """Run the embedded stack (Postgres, Redis, local store, API, one worker) until Ctrl-C."""
+    from chorus.embedded import EmbeddedError, serve
+
+    try:
+        serve(data_dir, port, report=typer.echo)
+    except EmbeddedError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+app.command("eval")(eval_command)
 app.add_typer(auth_cli.app, name="keys")
 app.add_typer(db_cli.app, name="db")
 
