@@ -17,6 +17,7 @@ from celery.signals import worker_process_init
 
 from chorus.config import get_settings
 from chorus.queue import RUN_JOB_TASK, make_celery
+from worker.start import READY_LOG_LINE
 
 if TYPE_CHECKING:
     from worker.runner import JobRunner
@@ -49,6 +50,6 @@ def run_job(job_id: str) -> None:
 def preload(**_: object) -> None:
     try:
         runner().preload()
-        log.info("pool process ready: model %s loaded", settings.default_model)
+        log.info("%s: model %s loaded", READY_LOG_LINE, settings.default_model)
     except Exception:  # the worker still serves; jobs for a broken model fail with model_error
         log.exception("could not preload the default model %s", settings.default_model)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+READY_LOG_LINE = "pool process ready"  # logged once a pool process has loaded the default model
+
 
 def celery_argv(queue: str, pool: str = "prefork", concurrency: int = 1, loglevel: str = "info") -> list[str]:
     """``celery worker`` arguments: one job at a time, no prefetching past it, a unique node name."""
