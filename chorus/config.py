@@ -12,41 +12,63 @@ REPO_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CHORUS_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="CHORUS_", env_file=".env", extra="ignore", use_attribute_docstrings=True
+    )
 
     # Where things live
     database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/chorus"
+    """SQLAlchemy URL of PostgreSQL (with the pgvector extension available): the truth about jobs."""
     broker_url: str = "redis://127.0.0.1:6379/0"
+    """Celery broker: redis://host:port/db, or redis+socket:///path/redis.sock."""
     store_url: str = Field(
         default="file://./chorus-data/store",
         description="file:///abs/dir or s3://bucket/prefix for tensors and videos",
     )
-    s3_endpoint_url: str | None = None  # MinIO/R2/moto; None means AWS
+    s3_endpoint_url: str | None = None
+    """S3 endpoint for MinIO, R2 or moto; unset means AWS. Credentials come from the usual AWS_* variables."""
     s3_region: str = "us-east-1"
-    public_base_url: str = "http://127.0.0.1:8000"  # used for local-store video links
+    """S3 region (also signs presigned URLs)."""
+    public_base_url: str = "http://127.0.0.1:8000"
+    """The API's public URL; video links of a local-folder store point at its /v1/files route."""
 
     # Models
     models_dir: Path = REPO_MODELS_DIR
+    """Folder of installed models: one folder per model id, holding chorus_model.json."""
     default_model: str = "chorus-shapes"
+    """Model of jobs that name none; workers load it at start."""
     device: str = "cpu"
+    """Torch device the worker runs models on (cpu, cuda, cuda:1…)."""
 
     # Queue and worker
     queue_name: str = "chorus"
+    """Celery queue the API sends job ids to and workers consume."""
     max_batch: int = 4
+    """Most jobs of the same model and shape a worker denoises in one batched forward."""
     job_time_limit_s: int = 600
-    visibility_timeout_s: int = 3600  # must exceed the longest job
+    """A job still running this long after its claim fails with code `timeout` (checked between steps)."""
+    visibility_timeout_s: int = 3600
+    """Redis redelivers an unacknowledged message after this long; must exceed the longest job."""
     presign_expiry_s: int = 3600
-    max_wait_s: int = 60  # cap of `Prefer: wait=N`
+    """Lifetime of the presigned video URLs in job responses."""
+    max_wait_s: int = 60
+    """Cap of `Prefer: wait=N` on job requests."""
 
     # Webhooks
     webhook_progress_interval_s: float = 2.0
+    """Least time between two progress webhooks of one job."""
     webhook_allow_private: bool = False
+    """Allow webhook URLs that resolve to private or loopback addresses (development only)."""
 
     # Cache
     cache_enabled: bool = True
-    cache_budget_bytes: int = 2 * 1024**3  # per cache domain
+    """Reuse work across similar requests (jobs can still opt out with cache.mode=off)."""
+    cache_budget_bytes: int = 2 * 1024**3
+    """Stored cache bytes allowed per cache domain (a tenant, or the shared pool) before eviction."""
     cache_ttl_s: int = 7 * 24 * 3600
-    cache_local_entries: int = 64  # worker-local LRU size
+    """Cache entries expire this long after they were written."""
+    cache_local_entries: int = 64
+    """Size of the worker-local LRU of fetched cache entries."""
 
 
 @lru_cache
