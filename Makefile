@@ -5,17 +5,17 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# CPU wheels by default, so no CUDA stack is downloaded; a GPU machine sets e.g.
-# TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128 (or empty for PyPI's default build).
-TORCH_INDEX_URL ?= https://download.pytorch.org/whl/cpu
+# Torch is installed first, pinned, so `.[all]` finds it satisfied. Where pip's find-links carry
+# the 2.13.0+cpu wheel (this project's machines and CI) pip prefers it over PyPI's CUDA build;
+# elsewhere pick the build with e.g. TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu (or /cu128).
+TORCH_INDEX_URL ?=
 PROMPT ?= a red square moving right
 
 .PHONY: install demo test lint format config-docs up clean
 
 install: $(VENV)/.installed
 
-# Torch first, pinned and from the chosen index; then the package (editable: models/ and
-# migrations/ are read from this checkout) with every extra.
+# Editable install: models/ and migrations/ are read from this checkout.
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
