@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
+from cachetools import TTLCache
 from celery import Celery
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from chorus.auth import authenticate
+from chorus.auth import authenticate, hash_key
 from chorus.config import Settings
 from chorus.db.models import JobStatus
 from chorus.jobs.claim import job_status
@@ -29,14 +31,31 @@ class AppContext:
     sessions: sessionmaker[Session]
     celery: Celery
     store: ObjectStore
+    # Verified keys (by hash) -> tenant id, trusted for settings.auth_cache_s; failures are never cached.
+    _verified: TTLCache = field(init=False)
+    _verified_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self._verified = TTLCache(maxsize=10_000, ttl=self.settings.auth_cache_s)
 
     def enqueue(self, job_id: str) -> None:
         enqueue_job(self.celery, job_id)
 
+    def _authenticate(self, session: Session, key: str | None) -> uuid.UUID:
+        digest = hash_key(key or "")
+        with self._verified_lock:
+            tenant_id = self._verified.get(digest)
+        if tenant_id is None:
+            tenant_id = authenticate(session, key)
+            if self.settings.auth_cache_s > 0:
+                with self._verified_lock:
+                    self._verified[digest] = tenant_id
+        return tenant_id
+
     def _as_tenant(self, key: str | None, work: Callable[..., T], args: tuple[Any, ...]) -> T:
         # Auth and the work share one session and one thread hop: the hot path stays short.
         with self.sessions() as session:
-            tenant_id = authenticate(session, key)
+            tenant_id = self._authenticate(session, key)
             result = work(session, tenant_id, *args)
             session.commit()
             return result
@@ -53,14 +72,15 @@ class AppContext:
         return await run_in_threadpool(self._status, job_id)
 
 
-def _context(request: Request) -> AppContext:
+# Dependencies are async on purpose: FastAPI runs sync ones in the thread pool, a hop per request.
+async def _context(request: Request) -> AppContext:
     return request.app.state.context
 
 
 _bearer = HTTPBearer(auto_error=False, description="an API key: `Authorization: Bearer chorus_…`")
 
 
-def _api_key(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str | None:
+async def _api_key(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str | None:
     return credentials.credentials if credentials else None
 
 

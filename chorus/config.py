@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     """Lifetime of the presigned video URLs in job responses."""
     max_wait_s: int = 60
     """Cap of `Prefer: wait=N` on job requests."""
+    auth_cache_s: float = 5.0
+    """How long the API trusts a verified API key before checking it again: a revoked key stops working
+    within this time (0: check on every request)."""
 
     # Webhooks
     webhook_progress_interval_s: float = 2.0

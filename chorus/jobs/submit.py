@@ -17,9 +17,12 @@ import hashlib
 import json
 import logging
 import secrets
+import threading
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
+from cachetools import TTLCache, cached
 from sqlalchemy import delete, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
@@ -28,17 +31,24 @@ from chorus.config import Settings
 from chorus.db.models import Job, JobStatus
 from chorus.jobs.errors import BrokerUnavailable, Conflict, InvalidInput
 from chorus.jobs.schemas import JobInput, ResolvedInput
-from chorus.models.catalog import find_model, list_models
+from chorus.models.catalog import ModelCard, find_model, list_models
 
 log = logging.getLogger(__name__)
+_JOBS = Job.__table__
 
 _MODEL_DEFAULTED = ("model", "num_frames", "height", "width", "num_inference_steps", "guidance_scale", "seed")
+
+
+@cached(TTLCache(maxsize=64, ttl=10), lock=threading.Lock())
+def _card(model_id: str, models_dir: Path) -> ModelCard | None:
+    """Cards are re-read every 10 s, not per request: a newly installed model shows up within that."""
+    return find_model(model_id, models_dir)
 
 
 def resolve_input(body: JobInput, settings: Settings) -> ResolvedInput:
     """Fill in the model's defaults and check the model's limits (InvalidInput if broken)."""
     model_id = body.model or settings.default_model
-    card = find_model(model_id, settings.models_dir)
+    card = _card(model_id, settings.models_dir)
     if card is None:
         installed = ", ".join(list_models(settings.models_dir)) or "none"
         raise InvalidInput("unknown_model", f"no model named {model_id!r} (installed: {installed})")
@@ -78,33 +88,38 @@ def create_job(
     earlier job with created False, or raises Conflict if it came with another body."""
     spec = resolve_input(body, settings)
     digest = request_hash(body)
+    fields = {
+        "id": uuid.uuid4(),
+        "tenant_id": tenant_id,
+        "status": JobStatus.queued,
+        "model": spec.model,
+        "input": spec.model_dump(mode="json"),
+        "batch_key": batch_key(spec),
+        "idempotency_key": idempotency_key,
+        "request_hash": digest,
+        "progress": 0,
+        "cancel_requested": False,
+        "attempts": 0,
+        "metrics": {},
+    }
     # One statement for both cases: a concurrent request with the same key cannot slip in between.
+    # Core, not the ORM, on this hot path: only created_at (the database's clock) comes back.
     stmt = (
-        insert(Job)
-        .values(
-            tenant_id=tenant_id,
-            status=JobStatus.queued,
-            model=spec.model,
-            input=spec.model_dump(mode="json"),
-            batch_key=batch_key(spec),
-            idempotency_key=idempotency_key,
-            request_hash=digest,
-            progress=0,
-            cancel_requested=False,
-            attempts=0,
-            metrics={},
-        )
+        insert(_JOBS)
+        .values(fields)
         .on_conflict_do_nothing(
-            index_elements=[Job.tenant_id, Job.idempotency_key], index_where=text("idempotency_key IS NOT NULL")
+            index_elements=[_JOBS.c.tenant_id, _JOBS.c.idempotency_key], index_where=text("idempotency_key IS NOT NULL")
         )
-        .returning(Job)
+        .returning(_JOBS.c.created_at)
     )
-    job = session.scalars(stmt).one_or_none()
-    if job is not None:
-        return job, True
+    created_at = session.scalars(stmt).one_or_none()
+    if created_at is not None:
+        return Job(**fields, created_at=created_at), True
     earlier = session.scalars(
         select(Job).where(Job.tenant_id == tenant_id, Job.idempotency_key == idempotency_key)
-    ).one()
+    ).one_or_none()
+    if earlier is None:  # it was withdrawn (its enqueue failed) between our two statements
+        raise Conflict("idempotency_key_in_use", "a request with this Idempotency-Key is in progress; retry")
     if earlier.request_hash != digest:
         raise Conflict("idempotency_key_reused", "this Idempotency-Key was used with a different request body")
     return earlier, False

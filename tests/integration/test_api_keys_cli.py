@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 
 import pytest
 from sqlalchemy import delete
@@ -51,7 +52,10 @@ def test_keys_create_list_revoke(database_url, http, chorus):
         assert too_short.exit_code == 1 and "0 keys match" in too_short.stderr
         revoked = chorus("keys", "revoke", f"{key[:15]}…", database_url=database_url)  # as listed
         assert revoked.exit_code == 0, revoked.output
-        response = http.get("/v1/jobs", headers=auth)
+        # The API trusts a verified key for CHORUS_AUTH_CACHE_S (1 s in tests), then sees the revocation.
+        deadline = time.monotonic() + 1 + 5
+        while (response := http.get("/v1/jobs", headers=auth)).status_code == 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert response.status_code == 401 and response.json()["error"]["code"] == "revoked_api_key"
     finally:
         with session_scope(database_url) as session:

@@ -66,6 +66,14 @@ def test_unparseable_body(http, tenant, content, status, code):
 
 
 @pytest.mark.usefixtures("assert_nothing_written")
+def test_streamed_body_over_the_limit(http, tenant):
+    chunks = iter([b'{"prompt": "', b"x" * 70_000, b'"}'])  # no Content-Length: sent chunked
+    headers = tenant.headers | {"Content-Type": "application/json"}
+    response = http.post("/v1/jobs", content=chunks, headers=headers)
+    assert response.status_code == 413 and response.json()["error"]["code"] == "body_too_large"
+
+
+@pytest.mark.usefixtures("assert_nothing_written")
 def test_oversized_idempotency_key(http, tenant):
     response = http.post("/v1/jobs", json={"prompt": "ok"}, headers=tenant.headers | {"Idempotency-Key": "k" * 201})
     assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_idempotency_key"
@@ -83,7 +91,7 @@ def test_api_keys(http, tenant, db):
         response = http.post("/v1/jobs", json={"prompt": "ok"}, headers=headers)
         assert response.status_code == 401 and response.json()["error"]["code"] == code, (headers, response.text)
         assert response.headers["www-authenticate"] == "Bearer"
-    with db() as session:
+    with db() as session:  # revoked before its first use, so no API process has it verified yet
         revoke_key(session, tenant.key)
     for method, path in (("POST", "/v1/jobs"), ("GET", "/v1/jobs")):
         response = http.request(method, path, json={"prompt": "ok"}, headers=tenant.headers)
