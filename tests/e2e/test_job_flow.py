@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
-from typing import Any
 
 import httpx
 import imageio.v3 as iio
@@ -14,33 +11,11 @@ from sqlalchemy import select
 
 from chorus.db.models import Job
 from chorus.queue import enqueue_job, make_celery
+from tests.e2e.client import finished, submit, wait_until
 from tests.fixtures.services import TenantKey
 from tests.fixtures.worker import WorkerProcess
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
-TERMINAL = {"succeeded", "failed", "canceled"}
-
-
-def submit(http: httpx.Client, tenant: TenantKey, **body: Any) -> dict[str, Any]:
-    response = http.post("/v1/jobs", json={"prompt": "a red square moving right", **body}, headers=tenant.headers)
-    assert response.status_code == 202, response.text
-    return response.json()
-
-
-def wait_until(
-    http: httpx.Client, tenant: TenantKey, job_id: str, done: Callable[[dict], bool], timeout_s: float = 120
-) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        job = http.get(f"/v1/jobs/{job_id}", headers=tenant.headers).json()
-        if done(job):
-            return job
-        assert time.monotonic() < deadline, f"job still {job['status']} after {timeout_s} s: {job}"
-        time.sleep(0.1)
-
-
-def finished(http: httpx.Client, tenant: TenantKey, job_id: str) -> dict[str, Any]:
-    return wait_until(http, tenant, job_id, lambda job: job["status"] in TERMINAL)
 
 
 def rows(db, ids: list[str]) -> dict[str, Job]:
