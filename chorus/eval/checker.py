@@ -3,7 +3,8 @@
 No learned model: the vocabulary of ``chorus.data.shapes`` is closed and each
 attribute has a plain geometric or colorimetric reading. Generated clips are
 blurry and noisy, so every step is robust: medians instead of means, the
-largest connected blob per frame, a Theil-Sen slope for the motion.
+largest connected blob per frame, shapes told apart by fitting whole-blob
+templates (not by edges), a Theil-Sen slope for the motion.
 """
 
 from __future__ import annotations
@@ -87,20 +88,14 @@ def read_background(lab: np.ndarray) -> tuple[str, np.ndarray]:
     return _nearest(measured, _BACKGROUND_NAMES, _BACKGROUND_LAB), measured
 
 
-def largest_blobs(lab: np.ndarray, background: str, measured: np.ndarray) -> np.ndarray:
-    """(F, H, W) bool: per frame, the largest blob of pixels far from the background, holes
-    filled; empty where that blob is too small or too large to be the object."""
-    far = np.linalg.norm(lab - measured, axis=-1) > _MASK_THRESHOLD[background]
-    masks = np.zeros_like(far)
-    for f, frame in enumerate(far):
-        labels, count = ndimage.label(frame)
-        if count == 0:
-            continue
-        sizes = np.bincount(labels.ravel())[1:]
-        blob = ndimage.binary_fill_holes(labels == 1 + int(sizes.argmax()))
-        if _MIN_BLOB_PX <= blob.sum() <= _MAX_BLOB_FRACTION * blob.size:
-            masks[f] = blob
-    return masks
+def largest_blob(far: np.ndarray) -> np.ndarray | None:
+    """The largest connected blob of a frame's "far from background" pixels, holes
+    filled; None if it is too small or too large to be the object."""
+    labels, count = ndimage.label(far)
+    if count == 0:
+        return None
+    blob = ndimage.binary_fill_holes(labels == 1 + int(np.bincount(labels.ravel())[1:].argmax()))
+    return blob if _MIN_BLOB_PX <= blob.sum() <= _MAX_BLOB_FRACTION * blob.size else None
 
 
 def read_color(lab: np.ndarray, masks: np.ndarray, measured: np.ndarray) -> str:
@@ -118,11 +113,12 @@ def template_ious(mask: np.ndarray) -> dict[str, float]:
     Area and centroid are sums over the whole blob, so noise on its edge moves
     them little, unlike extents or bounding boxes."""
     area = mask.sum()
+    height, width = mask.shape
     cy, cx = np.array(ndimage.center_of_mass(mask)) + 0.5  # pixel centres sit at +0.5, as in the renderer
     ious = {}
     for shape, (unit_area, drop) in _SHAPE_GEOMETRY.items():
         half = np.sqrt(area / unit_area)
-        template = _shape_mask(shape, cy - drop * half, cx, half, mask.shape[0])
+        template = _shape_mask(shape, cy - drop * half, cx, half, max(height, width))[:height, :width]
         ious[shape] = float((template & mask).sum() / (template | mask).sum())
     return ious
 
@@ -130,37 +126,41 @@ def template_ious(mask: np.ndarray) -> dict[str, float]:
 def read_motion(masks: np.ndarray, frames: np.ndarray) -> tuple[str | None, tuple[float, float]]:
     """Direction from robust (Theil-Sen) slopes of the centroid track; None if it barely moves."""
     centroids = np.array([ndimage.center_of_mass(masks[f]) for f in frames])
-    vy = stats.theilslopes(centroids[:, 0], frames).slope
-    vx = stats.theilslopes(centroids[:, 1], frames).slope
+    vy = float(stats.theilslopes(centroids[:, 0], frames).slope)
+    vx = float(stats.theilslopes(centroids[:, 1], frames).slope)
     if max(abs(vy), abs(vx)) < _MIN_SPEED_PX:
         return None, (vy, vx)
     step = (int(np.sign(vy)), 0) if abs(vy) >= abs(vx) else (0, int(np.sign(vx)))
-    name = next(d for d, v in DIRECTIONS.items() if v == step)
-    return name, (float(vy), float(vx))
+    return next(d for d, v in DIRECTIONS.items() if v == step), (vy, vx)
 
 
 def read_clip(clip: np.ndarray) -> Reading:
     """Read one uint8 clip (F, H, W, 3)."""
     lab = to_lab(clip)
     background, measured = read_background(lab)
-    masks = largest_blobs(lab, background, measured)
-    per_frame = {f: template_ious(masks[f]) for f in np.flatnonzero(masks.any(axis=(1, 2)))}
-    per_frame = {f: ious for f, ious in per_frame.items() if max(ious.values()) >= _MIN_TEMPLATE_IOU}
-    frames = np.array(sorted(per_frame))
-    masks[np.setdiff1d(np.arange(len(masks)), frames)] = False
-    if len(frames) == 0:
+    far = np.linalg.norm(lab - measured, axis=-1) > _MASK_THRESHOLD[background]
+    masks = np.zeros_like(far)
+    per_frame: dict[int, dict[str, float]] = {}  # template IoUs of frames that show the object
+    for f, frame in enumerate(far):
+        blob = largest_blob(frame)
+        if blob is None:
+            continue
+        ious = template_ious(blob)
+        if max(ious.values()) >= _MIN_TEMPLATE_IOU:
+            masks[f], per_frame[f] = blob, ious
+    if not per_frame:
         return Reading(None, None, None, background)
     color = read_color(lab, masks, measured)
-    if len(frames) < _MIN_FRAMES:
-        return Reading(color, None, None, background, len(frames))
+    if len(per_frame) < _MIN_FRAMES:
+        return Reading(color, None, None, background, len(per_frame))
     ious = {shape: float(np.mean([i[shape] for i in per_frame.values()])) for shape in _SHAPE_GEOMETRY}
-    direction, velocity = read_motion(masks, frames)
+    direction, velocity = read_motion(masks, np.array(list(per_frame)))
     return Reading(
         color,
         max(ious, key=ious.__getitem__),
         direction,
         background,
-        frames_with_object=len(frames),
+        frames_with_object=len(per_frame),
         shape_iou=ious,
         velocity=velocity,
     )
