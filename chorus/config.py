@@ -70,8 +70,8 @@ class Settings(BaseSettings):
     """Stored cache bytes allowed per cache domain (a tenant, or the shared pool) before eviction."""
     cache_ttl_s: int = 7 * 24 * 3600
     """Cache entries expire this long after they were written."""
-    cache_local_entries: int = 64
-    """Size of the worker-local LRU of fetched cache entries."""
+    cache_local_bytes: int = 512 * 1024**2
+    """Bound of the worker-local LRU of fetched cache entries, in tensor bytes (entry sizes vary by model)."""
 
 
 @lru_cache
