@@ -119,9 +119,9 @@ class Evictor:
             # One evictor per domain at a time; the others skip instead of evicting twice.
             if not conn.scalar(select(func.pg_try_advisory_xact_lock(eviction_lock_key(domain)))):
                 return EvictionReport(skipped=True)
-            expired = self._delete(conn, (CacheEntry.domain == domain) & (CacheEntry.expires_at <= now))
-            report.expired = len(expired)
             in_domain = CacheEntry.domain == domain
+            expired = self._delete(conn, in_domain & (CacheEntry.expires_at <= now))
+            report.expired = len(expired)
             evicted = []
             if (conn.scalar(select(func.sum(CacheEntry.bytes)).where(in_domain)) or 0) > self.budget_bytes:
                 columns = [getattr(CacheEntry, name) for name in EntryStats.__dataclass_fields__]
