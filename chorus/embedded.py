@@ -229,6 +229,7 @@ def run_demo(
 def serve(data_dir: Path, port: int, report: Callable[[str], None]) -> None:
     """``chorus up``: run the stack until Ctrl-C or SIGTERM (both stop it cleanly)."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # unwinds the stack like Ctrl-C does
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background (SIG_IGN)
     with embedded_stack(data_dir, port) as stack:
         report(f"Chorus is up at {stack.url} (data in {data_dir}, logs in {data_dir / 'logs'})")
         report(f"API key (tenant {DEMO_TENANT!r}): {stack.api_key}")
