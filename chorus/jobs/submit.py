@@ -35,6 +35,15 @@ from chorus.models.catalog import ModelCard, find_model, list_models
 
 log = logging.getLogger(__name__)
 _JOBS = Job.__table__
+# Built once, executed with the row as parameters: the submit hot path skips statement building and
+# SQL-cache-key work. Core, not the ORM: only created_at (the database's clock) comes back.
+_INSERT = (
+    insert(_JOBS)
+    .on_conflict_do_nothing(
+        index_elements=[_JOBS.c.tenant_id, _JOBS.c.idempotency_key], index_where=text("idempotency_key IS NOT NULL")
+    )
+    .returning(_JOBS.c.created_at)
+)
 
 _MODEL_DEFAULTED = ("model", "num_frames", "height", "width", "num_inference_steps", "guidance_scale", "seed")
 
@@ -103,16 +112,7 @@ def create_job(
         "metrics": {},
     }
     # One statement for both cases: a concurrent request with the same key cannot slip in between.
-    # Core, not the ORM, on this hot path: only created_at (the database's clock) comes back.
-    stmt = (
-        insert(_JOBS)
-        .values(fields)
-        .on_conflict_do_nothing(
-            index_elements=[_JOBS.c.tenant_id, _JOBS.c.idempotency_key], index_where=text("idempotency_key IS NOT NULL")
-        )
-        .returning(_JOBS.c.created_at)
-    )
-    created_at = session.scalars(stmt).one_or_none()
+    created_at = session.scalars(_INSERT, fields).one_or_none()
     if created_at is not None:
         return Job(**fields, created_at=created_at), True
     earlier = session.scalars(
