@@ -47,11 +47,20 @@ async def _respond(
     context: AppContext, request: Request, response: Response, key: str | None, job_id: uuid.UUID, prefer: str | None
 ) -> JobView:
     """The job object, after honouring ``Prefer: wait`` if the client asked for it."""
+
+    def fetch(session: Session, tenant_id: uuid.UUID) -> JobView:
+        return _view(context, session, get_job(session, tenant_id, job_id))
+
+    # Authorised (and the job found) before any waiting: a bad key or id never holds a connection.
+    view = await context.as_tenant(key, fetch)
     wait = parse_wait(prefer, context.settings.max_wait_s)
-    if wait is not None:
-        await wait_for_end(context, request, job_id, wait)
-        response.headers["Preference-Applied"] = f"wait={wait}"
-    return await context.as_tenant(key, lambda s, t: _view(context, s, get_job(s, t, job_id)))
+    if wait is None:
+        return view
+    response.headers["Preference-Applied"] = f"wait={wait}"
+    if view.status.is_terminal:
+        return view
+    await wait_for_end(context, request, job_id, wait)
+    return await context.as_tenant(key, fetch)
 
 
 @router.post(

@@ -180,3 +180,12 @@ def test_prefer_wait_times_out(http, tenant):
     response = submit(http, tenant, **{"Prefer": "respond-async, wait=1"})
     assert response.status_code == 202 and response.json()["status"] == "queued"
     assert response.headers["preference-applied"] == "wait=1" and 0.9 < time.monotonic() - started < 5
+
+
+def test_prefer_wait_checks_the_key_and_job_first(http, make_tenant):
+    alice, bob = make_tenant(), make_tenant()
+    job = submit(http, alice).json()
+    started = time.monotonic()
+    other = http.get(f"/v1/jobs/{job['id']}", headers=bob.headers | {"Prefer": "wait=10"})
+    no_key = http.get(f"/v1/jobs/{job['id']}", headers={"Prefer": "wait=10"})
+    assert (other.status_code, no_key.status_code) == (404, 401) and time.monotonic() - started < 3
