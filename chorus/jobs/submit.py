@@ -96,7 +96,7 @@ def create_job(
     """Insert a queued job (not committed); returns (job, created). A replayed Idempotency-Key returns the
     earlier job with created False, or raises Conflict if it came with another body."""
     spec = resolve_input(body, settings)
-    digest = request_hash(body)
+    digest = request_hash(body) if idempotency_key else None  # only a replay compares it
     fields = {
         "id": uuid.uuid4(),
         "tenant_id": tenant_id,
