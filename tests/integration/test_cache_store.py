@@ -7,7 +7,10 @@ objects afterwards.
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,11 +22,12 @@ from sqlalchemy import Engine, create_engine, delete, func, select
 from chorus.cache.embedder import MiniLMEmbedder
 from chorus.cache.entries import write_entry
 from chorus.cache.eviction import Evictor, eviction_lock_key
-from chorus.cache.index import CacheIndex, EntryRef, LookupConfig
+from chorus.cache.index import CacheIndex, EntryRef, LookupConfig, utcnow
 from chorus.cache.layout import EntryUnavailable, delete_objects, object_key
 from chorus.cache.local import EntryFetcher, LocalEntryCache
 from chorus.cache.namespace import Namespace, cache_domain
 from chorus.db.models import CacheEntry
+from chorus.storage import open_store
 from chorus.storage.s3 import S3Store
 from tests.fixtures.services import S3_BUCKET
 from tests.unit.test_cache_entries import make_run
@@ -35,8 +39,8 @@ T0 = datetime(2030, 1, 1, tzinfo=UTC)
 class Clock:
     """The time the index and evictor see; tests move it instead of sleeping."""
 
-    def __init__(self) -> None:
-        self.now = T0
+    def __init__(self, now: datetime = T0) -> None:
+        self.now = now
 
     def __call__(self) -> datetime:
         return self.now
@@ -290,3 +294,22 @@ def test_fetch_over_s3_then_from_the_local_lru(admit, store, fetcher):
     assert run.seed == 9 and run.latents.keys() == {1, 2, 3, 4}
     store.delete(object_key(ref.object_prefix))
     assert fetcher.fetch(ref) is run  # served from memory: the object is gone from S3
+
+
+def test_the_sweep_command_expires_entries_in_every_domain(database_url, settings, service_env, engine, ns):
+    store = open_store(settings)  # where the command, configured by the same environment, deletes
+    index = CacheIndex(database_url, clock=Clock(utcnow() - timedelta(hours=2)))
+    refs = []
+    for domain in ("tenant-sweep-a", "tenant-sweep-b"):
+        stored = write_entry(store, domain, ns.key, make_run())
+        refs.append(index.admit(store, stored, namespace=ns, domain=domain, embedding=unit(np.ones(DIM)),
+                                prompt="p", token_ids=[], seed=0, ttl_s=60))  # fmt: skip
+    index.engine.dispose()
+    done = subprocess.run(
+        [sys.executable, "-m", "chorus.cli", "cache", "sweep"],
+        env={**os.environ, **service_env}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    for ref in refs:
+        assert f"{ref.domain}: 1 expired, 0 evicted" in done.stdout
+        assert row_ids(engine, ref.domain) == set() and not store.exists(object_key(ref.object_prefix))
