@@ -1,3 +1,5 @@
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -58,3 +60,12 @@ def test_choose_victims_evicts_the_lowest_scores_until_the_budget_fits():
     assert choose_victims(entries, 500, policy, NOW) == [stale_big.id]
     assert choose_victims(entries, 450, policy, NOW) == [stale_big.id, stale_small.id]
     assert choose_victims(entries, 0, policy, NOW) == [stale_big.id, stale_small.id, fresh.id, keep.id]
+
+
+def test_the_index_and_eviction_import_without_torch():
+    """A sweep job or the API can use them without the model stack."""
+    code = (
+        "import sys, chorus.cache.index, chorus.cache.eviction, chorus.cache.cli, chorus.cache.namespace; "
+        "sys.exit('torch' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
