@@ -67,7 +67,20 @@ async def _respond(
     "",
     status_code=202,
     response_model=JobView,
-    responses=error_responses(400, 401, 409, 413, 422, 503),
+    responses={
+        202: {
+            "description": "Queued (or replayed)",
+            "headers": {
+                "Location": {"description": "/v1/jobs/{id}", "schema": {"type": "string"}},
+                "Idempotent-Replayed": {"description": "true: an earlier job returned", "schema": {"type": "string"}},
+                "Preference-Applied": {
+                    "description": "wait=N, when Prefer: wait was honoured",
+                    "schema": {"type": "string"},
+                },
+            },
+        }
+    }
+    | error_responses(400, 401, 409, 413, 422, 503),
     summary="Submit a job",
 )
 async def create(
