@@ -15,13 +15,14 @@ no-op when the seeds are equal), so a seed variant is not a copy of the source.
 
 diffusers' intra-request caches (FirstBlockCache, MagCache…) key their state by cache context; every
 stream of same-shaped forwards (the full rows, each Stage-2 group) gets its own context name, so their
-residuals are never compared across shapes, and their state is reset around each call.
+residuals are never compared across shapes, and their state is reset around each call. MagCache
+counts forwards per context itself, so in a hit its ``mag_ratios`` schedule starts at the first step
+the hit actually runs: still bounded by its threshold, but offset from the true step.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Hashable
 from dataclasses import dataclass, replace
 
 import torch
@@ -40,7 +41,7 @@ from chorus.engine.denoise import (
     reset_intra_caches,
 )
 from chorus.engine.plan import ReusePlan
-from chorus.engine.region import RegionMask
+from chorus.engine.region import Grid, RegionMask
 from chorus.engine.subset_forward import patchify, subset_forward, token_grid, unpatchify
 from chorus.engine.tgaa import TGAAConfig, TGAAState, apply_tgaa, remove_tgaa
 from chorus.models.base import VideoModelAdapter
@@ -61,7 +62,9 @@ class ReuseOutput:
     captured: list[CapturedRun | None]  # per request: its capture (misses, when capture was asked for)
 
 
-def euler_step(sample: torch.Tensor, velocity: torch.Tensor, sigma: torch.Tensor, sigma_next: torch.Tensor):
+def euler_step(
+    sample: torch.Tensor, velocity: torch.Tensor, sigma: torch.Tensor, sigma_next: torch.Tensor
+) -> torch.Tensor:
     """FlowMatchEulerDiscreteScheduler.step's deterministic update, op for op, for any subset of a batch."""
     return (sample.to(torch.float32) + (sigma_next - sigma) * velocity).to(velocity.dtype)
 
@@ -92,7 +95,9 @@ class _Sources:
         return latent
 
 
-def _check(requests: list[GenerationRequest], plans: list[ReusePlan], sources: list[ReuseSource | None], grid):
+def _check(
+    requests: list[GenerationRequest], plans: list[ReusePlan], sources: list[ReuseSource | None], grid: Grid
+) -> None:
     if len({r.shape_key for r in requests}) != 1:
         raise ValueError("a batch must share frames, size and step count")
     if not len(requests) == len(plans) == len(sources):
@@ -105,6 +110,119 @@ def _check(requests: list[GenerationRequest], plans: list[ReusePlan], sources: l
             raise ValueError("a hit needs a source captured on the same token grid")
         if plan.stage2 and (source.region is None or not source.region.mask.any()):
             raise ValueError("a Stage-2 plan needs a non-empty region")
+
+
+class _Loop:
+    """One call's state: the batch's latents and text, the schedule, the processors' states, the stats."""
+
+    def __init__(
+        self,
+        adapter: VideoModelAdapter,
+        requests: list[GenerationRequest],
+        plans: list[ReusePlan],
+        sources: list[ReuseSource | None],
+        stats: DenoiseStats,
+        renoise: bool,
+    ) -> None:
+        self.adapter, self.plans, self.sources, self.stats = adapter, plans, sources, stats
+        self.requests, self.batch, self.steps = requests, len(requests), requests[0].num_inference_steps
+        self.text_enc = adapter.encode_prompts([r.prompt for r in requests] + [r.negative_prompt for r in requests])
+        self.scales = torch.tensor([r.guidance_scale for r in requests], device=adapter.device, dtype=adapter.dtype)
+        noise = initial_noise(adapter, requests)
+        self.grid = token_grid(adapter.transformer, noise)
+        _check(requests, plans, sources, self.grid)
+        self.scheduler = make_scheduler(adapter, self.steps)
+        self.sigmas = self.scheduler.sigmas
+        start = time.perf_counter()
+        self.reused = _Sources(adapter, requests, sources, noise, self.sigmas, renoise)
+        self.latents = noise.clone()
+        for b, plan in enumerate(plans):
+            if plan.stage1:  # Stage 1: start from the source's latent after k1 steps
+                self.latents[b] = self.reused.latent(b, plan.stage1)
+                stats.steps_skipped += plan.stage1
+        stats.add_stage_time("stage1", time.perf_counter() - start)
+        self.tgaa: TGAAState | None = None
+        self.capture: CaptureState | None = None
+        self.capturing: list[bool] = [False] * self.batch
+
+    def _text(self, rows: list[int]) -> torch.Tensor:
+        return self.text_enc.states[rows + [self.batch + b for b in rows]]
+
+    def full_step(self, i: int, t: torch.Tensor, rows: list[int], stages: list[str]) -> int:
+        """One batched forward for the rows that run in full (misses, Stage 3); returns tokens processed."""
+        tick = time.perf_counter()
+        if self.capture is not None:
+            self.capture.begin_forward(i, [b if self.capturing[b] else None for b in rows])
+        with cache_step(self.adapter.transformer, f"full{rows}", i, self.steps):
+            velocity = guided_velocity(self.adapter, self.latents[rows], t, self._text(rows), self.scales[rows])
+        if self.capture is not None:
+            self.capture.end_forward()
+        self.latents[rows] = euler_step(self.latents[rows], velocity, self.sigmas[i], self.sigmas[i + 1])
+        share = (time.perf_counter() - tick) / len(rows)
+        for b in rows:
+            self.stats.add_stage_time(stages[b], share)
+        return 2 * len(rows) * self.grid[0] * self.grid[1] * self.grid[2]
+
+    def region_step(self, i: int, t: torch.Tensor, rows: list[int], region: RegionMask) -> int:
+        """Stage 2 for rows sharing ``region``: a subset forward on its tokens (TGAA on), every other token
+        from the source's latent after this step; returns tokens processed."""
+        tick = time.perf_counter()
+        adapter, patch = self.adapter, self.adapter.patch_size
+        index = region.index.to(adapter.device)
+        x = self.latents[rows]
+        if self.tgaa is not None:
+            self.tgaa.set([self.plans[b].diff.target_tokens if self.plans[b].diff else () for b in rows])
+        with cache_step(adapter.transformer, f"region{rows}", i, self.steps):
+            out = subset_forward(
+                adapter.transformer, torch.cat([x, x]), t.expand(2 * len(rows)), self._text(rows), index
+            )
+        if self.tgaa is not None:
+            self.tgaa.reset()
+        velocity = apply_guidance(out, self.scales[rows])
+        merged = patchify(torch.stack([self.reused.latent(b, i + 1) for b in rows]), patch)
+        merged[:, index] = euler_step(patchify(x, patch)[:, index], velocity, self.sigmas[i], self.sigmas[i + 1])
+        self.latents[rows] = unpatchify(merged, self.grid, patch)
+        self.stats.add_stage_time("stage2", time.perf_counter() - tick)
+        return 2 * len(rows) * len(index)
+
+    def run(self, on_step: StepCallback | None) -> None:
+        for i, t in enumerate(self.scheduler.timesteps):
+            tick = time.perf_counter()
+            t = t.to(self.adapter.device)
+            stages = [plan.stage_of(i) for plan in self.plans]
+            calls: list[int] = []  # tokens per transformer call
+            full = [b for b in range(self.batch) if stages[b] in ("full", "stage3")]
+            if full:
+                calls.append(self.full_step(i, t, full, stages))
+            for rows, region in _region_groups(stages, self.sources):
+                calls.append(self.region_step(i, t, rows, region))
+            if self.capture is not None:
+                for b in range(self.batch):
+                    if self.capturing[b]:
+                        self.capture.add_latent(b, i + 1, self.latents[b])
+            self.stats.forwards += len(calls)
+            self.stats.tokens += sum(calls)
+            self.stats.forwards_per_step.append(len(calls))
+            self.stats.tokens_per_step.append(sum(calls))
+            self.stats.step_seconds.append(time.perf_counter() - tick)
+            if on_step is not None and on_step(i + 1, self.steps) is False:
+                raise Canceled
+
+    def captured_run(self, b: int) -> CapturedRun:
+        request = self.requests[b]
+        maps, map_grid = self.capture.maps(b, self.grid)
+        return CapturedRun(
+            prompt=request.prompt,
+            negative_prompt=request.negative_prompt,
+            seed=request.seed,
+            num_steps=request.num_inference_steps,
+            guidance_scale=request.guidance_scale,
+            token_ids=list(self.text_enc.token_ids[b]),
+            token_grid=self.grid,
+            map_grid=map_grid,
+            latents=dict(self.capture.latents[b]),
+            attn_maps=maps,
+        )
 
 
 @torch.inference_mode()
@@ -121,135 +239,39 @@ def generate_with_reuse(
     stats: DenoiseStats | None = None,
 ) -> ReuseOutput:
     """Denoise same-shape requests, each by its plan (default: all misses). ``tgaa``: amplification in
-    Stage 2 (default ``TGAAConfig()``). ``capture``: record the misses' trajectories (``captured``)."""
+    Stage 2 (default ``TGAAConfig()``). ``capture``: record the misses' trajectories into ``captured``.
+    ``renoise``: swap the sources' noise for the targets' seeds."""
     steps = requests[0].num_inference_steps
     plans = plans or [ReusePlan(steps) for _ in requests]
     sources = sources or [None] * len(requests)
     tgaa = tgaa or TGAAConfig()
     stats = stats if stats is not None else DenoiseStats()
-    transformer, patch, batch = adapter.transformer, adapter.patch_size, len(requests)
-
-    text_enc = adapter.encode_prompts([r.prompt for r in requests] + [r.negative_prompt for r in requests])
-    text = text_enc.states
-    scales = torch.tensor([r.guidance_scale for r in requests], device=adapter.device, dtype=adapter.dtype)
-    noise = initial_noise(adapter, requests)
-    grid = token_grid(transformer, noise)
-    _check(requests, plans, sources, grid)
-    tokens = grid[0] * grid[1] * grid[2]
-    scheduler = make_scheduler(adapter, steps)
-    sigmas = scheduler.sigmas
-
+    transformer = adapter.transformer
+    loop = _Loop(adapter, requests, plans, sources, stats, renoise)
     start = time.perf_counter()
-    reused = _Sources(adapter, requests, sources, noise, sigmas, renoise)
-    latents = noise.clone()
-    for b, plan in enumerate(plans):
-        if plan.stage1:
-            latents[b] = reused.latent(b, plan.stage1)
-            stats.steps_skipped += plan.stage1
-    stats.add_stage_time("stage1", time.perf_counter() - start)
-
-    capturing = [capture is not None and not plan.hit for plan in plans]
-    tgaa_state: TGAAState | None = None
-    capture_state: CaptureState | None = None
+    loop.capturing = [capture is not None and not plan.hit for plan in plans]
     reset_intra_caches(transformer)
     try:
         if tgaa.alpha != 1.0 and any(p.stage2 for p in plans):
-            tgaa_state = apply_tgaa(transformer, tgaa)
-        if any(capturing):
-            capture_state = apply_capture(transformer, capture)
-        for i, t in enumerate(scheduler.timesteps):
-            tick = time.perf_counter()
-            t = t.to(adapter.device)
-            stages = [plan.stage_of(i) for plan in plans]
-            forwards = step_tokens = 0
-
-            full = [b for b in range(batch) if stages[b] in ("full", "stage3")]
-            if full:
-                if capture_state is not None:
-                    capture_state.begin_forward(i, [b if capturing[b] else None for b in full])
-                rows_text = text[full + [batch + b for b in full]]
-                with cache_step(transformer, f"full{full}", i, steps):
-                    velocity = guided_velocity(adapter, latents[full], t, rows_text, scales[full])
-                if capture_state is not None:
-                    capture_state.end_forward()
-                latents[full] = euler_step(latents[full], velocity, sigmas[i], sigmas[i + 1])
-                forwards, step_tokens = forwards + 1, step_tokens + 2 * len(full) * tokens
-                share = (time.perf_counter() - tick) / len(full)
-                for b in full:
-                    stats.add_stage_time(stages[b], share)
-
-            for rows, region in _region_groups(stages, sources).items():
-                tock = time.perf_counter()
-                index = region.index.to(adapter.device)
-                x = latents[list(rows)]
-                if tgaa_state is not None:
-                    tgaa_state.set([plans[b].diff.target_tokens if plans[b].diff else () for b in rows])
-                with cache_step(transformer, f"region{list(rows)}", i, steps):
-                    out = subset_forward(
-                        transformer,
-                        torch.cat([x, x]).to(adapter.dtype),
-                        t.expand(2 * len(rows)),
-                        text[list(rows) + [batch + b for b in rows]],
-                        index,
-                    )
-                if tgaa_state is not None:
-                    tgaa_state.reset()
-                x_tokens = patchify(x, patch)
-                merged = patchify(torch.stack([reused.latent(b, i + 1) for b in rows]), patch)
-                velocity = apply_guidance(out, scales[list(rows)])
-                merged[:, index] = euler_step(x_tokens[:, index], velocity, sigmas[i], sigmas[i + 1])
-                latents[list(rows)] = unpatchify(merged, grid, patch)
-                forwards, step_tokens = forwards + 1, step_tokens + 2 * len(rows) * len(index)
-                stats.add_stage_time("stage2", time.perf_counter() - tock)
-
-            if capture_state is not None:
-                for b in range(batch):
-                    if capturing[b]:
-                        capture_state.add_latent(b, i + 1, latents[b])
-            stats.forwards += forwards
-            stats.tokens += step_tokens
-            stats.forwards_per_step.append(forwards)
-            stats.tokens_per_step.append(step_tokens)
-            stats.step_seconds.append(time.perf_counter() - tick)
-            if on_step is not None and on_step(i + 1, steps) is False:
-                raise Canceled
-        captured = [
-            _captured_run(capture_state, b, requests[b], text_enc.token_ids[b], grid) if capturing[b] else None
-            for b in range(batch)
-        ]
+            loop.tgaa = apply_tgaa(transformer, tgaa)
+        if any(loop.capturing):
+            loop.capture = apply_capture(transformer, capture)
+        loop.run(on_step)
     finally:
-        if tgaa_state is not None:
+        if loop.tgaa is not None:
             remove_tgaa(transformer)
-        if capture_state is not None:
+        if loop.capture is not None:
             remove_capture(transformer)
         reset_intra_caches(transformer)
     stats.denoise_seconds += time.perf_counter() - start
-    return ReuseOutput(frames=adapter.decode(latents), latents=latents, captured=captured)
+    captured = [loop.captured_run(b) if loop.capturing[b] else None for b in range(len(requests))]
+    return ReuseOutput(frames=adapter.decode(loop.latents), latents=loop.latents, captured=captured)
 
 
-def _region_groups(stages: list[str], sources: list[ReuseSource | None]) -> dict[tuple[int, ...], RegionMask]:
+def _region_groups(stages: list[str], sources: list[ReuseSource | None]) -> list[tuple[list[int], RegionMask]]:
     """Stage-2 rows batched together when their regions are equal; otherwise one forward each."""
     groups: dict[bytes, list[int]] = {}
     for b, stage in enumerate(stages):
         if stage == "stage2":
-            key = sources[b].region.mask.cpu().numpy().tobytes()
-            groups.setdefault(key, []).append(b)
-    return {tuple(rows): sources[rows[0]].region for rows in groups.values()}
-
-
-def _captured_run(
-    state: CaptureState, key: Hashable, request: GenerationRequest, token_ids: list[int], grid
-) -> CapturedRun:
-    maps, map_grid = state.maps(key, grid)
-    return CapturedRun(
-        prompt=request.prompt,
-        negative_prompt=request.negative_prompt,
-        seed=request.seed,
-        num_steps=request.num_inference_steps,
-        guidance_scale=request.guidance_scale,
-        token_ids=list(token_ids),
-        token_grid=grid,
-        map_grid=map_grid,
-        latents=dict(state.latents[key]),
-        attn_maps=maps,
-    )
+            groups.setdefault(sources[b].region.mask.cpu().numpy().tobytes(), []).append(b)
+    return [(rows, sources[rows[0]].region) for rows in groups.values()]
