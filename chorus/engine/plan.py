@@ -55,6 +55,12 @@ class ReusePlan:
         share = {"stage1": 0.0, "stage2": self.region_fraction or 0.0, "stage3": 1.0, "full": 1.0}
         return [share[self.stage_of(i)] for i in range(self.num_steps)]
 
+    @property
+    def steps_saved(self) -> float:
+        """Transformer steps not computed, counting a Stage-2 step as its unrecomputed share: the benefit
+        the cache's eviction weighs."""
+        return sum(1.0 - share for share in self.recomputed_fraction_per_step())
+
     def to_dict(self) -> dict[str, Any]:
         """For the job's ``metrics.cache``."""
         return {
@@ -66,6 +72,7 @@ class ReusePlan:
             "stages": {"stage1": self.stage1, "stage2": self.stage2, "stage3": self.stage3},
             "region_fraction": self.region_fraction,
             "recomputed_fraction_per_step": self.recomputed_fraction_per_step(),
+            "steps_saved": self.steps_saved,
         }
 
 

@@ -71,4 +71,5 @@ def test_to_dict_is_what_job_metrics_record():
     assert d["stages"] == {"stage1": 1, "stage2": 2, "stage3": 1}
     assert d["diff"]["source_words"] == ["up"] and d["diff"]["target_tokens"] == [3]
     assert d["recomputed_fraction_per_step"] == [0.0, 0.25, 0.25, 1.0]
+    assert d["steps_saved"] == plan.steps_saved == 1 + 2 * 0.75
     assert ReusePlan(4).to_dict()["hit"] is False
