@@ -11,6 +11,8 @@ import httpx
 from tests.fixtures.services import TenantKey
 
 TERMINAL = {"succeeded", "failed", "canceled"}
+# Generous: the 2-core machines that run these tests are often busy with other work.
+TIMEOUT_S = 300
 
 
 def submit(http: httpx.Client, tenant: TenantKey, **body: Any) -> dict[str, Any]:
@@ -20,7 +22,7 @@ def submit(http: httpx.Client, tenant: TenantKey, **body: Any) -> dict[str, Any]
 
 
 def wait_until(
-    http: httpx.Client, tenant: TenantKey, job_id: str, done: Callable[[dict], bool], timeout_s: float = 120
+    http: httpx.Client, tenant: TenantKey, job_id: str, done: Callable[[dict], bool], timeout_s: float = TIMEOUT_S
 ) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while True:
@@ -31,5 +33,5 @@ def wait_until(
         time.sleep(0.1)
 
 
-def finished(http: httpx.Client, tenant: TenantKey, job_id: str, timeout_s: float = 120) -> dict[str, Any]:
+def finished(http: httpx.Client, tenant: TenantKey, job_id: str, timeout_s: float = TIMEOUT_S) -> dict[str, Any]:
     return wait_until(http, tenant, job_id, lambda job: job["status"] in TERMINAL, timeout_s)

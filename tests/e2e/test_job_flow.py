@@ -63,7 +63,7 @@ def test_compatible_jobs_share_batched_forwards(
 def test_cancel_in_a_batch_stops_that_job_between_steps_and_not_the_others(
     http: httpx.Client, tenant: TenantKey, celery_worker: WorkerProcess
 ) -> None:
-    steps = 24  # long enough to cancel mid-run, short enough for a loaded 2-core machine
+    steps = 12  # long enough to cancel mid-run, short enough for a loaded 2-core machine
     celery_worker.pause()
     try:
         doomed, kept = (submit(http, tenant, num_inference_steps=steps, seed=i)["id"] for i in range(2))
@@ -85,7 +85,7 @@ def test_cancel_in_a_batch_stops_that_job_between_steps_and_not_the_others(
 def test_cancel_of_a_running_job_ends_it_early(
     http: httpx.Client, tenant: TenantKey, celery_worker: WorkerProcess
 ) -> None:
-    job_id = submit(http, tenant, num_inference_steps=100)["id"]
+    job_id = submit(http, tenant, num_inference_steps=40)["id"]
     wait_until(http, tenant, job_id, lambda job: job["status"] == "running" and job["progress"] > 0)
 
     assert http.post(f"/v1/jobs/{job_id}/cancel", headers=tenant.headers).status_code == 202
