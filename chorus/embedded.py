@@ -157,7 +157,8 @@ def embedded_stack(data_dir: Path, port: int | None = None, ready_timeout_s: flo
     logs = data_dir / "logs"
     for folder in (data_dir / "pg", data_dir / "store", logs):
         folder.mkdir(parents=True, exist_ok=True)
-    url = f"http://127.0.0.1:{port or free_port()}"
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
     with ExitStack() as stack:
         database_url = stack.enter_context(postgres(data_dir / "pg"))
         env = {
@@ -174,7 +175,7 @@ def embedded_stack(data_dir: Path, port: int | None = None, ready_timeout_s: flo
             child(
                 "api",
                 [python, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1"]
-                + ["--port", url.rsplit(":", 1)[1], "--log-level", "warning"],
+                + ["--port", str(port), "--log-level", "warning"],
                 env,
                 logs,
                 stop_timeout_s=15,
