@@ -71,7 +71,7 @@ def all_specs(held_out: bool | None = None) -> list[ClipSpec]:
     return [s for s in specs if s.held_out == held_out]
 
 
-def _shape_mask(shape: str, cy: float, cx: float, half: float, side: int) -> np.ndarray:
+def shape_mask(shape: str, cy: float, cx: float, half: float, side: int) -> np.ndarray:
     yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) + 0.5
     dy, dx = yy - cy, xx - cx
     if shape == "circle":
@@ -109,6 +109,6 @@ def render(spec: ClipSpec, num_frames: int = 8, side: int = 32, rng: np.random.G
     clip = np.empty((num_frames, side, side, 3), dtype=np.uint8)
     clip[:] = BACKGROUNDS[spec.background]
     for f in range(num_frames):
-        mask = _shape_mask(spec.shape, y0 + dy * step * f, x0 + dx * step * f, half, side)
+        mask = shape_mask(spec.shape, y0 + dy * step * f, x0 + dx * step * f, half, side)
         clip[f][mask] = COLORS[spec.color]
     return clip

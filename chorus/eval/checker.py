@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image, ImageCms
 from scipy import ndimage, stats
 
-from chorus.data.shapes import BACKGROUNDS, COLORS, DIRECTIONS, ClipSpec, _shape_mask
+from chorus.data.shapes import BACKGROUNDS, COLORS, DIRECTIONS, ClipSpec, shape_mask
 
 ATTRIBUTES = ("color", "shape", "direction", "background")
 
@@ -118,7 +118,7 @@ def template_ious(mask: np.ndarray) -> dict[str, float]:
     ious = {}
     for shape, (unit_area, drop) in _SHAPE_GEOMETRY.items():
         half = np.sqrt(area / unit_area)
-        template = _shape_mask(shape, cy - drop * half, cx, half, max(height, width))[:height, :width]
+        template = shape_mask(shape, cy - drop * half, cx, half, max(height, width))[:height, :width]
         ious[shape] = float((template & mask).sum() / (template | mask).sum())
     return ious
 
