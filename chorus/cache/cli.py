@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from chorus.cache.eviction import Evictor
 from chorus.config import get_settings
 from chorus.db.session import get_engine
 from chorus.storage import open_store
@@ -19,6 +18,9 @@ def sweep() -> None:
     Workers enforce the budget of a domain when they add to it; run this periodically
     (a cron job) so that entries also expire in domains that see no new entries.
     """
+    # Imported here: eviction pulls numpy (through the index), which the torch-free API image lacks.
+    from chorus.cache.eviction import Evictor
+
     settings = get_settings()
     evictor = Evictor(get_engine(settings.database_url), open_store(settings), settings.cache_budget_bytes)
     for domain, report in sorted(evictor.sweep().items()):

@@ -10,8 +10,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from chorus.eval.checker import ATTRIBUTES
-
 _TOP_ERRORS = 3
 
 
@@ -44,6 +42,9 @@ def eval_command(
 
 
 def _table(model_id: str, revision: str, result: dict[str, Any]) -> Table:
+    # Imported here: the checker pulls numpy/scipy/PIL, which the torch-free API image (chorus keys…) lacks.
+    from chorus.eval.checker import ATTRIBUTES
+
     split = "held-out" if result["held_out"] else "held-in"
     table = Table(title=f"{model_id}@{revision}: {result['n']} {split} prompts, {result['steps']} steps")
     table.add_column("attribute")
