@@ -11,6 +11,7 @@ from chorus import auth_cli
 from chorus.cache import cli as cache_cli
 from chorus.db import cli as db_cli
 from chorus.eval.cli import eval_command
+from chorus.webhooks import cli as webhooks_cli
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Chorus: cached text-to-video serving.")
 
@@ -101,6 +102,7 @@ app.command("eval")(eval_command)
 app.add_typer(auth_cli.app, name="keys")
 app.add_typer(db_cli.app, name="db")
 app.add_typer(cache_cli.app, name="cache")
+app.add_typer(webhooks_cli.app, name="webhooks")
 
 if __name__ == "__main__":
     app()

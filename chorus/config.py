@@ -62,6 +62,14 @@ class Settings(BaseSettings):
     """Least time between two progress webhooks of one job."""
     webhook_allow_private: bool = False
     """Allow webhook URLs that resolve to private or loopback addresses (development only)."""
+    webhook_timeout_s: float = 10.0
+    """How long one webhook attempt may take (connect and answer) before it counts as failed."""
+    webhook_max_attempts: int = 8
+    """Attempts per webhook event (the first included) before it is given up."""
+    webhook_retry_base_s: float = 5.0
+    """First retry delay; each retry doubles it (with jitter), up to CHORUS_WEBHOOK_RETRY_MAX_S."""
+    webhook_retry_max_s: float = 3600.0
+    """Longest delay between two attempts, also the cap of a receiver's Retry-After."""
 
     # Cache
     cache_enabled: bool = True

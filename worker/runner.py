@@ -24,6 +24,7 @@ from chorus.jobs.claim import claim, claim_batch_mates, fail_stale, finish, job_
 from chorus.models.loader import load_adapter
 from chorus.storage import ObjectStore, StoreError
 from chorus.video import upload_video, video_key
+from chorus.webhooks.notify import JobNotifier
 from worker.batch import run_batch
 
 log = logging.getLogger(__name__)
@@ -40,8 +41,9 @@ class JobTimeout(Exception):
 class Batch:
     """The jobs of one batched forward and what is known about their run so far."""
 
-    def __init__(self, jobs: list[Job], settings: Settings) -> None:
+    def __init__(self, jobs: list[Job], settings: Settings, notifier: JobNotifier) -> None:
         self.jobs = jobs
+        self.notifier = notifier
         self.database_url = settings.database_url
         self.started = time.perf_counter()
         self.deadline = self.started + settings.job_time_limit_s
@@ -65,10 +67,11 @@ class Batch:
 
     def close(self, jobs: Iterable[Job], status: JobStatus, denoised: bool = False, **values: Any) -> None:
         """Finish jobs one UPDATE each (their metrics differ); jobs finished elsewhere are left alone."""
+        finished: set[uuid.UUID] = set()
         with session_scope(self.database_url) as session:
             for job in jobs:
                 metrics = self.metrics(job, denoised)
-                finish(
+                finished |= finish(
                     session,
                     [job.id],
                     status,
@@ -78,6 +81,7 @@ class Batch:
                     **values,
                 )
                 self.live.discard(job.id)
+        self.notifier.finished(finished)  # after the commit
 
     def fail(self, code: str, message: str) -> None:
         log.warning("batch %s failed (%s): %s", self.jobs[0].id, code, message)
@@ -92,6 +96,7 @@ class Batch:
         with session_scope(self.database_url) as session:
             running = report_progress(session, self.live, min(99, 100 * step // total))
         self.live &= running.keys()  # finished elsewhere (canceled while queued, reaped): drop
+        self.notifier.progress(self.live_jobs())
         canceled = [job for job in self.live_jobs() if running[job.id]]
         if canceled:
             log.info("canceled between steps: %s", ", ".join(str(job.id) for job in canceled))
@@ -108,6 +113,7 @@ class JobRunner:
         self.settings = settings
         self.store = store
         self.worker_id = worker_id
+        self.notifier = JobNotifier(settings, store)
 
     def preload(self) -> None:
         load_adapter(self.settings.default_model, self.settings.models_dir, self.settings.device)
@@ -116,6 +122,7 @@ class JobRunner:
         batch = self.claim(job_id)
         if batch is None:
             return
+        self.notifier.started(batch.jobs)
         try:
             self.execute(batch)
         except SQLAlchemyError:
@@ -137,10 +144,14 @@ class JobRunner:
             lead = claim(session, jid, self.worker_id)
             if lead is None:
                 log.info("dropping the message for job %s: %s", jid, job_status(session, jid) or "no such job")
-                return None
-            mates = claim_batch_mates(session, lead, self.settings.max_batch - 1, self.worker_id)
+            else:
+                mates = claim_batch_mates(session, lead, self.settings.max_batch - 1, self.worker_id)
+        self.notifier.finished(reaped)  # webhooks only after the commit
+        if lead is None:
+            self.notifier.canceled_while_queued(jid)
+            return None
         log.info("claimed job %s with %d batch mates", jid, len(mates))
-        return Batch([lead, *mates], self.settings)
+        return Batch([lead, *mates], self.settings, self.notifier)
 
     def execute(self, batch: Batch) -> None:
         try:

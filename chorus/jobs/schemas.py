@@ -18,7 +18,7 @@ from chorus.db.models import JobStatus
 
 MAX_PROMPT_CHARS = 2000
 MAX_METADATA_BYTES = 4096
-WebhookEvent = Literal["start", "progress", "completed"]
+WebhookEvent = Literal["job.started", "job.progress", "job.succeeded", "job.failed", "job.canceled"]
 
 
 def _check_text(value: str) -> str:
@@ -49,7 +49,9 @@ class JobInput(BaseModel):
     guidance_scale: Annotated[float | None, Field(ge=0, le=50)] = None
     seed: Annotated[int | None, Field(ge=0, le=2**32 - 1, description="default: random, then stored")] = None
     webhook: Annotated[AnyHttpUrl | None, Field(description="POSTed the job object on the chosen events")] = None
-    webhook_events: Annotated[list[WebhookEvent], Field(max_length=3)] = ["completed"]
+    webhook_events: Annotated[
+        list[WebhookEvent], Field(max_length=5, description="terminal events (succeeded, failed, canceled) always sent")
+    ] = ["job.succeeded", "job.failed", "job.canceled"]
     cache: CacheOptions = CacheOptions()
     metadata: Annotated[
         dict[str, Any] | None, Field(description=f"any JSON object up to {MAX_METADATA_BYTES} bytes")

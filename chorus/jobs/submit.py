@@ -32,6 +32,7 @@ from chorus.db.models import Job, JobStatus
 from chorus.jobs.errors import BrokerUnavailable, Conflict, InvalidInput
 from chorus.jobs.schemas import JobInput, ResolvedInput
 from chorus.models.catalog import ModelCard, find_model, list_models
+from chorus.webhooks.ssrf import check_webhook_url
 
 log = logging.getLogger(__name__)
 _JOBS = Job.__table__
@@ -76,6 +77,8 @@ def resolve_input(body: JobInput, settings: Settings) -> ResolvedInput:
     problem = limits.check(resolved.num_frames, resolved.height, resolved.width, resolved.num_inference_steps)
     if problem:
         raise InvalidInput(*problem)
+    if resolved.webhook is not None:
+        check_webhook_url(str(resolved.webhook), settings.webhook_allow_private)
     return resolved
 
 
