@@ -7,7 +7,7 @@ filters them, so it returns nothing when none of them is in the request's
 inside one SQL statement (one round trip, which matters on a busy host):
 
 - small partitions (the common case: a per-domain byte budget bounds them) are
-  searched exactly through the (domain, namespace) B-tree, ~0.5 us per row;
+  searched exactly through the (domain, namespace) B-tree;
 - large ones through HNSW; if that finds nothing, again with a larger ef_search,
   and finally exactly.
 
@@ -41,7 +41,9 @@ def utcnow() -> datetime:
 
 @dataclass(frozen=True)
 class LookupConfig:
-    exact_max_rows: int = 4000  # partitions up to this size are searched exactly
+    # Partitions up to this size are searched exactly: ~1 us per row of backend CPU, so about
+    # as much as an HNSW probe costs at this size (bench/cache_lookup.py measures both).
+    exact_max_rows: int = 2000
     ef_search: tuple[int, ...] = (100, 1000)  # HNSW candidates per try (pgvector allows up to 1000)
 
 
