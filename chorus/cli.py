@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from chorus import auth_cli
+from chorus.bench.cli import bench_command
 from chorus.cache import cli as cache_cli
 from chorus.db import cli as db_cli
 from chorus.eval.cli import eval_command
@@ -99,6 +100,7 @@ def up(
 
 
 app.command("eval")(eval_command)
+app.command("bench")(bench_command)
 app.add_typer(auth_cli.app, name="keys")
 app.add_typer(db_cli.app, name="db")
 app.add_typer(cache_cli.app, name="cache")

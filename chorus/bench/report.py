@@ -1,0 +1,220 @@
+"""Results JSON, the generated BENCHMARKS.md, and its plots (speedup vs accuracy, hit rate vs cache bytes,
+per-stage time)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+
+STAGES = ("lookup", "stage1", "stage2", "stage3", "full", "admit", "other")
+SYSTEM_ORDER = ("no-cache", "fbc", "magcache", "nirvana-k25", "nirvana-k50", "chorus", "chorus-no-tgaa", "chorus+fbc")
+
+
+def _order(names) -> list[str]:
+    return sorted(names, key=lambda n: SYSTEM_ORDER.index(n) if n in SYSTEM_ORDER else len(SYSTEM_ORDER))
+
+
+def _rows(result: dict[str, Any], **match: Any) -> list[dict[str, Any]]:
+    rows = [r for r in result["rows"] if all(r[k] == v for k, v in match.items())]
+    rank = {name: i for i, name in enumerate(_order({r["system"] for r in rows}))}
+    return sorted(rows, key=lambda r: rank[r["system"]])
+
+
+def _f(value: float | None, fmt: str = ".2f", suffix: str = "") -> str:
+    return "–" if value is None else f"{value:{fmt}}{suffix}"
+
+
+def _pct(value: float | None) -> str:
+    return _f(None if value is None else 100 * value, ".1f", "%")
+
+
+def _table(rows: list[dict[str, Any]]) -> list[str]:
+    head = (
+        "| system | setting | phase | req/s | speedup | compute | p50 s | p99 s | hit rate | acc. all "
+        "| acc. on hits (n) | PSNR dB | SSIM | fwd/req |"
+    )
+    out = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in rows:
+        out.append(
+            f"| {r['system']} | {r['setting']} | {r['phase']} | {_f(r['throughput_rps'])} "
+            f"| {_f(r['speedup'], '.2f', 'x')} "
+            f"| {_f(r['compute_ratio'])} | {_f(r['latency_p50_s'], '.3f')} | {_f(r['latency_p99_s'], '.3f')} "
+            f"| {_pct(r['hit_rate'])} | {_pct(r['accuracy']['all'])} | {_pct(r['accuracy_hits']['all'])} ({r['hits']}) "
+            f"| {_f(r['psnr_db'], '.1f')} | {_f(r['ssim'], '.3f')} | {_f(r['forwards_per_request'], '.1f')} |"
+        )
+    return out
+
+
+def plot_speed_accuracy(result: dict[str, Any], steps: int, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r in _rows(result, steps=steps, stream="similar", phase="warm", batch_size=1):
+        if r["speedup"] is None or r["accuracy"]["all"] is None:
+            continue
+        ax.scatter(r["speedup"], 100 * r["accuracy"]["all"], s=50)
+        ax.annotate(
+            r["setting"],
+            (r["speedup"], 100 * r["accuracy"]["all"]),
+            fontsize=8,
+            xytext=(4, 3),
+            textcoords="offset points",
+        )
+    tuned = [t for t in result["tuning"] if t["steps"] == steps]
+    for t in tuned:
+        ax.scatter(t["speedup"], 100 * t["accuracy"]["all"], s=30, facecolors="none", edgecolors="gray")
+        ax.annotate(
+            f"{t['kind']}@{t['threshold']:g} (tuning)",
+            (t["speedup"], 100 * t["accuracy"]["all"]),
+            fontsize=7,
+            color="gray",
+            xytext=(4, -9),
+            textcoords="offset points",
+        )
+    ax.axvline(1.0, color="lightgray", lw=1)
+    ax.set_xlabel("speedup over no cache (throughput, batch 1)")
+    ax.set_ylabel("attribute accuracy, all four (%)")
+    ax.set_title(f"Similar-prompt stream, warm cache, {steps} steps")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_hit_rate_bytes(result: dict[str, Any], path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for system in _order({p["system"] for p in result["sweep"]}):
+        points = sorted((p for p in result["sweep"] if p["system"] == system), key=lambda p: p["cache_bytes"])
+        ax.plot([p["cache_bytes"] / 2**20 for p in points], [100 * p["hit_rate"] for p in points], "o-", label=system)
+    ax.set_xlabel("cache bytes at the end of the run (MiB)")
+    ax.set_ylabel("hit rate, warm phase (%)")
+    ax.set_title("Similar-prompt stream: hit rate vs cache size")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_stages(result: dict[str, Any], steps: int, path: Path) -> None:
+    rows = _rows(result, steps=steps, stream="similar", phase="warm", batch_size=1)
+    fig, ax = plt.subplots(figsize=(8, 4))
+    bottom = [0.0] * len(rows)
+    for stage in STAGES:
+        values = [1000 * r["stage_seconds_per_request"].get(stage, 0.0) for r in rows]
+        ax.bar([r["setting"] for r in rows], values, bottom=bottom, label=stage)
+        bottom = [b + v for b, v in zip(bottom, values)]
+    ax.set_ylabel("ms per request (mean)")
+    ax.set_title(f"Where the time goes: similar stream, warm, {steps} steps, batch 1")
+    ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_results(result: dict[str, Any], results_dir: Path) -> Path:
+    results_dir.mkdir(parents=True, exist_ok=True)
+    path = results_dir / f"{result['mode']}.json"
+    path.write_text(json.dumps(result, indent=1, allow_nan=False))
+    return path
+
+
+def write_report(result: dict[str, Any], results_dir: Path, report: Path, caveat: str = "") -> list[Path]:
+    """Plots under ``results_dir/plots`` and the markdown report; returns the plot paths."""
+    plots_dir = results_dir / "plots"
+    plots_dir.mkdir(parents=True, exist_ok=True)
+    main, *many = result["config"]["steps"]
+    name = result["mode"]
+    plots = {f"speed_accuracy_{s}": plots_dir / f"{name}-speed-accuracy-{s}steps.png" for s in [main, *many]}
+    plots["hit_rate_bytes"] = plots_dir / f"{name}-hit-rate-bytes.png"
+    plots["stages"] = plots_dir / f"{name}-stages-{main}steps.png"
+    for s in [main, *many]:
+        plot_speed_accuracy(result, s, plots[f"speed_accuracy_{s}"])
+    plot_hit_rate_bytes(result, plots["hit_rate_bytes"])
+    plot_stages(result, main, plots["stages"])
+
+    def link(p: Path) -> str:
+        return os.path.relpath(p, report.parent)
+
+    model, machine = result["model"], result["machine"]
+    lines = [
+        "# Benchmarks",
+        "",
+        "Generated by `chorus bench` (chorus/bench/); do not edit by hand. "
+        f"Mode **{name}**, model `{model['id']}@{model['revision']}`, {machine['device']} "
+        f"({machine['platform']}, torch {machine['torch']}, {machine['threads']} threads), "
+        f"run took {result['wall_seconds']:.0f} s. Raw figures: `{link(results_dir / f'{name}.json')}`.",
+        "",
+    ]
+    if caveat:
+        lines += [f"> {caveat}", ""]
+    lines += [
+        "Every system runs the same traces (bench/traces/) on the same model in one process. Speedup is "
+        "throughput over no cache for the same stream, phase, batch size and steps; *compute* is tokens "
+        "through transformer blocks relative to no cache (counts intra-cache block skips); accuracy is the "
+        "checker's (colour, shape, direction and background all right); PSNR/SSIM compare with the no-cache "
+        "video of the same prompt and seed (PSNR capped at 60 dB). *Cold* = warm-up prefix on an empty cache.",
+        "",
+    ]
+    for stream in result["streams"]:
+        lines += [f"## {stream} stream, {main} steps, batch 1", ""]
+        lines += _table(_rows(result, steps=main, stream=stream, batch_size=1, phase="warm"))
+        lines += ["", "Cold phase:", ""]
+        lines += _table(_rows(result, steps=main, stream=stream, batch_size=1, phase="cold"))
+        lines.append("")
+    batch = result["config"]["batch_size"]
+    lines += [f"## Batched (batch {batch}), similar stream, {main} steps", ""]
+    lines += _table(_rows(result, steps=main, stream="similar", batch_size=batch, phase="warm"))
+    lines.append("")
+    for s in many:
+        lines += [f"## Many-step regime: {s} steps, similar stream, batch 1", ""]
+        lines += _table(_rows(result, steps=s, stream="similar", batch_size=1, phase="warm"))
+        lines += ["", f"![speedup vs accuracy, {s} steps]({link(plots[f'speed_accuracy_{s}'])})", ""]
+    lines += [
+        "## Intra-request cache tuning",
+        "",
+        f"Each threshold runs the first {result['config']['tune_requests']} warm similar-stream prompts; the "
+        "pick is the one computing least whose PSNR vs no cache stays >= 30 dB and whose accuracy drops "
+        "<= 2 points (else the smallest threshold). MagCache's ratios are calibrated on this model first.",
+        "",
+        "| cache | steps | threshold | compute | speedup | PSNR dB | acc. delta | within bounds |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for t in result["tuning"]:
+        lines.append(
+            f"| {t['kind']} | {t['steps']} | {t['threshold']:g} | {_f(t['compute_ratio'])} | {_f(t['speedup'])}x "
+            f"| {_f(t['psnr_db'], '.1f')} | {_f(100 * t['accuracy_delta'], '+.1f')} pts | {t['within_bounds']} |"
+        )
+    lines += [
+        "",
+        f"Chosen: `{json.dumps({k: v for k, v in result['intra_cache_choice'].items() if 'ratios' not in k})}`",
+    ]
+    lines += [
+        "",
+        "## Hit rate vs cache bytes (Chorus, similar stream, warm phase)",
+        "",
+        "| system | budget (share of unbounded) | cache bytes | hit rate | accuracy | req/s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for p in sorted(result["sweep"], key=lambda p: (p["system"], p["budget_share"])):
+        lines.append(
+            f"| {p['system']} | {p['budget_share']:.2f} | {p['cache_bytes']:,} | {_pct(p['hit_rate'])} "
+            f"| {_pct(p['accuracy_all'])} | {_f(p['throughput_rps'])} |"
+        )
+    lines += [
+        "",
+        "## Plots",
+        "",
+        f"![speedup vs accuracy]({link(plots[f'speed_accuracy_{main}'])})",
+        "",
+        f"![hit rate vs cache bytes]({link(plots['hit_rate_bytes'])})",
+        "",
+        f"![per-stage time]({link(plots['stages'])})",
+        "",
+    ]
+    report.write_text("\n".join(lines))
+    return list(plots.values())

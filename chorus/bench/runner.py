@@ -1,0 +1,215 @@
+"""The whole benchmark run: traces, the no-cache reference, honest tuning of the intra-request caches,
+every system on every stream, batched runs, the cache-budget sweep, for each step-count regime."""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from chorus.bench.metrics import add_fidelity, add_ratios, group_rows, summarize
+from chorus.bench.systems import IntraCache, Record, System, SystemRun, calibrate_mag_ratios, make_request, nirvana
+from chorus.bench.workload import TraceItem, make_trace, save_trace
+from chorus.cache.embedder import PromptEmbedder
+from chorus.engine.denoise import generate
+from chorus.engine.tgaa import TGAAConfig
+from chorus.models.base import VideoModelAdapter
+
+NO_CACHE = System("no-cache")
+CHORUS = System("chorus", "chorus")
+MIN_TUNED_PSNR_DB = 30.0  # an intra-request cache setting must stay this close to the no-cache output
+MAX_TUNED_ACCURACY_DROP = 0.02  # and lose at most this much attribute accuracy on the tuning prompts
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    name: str
+    streams: dict[str, tuple[int, int]]  # stream -> (requests, warm-up prefix)
+    steps: tuple[int, ...] = (4, 50)  # regimes; the first is the main one (all streams, batching, sweep)
+    many_streams: tuple[str, ...] = ("similar",)  # streams run in the other regimes
+    batch_size: int = 4  # the batched runs (no cache, NIRVANA-style, Chorus on the similar stream)
+    budgets: tuple[float, ...] = (0.1, 0.25, 0.5)  # cache budgets, as shares of the unbounded cache's bytes
+    fbc_thresholds: tuple[float, ...] = (0.05, 0.1, 0.2, 0.4)
+    mag_thresholds: tuple[float, ...] = (0.02, 0.06, 0.15, 0.3)
+    tune_requests: int = 6  # warm similar-stream requests the intra-cache thresholds are tuned on
+    seed: int = 0
+
+    def scaled(self, requests: int | None = None, steps: tuple[int, ...] | None = None) -> RunConfig:
+        """``requests`` for the similar stream (the others get half, warm-up a quarter); other step regimes."""
+        out = self
+        if requests is not None:
+            sizes = {s: requests if s == "similar" else max(2, requests // 2) for s in self.streams}
+            out = replace(out, streams={s: (n, max(1, n // 4)) for s, n in sizes.items()})
+        return replace(out, steps=steps) if steps else out
+
+
+QUICK = RunConfig(
+    "quick",
+    {"similar": (12, 4), "repeat": (6, 2), "unrelated": (6, 2)},
+    steps=(4, 8),
+    budgets=(0.3,),
+    fbc_thresholds=(0.1, 0.3),
+    mag_thresholds=(0.06, 0.2),
+    tune_requests=3,
+)
+MEDIUM = RunConfig("medium", {"similar": (40, 10), "repeat": (16, 4), "unrelated": (16, 4)}, steps=(4, 20))
+FULL = RunConfig("full", {"similar": (200, 40), "repeat": (60, 10), "unrelated": (60, 10)}, steps=(4, 50))
+MODES = {c.name: c for c in (QUICK, MEDIUM, FULL)}
+
+
+def reuse_systems(fbc: IntraCache | None) -> list[System]:
+    systems = [
+        nirvana("nirvana-k25", 0.25),  # Stage 1 as long as Chorus' Stage 1
+        nirvana("nirvana-k50", 0.5),  # Stage 1 reaching about Chorus' savings
+        CHORUS,
+        replace(CHORUS, name="chorus-no-tgaa", tgaa=TGAAConfig(alpha=1.0)),
+    ]
+    if fbc is not None:
+        systems.append(replace(CHORUS, name="chorus+fbc", intra=fbc))
+    return systems
+
+
+class Benchmark:
+    def __init__(
+        self,
+        adapter: VideoModelAdapter,
+        embedder: PromptEmbedder,
+        config: RunConfig,
+        out_dir: Path,
+        log: Callable[[str], None] = print,
+    ) -> None:
+        self.adapter, self.embedder, self.config, self.out_dir, self.log = adapter, embedder, config, out_dir, log
+        self.records: list[Record] = []
+        self.rows: list[dict[str, Any]] = []
+        self.tuning: list[dict[str, Any]] = []
+        self.sweep: list[dict[str, Any]] = []
+        self.chosen: dict[str, Any] = {}
+
+    def _run(
+        self, system: System, trace: list[TraceItem], steps: int, reference: np.ndarray | None, **kw: Any
+    ) -> tuple[list[Record], np.ndarray]:
+        batch = kw.pop("batch_size", 1)
+        tick = time.perf_counter()
+        records, frames = SystemRun(self.adapter, self.embedder, system, steps, **kw).run(trace, batch)
+        add_fidelity(records, frames, frames if reference is None else reference)
+        self.log(f"{steps} steps, {trace[0].stream}, {system.name}, batch {batch}: {time.perf_counter() - tick:.1f}s")
+        return records, frames
+
+    def _keep(self, records: list[Record], steps: int, setting: str | None = None) -> list[dict[str, Any]]:
+        self.records += records
+        rows = group_rows(records, steps, setting)
+        self.rows += rows
+        return rows
+
+    def _tune(self, kind: str, thresholds: tuple[float, ...], items, reference, base, steps, ratios=None):
+        """Run each threshold on the tuning prompts; pick the one computing least that keeps PSNR and
+        accuracy within bounds of no cache (the smallest threshold if none does)."""
+        tried = []
+        for threshold in thresholds:
+            cache = IntraCache(kind, threshold, ratios)
+            records, _ = self._run(System(cache.label, intra=cache), items, steps, reference)
+            row = {"kind": kind, "threshold": threshold, "steps": steps} | summarize(records)
+            row["compute_ratio"] = row["block_tokens_per_request"] / base["block_tokens_per_request"]
+            row["speedup"] = row["throughput_rps"] / base["throughput_rps"]
+            row["accuracy_delta"] = row["accuracy"]["all"] - base["accuracy"]["all"]
+            row["within_bounds"] = (
+                row["psnr_db"] >= MIN_TUNED_PSNR_DB and row["accuracy_delta"] >= -MAX_TUNED_ACCURACY_DROP
+            )
+            tried.append((cache, row))
+        self.tuning += [row for _, row in tried]
+        ok = [(c, r) for c, r in tried if r["within_bounds"]]
+        cache, row = min(ok, key=lambda cr: cr[1]["compute_ratio"]) if ok else tried[0]
+        self.chosen[f"{kind}@{steps}"] = {
+            "threshold": cache.threshold,
+            "within_bounds": row["within_bounds"],
+            "compute_ratio": row["compute_ratio"],
+            "psnr_db": row["psnr_db"],
+        }
+        return cache
+
+    def regime(self, steps: int, traces: dict[str, list[TraceItem]], main: bool) -> None:
+        streams = [s for s in traces if main or s in self.config.many_streams]
+        reference = {}
+        for stream in streams:
+            records, reference[stream] = self._run(NO_CACHE, traces[stream], steps, None)
+            self._keep(records, steps)
+        warm = [i for i in traces["similar"] if i.phase == "warm"][: self.config.tune_requests]
+        tune_ref = reference["similar"][[i.index for i in warm]]
+        base_records, _ = self._run(NO_CACHE, warm, steps, tune_ref)
+        base = summarize(base_records)
+        ratios = calibrate_mag_ratios(self.adapter, [make_request(self.adapter, i, steps) for i in warm[:2]])
+        self.chosen[f"mag_ratios@{steps}"] = list(ratios)
+        fbc = self._tune("fbc", self.config.fbc_thresholds, warm, tune_ref, base, steps)
+        mag = self._tune("mag", self.config.mag_thresholds, warm, tune_ref, base, steps, ratios)
+        systems = [System("fbc", intra=fbc), System("magcache", intra=mag), *reuse_systems(fbc)]
+        unbounded: dict[str, int] = {}
+        for system in systems:
+            for stream in streams:
+                records, _ = self._run(system, traces[stream], steps, reference[stream])
+                self._keep(records, steps, system.intra.label if system.intra else None)
+                unbounded[f"{system.name}/{stream}"] = records[-1].cache_bytes
+        if not main:
+            return
+        similar = traces["similar"]
+        for system in (NO_CACHE, nirvana("nirvana-k50", 0.5), CHORUS):
+            records, _ = self._run(system, similar, steps, reference["similar"], batch_size=self.config.batch_size)
+            self._keep(records, steps)
+        full_bytes = unbounded["chorus/similar"]
+        for share in self.config.budgets:
+            budget = int(full_bytes * share)
+            records, _ = self._run(CHORUS, similar, steps, reference["similar"], budget_bytes=budget)
+            self.sweep.append(self._sweep_point("chorus", share, budget, records))
+        for row in self.rows:
+            if row["steps"] == steps and row["stream"] == "similar" and row["batch_size"] == 1:
+                if row["phase"] == "warm" and row["system"] in ("chorus", "nirvana-k50"):
+                    self.sweep.append(self._sweep_point(row["system"], 1.0, None, None, row))
+
+    @staticmethod
+    def _sweep_point(system, share, budget, records, row=None) -> dict[str, Any]:
+        if row is None:
+            row = summarize([r for r in records if r.phase == "warm"])
+        return {
+            "system": system,
+            "budget_share": share,
+            "budget_bytes": budget,
+            "hit_rate": row["hit_rate"],
+            "cache_bytes": row["cache_bytes"],
+            "accuracy_all": row["accuracy"]["all"],
+            "throughput_rps": row["throughput_rps"],
+        }
+
+    def run(self) -> dict[str, Any]:
+        config, started = self.config, time.time()
+        traces = {s: make_trace(s, n, w, config.seed) for s, (n, w) in config.streams.items()}
+        for stream, items in traces.items():
+            save_trace(self.out_dir / "traces" / f"{config.name}-{stream}.jsonl", items)
+        generate(self.adapter, [make_request(self.adapter, traces["similar"][0], config.steps[0])])  # warm-up
+        for i, steps in enumerate(config.steps):
+            self.regime(steps, traces, main=i == 0)
+        add_ratios(self.rows)
+        return {
+            "mode": config.name,
+            "config": asdict(config),
+            "model": {"id": self.adapter.model_id, "revision": self.adapter.revision},
+            "machine": {
+                "platform": platform.platform(),
+                "device": str(self.adapter.device),
+                "torch": torch.__version__,
+                "threads": torch.get_num_threads(),
+            },
+            "started_at": started,
+            "wall_seconds": time.time() - started,
+            "streams": list(traces),
+            "systems": sorted({r["system"] for r in self.rows}),
+            "intra_cache_choice": self.chosen,
+            "tuning": self.tuning,
+            "rows": self.rows,
+            "sweep": self.sweep,
+            "records": [asdict(r) for r in self.records],
+        }
