@@ -52,6 +52,94 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+def _row(result: dict[str, Any], system: str, steps: int, stream: str = "similar") -> dict[str, Any] | None:
+    rows = _rows(result, system=system, steps=steps, stream=stream, phase="warm", batch_size=1)
+    return rows[0] if rows else None
+
+
+def _hit_accuracy_pair(result: dict[str, Any], system: str, steps: int) -> tuple[float | None, float | None, int]:
+    """Accuracy of ``system`` on its warm similar-stream hits, and of no cache on the same requests."""
+    key = ("similar", "warm", 1, steps)
+    records = [r for r in result["records"] if (r["stream"], r["phase"], r["batch_size"], r["steps"]) == key]
+    baseline = {r["index"]: r for r in records if r["system"] == "no-cache"}
+    hits = [r for r in records if r["system"] == system and r["hit"]]
+    if not hits:
+        return None, None, 0
+
+    def accuracy(rows: list[dict[str, Any]]) -> float:
+        return sum(all(r["correct"].values()) for r in rows) / len(rows)
+
+    return accuracy(hits), accuracy([baseline[r["index"]] for r in hits]), len(hits)
+
+
+def targets(result: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
+    """The issue's targets, each with the measured figure and whether it is met (None: not measurable)."""
+    main, *many = result["config"]["steps"]
+    out = []
+    chorus, base = _row(result, "chorus", main), _row(result, "no-cache", main)
+    if chorus and base:
+        delta = chorus["accuracy_delta"]
+        out.append(
+            (
+                f"Chorus >= 1.45x no cache at {main} steps (similar, warm), accuracy within 2 points",
+                f"{chorus['speedup']:.2f}x, accuracy {_pct(chorus['accuracy']['all'])} "
+                f"vs {_pct(base['accuracy']['all'])}",
+                chorus["speedup"] >= 1.45 and delta is not None and delta >= -0.02,
+            )
+        )
+        hit_acc, base_acc, n = _hit_accuracy_pair(result, "chorus", main)
+        out.append(
+            (
+                "Chorus accuracy on its hits within 2 points of no cache on the same requests",
+                f"{_pct(hit_acc)} vs {_pct(base_acc)} on {n} hits",
+                None if hit_acc is None else hit_acc >= base_acc - 0.02,
+            )
+        )
+    nirvana = _row(result, "nirvana-k50", main)
+    if nirvana and chorus:
+        hit_acc, base_acc, n = _hit_accuracy_pair(result, "nirvana-k50", main)
+        out.append(
+            (
+                "NIRVANA-style at a similar speedup loses accuracy on edited prompts that Chorus keeps",
+                f"NIRVANA-k50 {nirvana['speedup']:.2f}x, accuracy {_pct(nirvana['accuracy']['all'])} "
+                f"(hits {_pct(hit_acc)} vs no cache {_pct(base_acc)}, n={n}); Chorus {chorus['speedup']:.2f}x, "
+                f"{_pct(chorus['accuracy']['all'])}",
+                None,
+            )
+        )
+    for name in ("fbc", "magcache"):
+        row = _row(result, name, main)
+        if row:
+            out.append(
+                (
+                    f"{name} speedup at {main} steps (reported, no target)",
+                    f"{row['speedup']:.2f}x, compute {row['compute_ratio']:.2f}",
+                    None,
+                )
+            )
+    for steps in many:
+        row, plus = _row(result, "chorus", steps), _row(result, "chorus+fbc", steps)
+        if row:
+            out.append(
+                (
+                    f"Chorus >= 3x no cache at {steps} steps, accuracy within 2 points",
+                    f"{row['speedup']:.2f}x (Chorus+FBC {plus['speedup']:.2f}x), accuracy delta "
+                    f"{_f(100 * row['accuracy_delta'], '+.1f')} pts",
+                    row["speedup"] >= 3 and row["accuracy_delta"] >= -0.02,
+                )
+            )
+    unrelated = _row(result, "chorus", main, "unrelated")
+    if unrelated:
+        out.append(
+            (
+                "Unrelated stream: Chorus latency overhead <= 3% of no cache",
+                f"{100 * unrelated['latency_overhead']:+.1f}% (hit rate {_pct(unrelated['hit_rate'])})",
+                unrelated["latency_overhead"] <= 0.03,
+            )
+        )
+    return out
+
+
 def plot_speed_accuracy(result: dict[str, Any], steps: int, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for r in _rows(result, steps=steps, stream="similar", phase="warm", batch_size=1):
@@ -160,6 +248,10 @@ def write_report(result: dict[str, Any], results_dir: Path, report: Path, caveat
         "video of the same prompt and seed (PSNR capped at 60 dB). *Cold* = warm-up prefix on an empty cache.",
         "",
     ]
+    lines += ["## Targets (issue 5)", "", "| target | measured | met |", "|---|---|---|"]
+    for target, measured, met in targets(result):
+        lines.append(f"| {target} | {measured} | {'n/a' if met is None else ('yes' if met else 'no')} |")
+    lines.append("")
     for stream in result["streams"]:
         lines += [f"## {stream} stream, {main} steps, batch 1", ""]
         lines += _table(_rows(result, steps=main, stream=stream, batch_size=1, phase="warm"))

@@ -96,6 +96,7 @@ class Record:
     stream: str
     phase: str
     system: str
+    steps: int
     batch_size: int  # requests per engine call asked for (the last call of a run may hold fewer)
     wall_share: float  # this request's share of its call's wall time
     seconds: float  # end to end; in a batch, the batch's time (all its requests finish together)
@@ -264,6 +265,7 @@ class SystemRun:
                     stream=item.stream,
                     phase=item.phase,
                     system=self.system.name,
+                    steps=self.steps,
                     batch_size=self.batch_size,
                     wall_share=seconds * share,
                     seconds=seconds,
