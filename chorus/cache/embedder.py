@@ -11,6 +11,7 @@ class PromptEmbedder(Protocol):
     """Anything that maps prompts to L2-normalised float32 vectors of a fixed size.
 
     ``name`` goes into the cache namespace: vectors of different embedders never meet.
+    The index column is ``vector(384)``: an embedder of another size needs a migration.
     """
 
     name: str
