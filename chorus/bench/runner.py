@@ -90,11 +90,14 @@ class Benchmark:
         self.tuning: list[dict[str, Any]] = []
         self.sweep: list[dict[str, Any]] = []
         self.chosen: dict[str, Any] = {}
+        self.described: dict[str, dict[str, Any]] = {}  # every system setting run, by name
 
     def _run(
         self, system: System, trace: list[TraceItem], steps: int, reference: np.ndarray | None, **kw: Any
     ) -> tuple[list[Record], np.ndarray]:
         batch = kw.pop("batch_size", 1)
+        label = system.name if system.intra is None else f"{system.name}:{system.intra.label}"
+        self.described.setdefault(label, system.describe())
         tick = time.perf_counter()
         records, frames = SystemRun(self.adapter, self.embedder, system, steps, **kw).run(trace, batch)
         add_fidelity(records, frames, frames if reference is None else reference)
@@ -207,6 +210,7 @@ class Benchmark:
             "wall_seconds": time.time() - started,
             "streams": list(traces),
             "systems": sorted({r["system"] for r in self.rows}),
+            "system_settings": self.described,
             "intra_cache_choice": self.chosen,
             "tuning": self.tuning,
             "rows": self.rows,
