@@ -13,7 +13,7 @@ import chorus
 from api.body_limit import BodyLimit
 from api.context import AppContext
 from api.errors import install_error_handlers
-from api.routes import files, health, jobs, webhooks
+from api.routes import files, health, jobs, metrics, webhooks
 from chorus.config import Settings, get_settings
 from chorus.queue import make_celery
 from chorus.storage import open_store
@@ -58,6 +58,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.context = context
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
-    for module in (jobs, health, files, webhooks):
+    for module in (jobs, health, files, webhooks, metrics):
         app.include_router(module.router)
     return app

@@ -12,6 +12,7 @@ from chorus.bench.cli import bench_command
 from chorus.cache import cli as cache_cli
 from chorus.db import cli as db_cli
 from chorus.eval.cli import eval_command
+from chorus.metrics_queue import queue_command
 from chorus.webhooks import cli as webhooks_cli
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Chorus: cached text-to-video serving.")
@@ -100,6 +101,7 @@ def up(
 
 
 app.command("eval")(eval_command)
+app.command("queue")(queue_command)
 app.command("bench")(bench_command)
 app.add_typer(auth_cli.app, name="keys")
 app.add_typer(db_cli.app, name="db")

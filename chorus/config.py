@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     """A job still running this long after its claim fails with code `timeout` (checked between steps)."""
     visibility_timeout_s: int = 3600
     """Redis redelivers an unacknowledged message after this long; must exceed the longest job."""
+    max_attempts: int = 3
+    """Runs of one job at most: a job whose worker died (SIGKILL, OOM) is taken over by the next worker that
+    gets its message, until this many attempts; then it fails with `worker_lost`."""
     presign_expiry_s: int = 3600
     """Lifetime of the presigned video URLs in job responses."""
     max_wait_s: int = 60
@@ -62,6 +65,9 @@ class Settings(BaseSettings):
     """Least time between two progress webhooks of one job."""
     webhook_allow_private: bool = False
     """Allow webhook URLs that resolve to private or loopback addresses (development only)."""
+    webhook_allow_networks: list[str] = []
+    """Networks (CIDR, JSON list) webhooks may target despite the SSRF guard, e.g. ["127.0.0.0/8"] for a local
+    receiver or an internal one."""
     webhook_timeout_s: float = 10.0
     """How long one webhook attempt may take (connect and answer) before it counts as failed."""
     webhook_max_attempts: int = 8

@@ -21,6 +21,8 @@ from chorus.db.models import Job, JobStatus
 from chorus.db.session import session_scope
 from chorus.engine.denoise import Canceled, DenoiseStats
 from chorus.jobs.claim import claim, claim_batch_mates, fail_stale, finish, job_status, report_progress
+from chorus.jobs.recovery import Recovery
+from chorus.metrics_worker import JobMetricsRecorder, start_heartbeat
 from chorus.models.loader import load_adapter
 from chorus.storage import ObjectStore, StoreError
 from chorus.video import upload_video, video_key
@@ -41,9 +43,12 @@ class JobTimeout(Exception):
 class Batch:
     """The jobs of one batched forward and what is known about their run so far."""
 
-    def __init__(self, jobs: list[Job], settings: Settings, notifier: JobNotifier) -> None:
+    def __init__(
+        self, jobs: list[Job], settings: Settings, notifier: JobNotifier, recorder: JobMetricsRecorder
+    ) -> None:
         self.jobs = jobs
         self.notifier = notifier
+        self.recorder = recorder
         self.database_url = settings.database_url
         self.started = time.perf_counter()
         self.deadline = self.started + settings.job_time_limit_s
@@ -67,11 +72,11 @@ class Batch:
 
     def close(self, jobs: Iterable[Job], status: JobStatus, denoised: bool = False, **values: Any) -> None:
         """Finish jobs one UPDATE each (their metrics differ); jobs finished elsewhere are left alone."""
-        finished: set[uuid.UUID] = set()
+        finished: dict[uuid.UUID, dict[str, Any]] = {}
         with session_scope(self.database_url) as session:
             for job in jobs:
                 metrics = self.metrics(job, denoised)
-                finished |= finish(
+                if finish(
                     session,
                     [job.id],
                     status,
@@ -79,9 +84,11 @@ class Batch:
                     batch_size=metrics["batch_size"],
                     run_seconds=metrics["run_seconds"],
                     **values,
-                )
+                ):
+                    finished[job.id] = metrics
                 self.live.discard(job.id)
-        self.notifier.finished(finished)  # after the commit
+        self.notifier.finished(finished.keys())  # after the commit
+        self.recorder.observe(finished.values())
 
     def fail(self, code: str, message: str) -> None:
         log.warning("batch %s failed (%s): %s", self.jobs[0].id, code, message)
@@ -114,6 +121,9 @@ class JobRunner:
         self.store = store
         self.worker_id = worker_id
         self.notifier = JobNotifier(settings, store)
+        self.recorder = JobMetricsRecorder(settings)
+        self.heartbeat = start_heartbeat(settings, worker_id)
+        self.recovery = Recovery(settings, worker_id)
 
     def preload(self) -> None:
         load_adapter(self.settings.default_model, self.settings.models_dir, self.settings.device)
@@ -142,16 +152,19 @@ class JobRunner:
             if reaped:
                 log.warning("failed %d orphaned running jobs: %s", len(reaped), ", ".join(map(str, reaped)))
             lead = claim(session, jid, self.worker_id)
-            if lead is None:
-                log.info("dropping the message for job %s: %s", jid, job_status(session, jid) or "no such job")
-            else:
-                mates = claim_batch_mates(session, lead, self.settings.max_batch - 1, self.worker_id)
+            if lead is not None:
+                jobs = [lead, *claim_batch_mates(session, lead, self.settings.max_batch - 1, self.worker_id)]
+            else:  # running under a dead worker? then its batch is ours now
+                jobs, lost = self.recovery.take_over(session, jid)
+                reaped |= lost
+                if not jobs:
+                    log.info("dropping the message for job %s: %s", jid, job_status(session, jid) or "no such job")
         self.notifier.finished(reaped)  # webhooks only after the commit
-        if lead is None:
+        if not jobs:
             self.notifier.canceled_while_queued(jid)
             return None
-        log.info("claimed job %s with %d batch mates", jid, len(mates))
-        return Batch([lead, *mates], self.settings, self.notifier)
+        log.info("claimed job %s with %d batch mates", jid, len(jobs) - 1)
+        return Batch(jobs, self.settings, self.notifier, self.recorder)
 
     def execute(self, batch: Batch) -> None:
         try:

@@ -86,7 +86,7 @@ async def send_test(body: TestRequest, context: Context, key: ApiKey) -> TestQue
     url = str(body.url)
 
     def queue(session: Session, tenant_id: uuid.UUID) -> str:
-        check_webhook_url(url, context.settings.webhook_allow_private)
+        check_webhook_url(url, context.settings.webhook_allow_private, context.settings.webhook_allow_networks)
         tenant_secrets(session, tenant_id)  # created now, so the caller can read it before the event arrives
         msg_id = f"msg_test_{uuid.uuid4().hex}"
         try:

@@ -78,7 +78,7 @@ def resolve_input(body: JobInput, settings: Settings) -> ResolvedInput:
     if problem:
         raise InvalidInput(*problem)
     if resolved.webhook is not None:
-        check_webhook_url(str(resolved.webhook), settings.webhook_allow_private)
+        check_webhook_url(str(resolved.webhook), settings.webhook_allow_private, settings.webhook_allow_networks)
     return resolved
 
 

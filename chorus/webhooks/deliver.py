@@ -69,7 +69,9 @@ def deliver(
     started = time.perf_counter()
     final = False
     try:
-        check_webhook_url(message["url"], settings.webhook_allow_private)  # again: DNS may have changed
+        check_webhook_url(
+            message["url"], settings.webhook_allow_private, settings.webhook_allow_networks
+        )  # again: DNS may have changed
         status, retry_after, error = _post(http, message, secrets_)
     except InvalidInput as exc:
         status, retry_after, error, final = None, None, exc.message, True  # a forbidden address stays forbidden

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from chorus.jobs.errors import InvalidInput
@@ -22,8 +23,9 @@ def _forbidden(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     )
 
 
-def check_webhook_url(url: str, allow_private: bool) -> None:
-    """InvalidInput unless every address the host resolves to is public (or ``allow_private``)."""
+def check_webhook_url(url: str, allow_private: bool, allowed_networks: Sequence[str] = ()) -> None:
+    """InvalidInput unless every address the host resolves to is public, in ``allowed_networks``, or
+    ``allow_private`` is set."""
     parts = urlsplit(url)
     host = parts.hostname
     if not host:
@@ -38,7 +40,7 @@ def check_webhook_url(url: str, allow_private: bool) -> None:
         raise InvalidInput("webhook_unresolvable", f"the webhook host {host!r} does not resolve: {exc}") from None
     for info in infos:
         address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if _forbidden(address):
+        if _forbidden(address) and not any(address in ipaddress.ip_network(net) for net in allowed_networks):
             raise InvalidInput(
                 "webhook_forbidden_address", f"the webhook host {host!r} resolves to a non-public address ({address})"
             )

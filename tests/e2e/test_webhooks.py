@@ -1,0 +1,109 @@
+"""Signed webhooks on real services: API, job worker, webhook worker, Redis, Postgres, a loopback receiver.
+
+Signatures are checked with the third-party ``standardwebhooks`` package, never with our own code.
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from sqlalchemy import select
+from standardwebhooks import Webhook
+
+from chorus.db.models import WebhookDelivery
+from tests.e2e.client import finished, submit
+from tests.fixtures.services import TenantKey, free_port
+from tests.fixtures.webhooks import Receiver
+
+pytestmark = pytest.mark.usefixtures("job_worker", "webhook_worker")
+
+
+@pytest.fixture
+def client(hooks_http: httpx.Client) -> httpx.Client:
+    return hooks_http
+
+
+def secrets_of(client: httpx.Client, tenant: TenantKey) -> list[str]:
+    response = client.get("/v1/webhooks/secret", headers=tenant.headers)
+    assert response.status_code == 200, response.text
+    return response.json()["secrets"]
+
+
+def test_job_events_are_signed_throttled_and_carry_the_job(
+    client: httpx.Client, tenant: TenantKey, receiver: Receiver
+) -> None:
+    events = ["job.started", "job.progress"]
+    job_id = submit(client, tenant, num_inference_steps=16, webhook=receiver.url("/job"), webhook_events=events)["id"]
+    job = finished(client, tenant, job_id)
+    got = receiver.wait_for("/job", lambda got: any(r.payload["type"] == "job.succeeded" for r in got))
+
+    (secret,) = secrets_of(client, tenant)
+    bodies = [Webhook(secret).verify(r.body, r.headers) for r in got]
+    types = [body["type"] for body in bodies]
+    assert types[0] == "job.started" and types[-1] == "job.succeeded"
+    assert types.count("job.started") == types.count("job.succeeded") == 1
+    progress = [r for r, t in zip(got, types) if t == "job.progress"]
+    assert 1 <= len(progress) <= 1 + job["metrics"]["run_seconds"] / 2  # at most one per 2 s, not one per step
+    assert len({r.headers["webhook-id"] for r in got}) == len(got)
+    final = bodies[-1]["data"]
+    assert final["id"] == job_id and final["status"] == "succeeded" and final["output"]["bytes"] > 0
+
+    deliveries = client.get(f"/v1/jobs/{job_id}/deliveries", headers=tenant.headers).json()["data"]
+    assert [d["status_code"] for d in deliveries] == [200] * len(got)
+
+
+def test_a_500_is_retried_with_the_same_id_and_both_rotated_secrets_sign(
+    client: httpx.Client, tenant: TenantKey, receiver: Receiver, db
+) -> None:
+    first = secrets_of(client, tenant)
+    rotated = client.post("/v1/webhooks/secret/rotate", headers=tenant.headers).json()["secrets"]
+    assert rotated[1:] == first and len(rotated) == 2
+    receiver.scripts["/flaky"] = [500, 503]
+
+    queued = client.post("/v1/webhooks/test", json={"url": receiver.url("/flaky")}, headers=tenant.headers)
+    assert queued.status_code == 202, queued.text
+    got = receiver.wait_for("/flaky", lambda got: len(got) == 3)
+
+    assert {r.headers["webhook-id"] for r in got} == {queued.json()["webhook_id"]}
+    for secret in rotated:  # a receiver on either secret accepts every attempt
+        assert all(Webhook(secret).verify(r.body, r.headers)["type"] == "webhook.test" for r in got)
+    with db() as session:
+        rows = session.scalars(
+            select(WebhookDelivery)
+            .where(WebhookDelivery.webhook_id == queued.json()["webhook_id"])
+            .order_by(WebhookDelivery.attempt)
+        ).all()
+    assert [(row.attempt, row.status_code) for row in rows] == [(1, 500), (2, 503), (3, 200)]
+    assert rows[0].next_retry_at is not None and rows[2].next_retry_at is None
+
+
+def test_410_disables_the_endpoint_for_the_job(
+    client: httpx.Client, tenant: TenantKey, receiver: Receiver, webhook_worker
+) -> None:
+    receiver.scripts["/gone"] = [410]
+    hook = {"webhook": receiver.url("/gone"), "webhook_events": ["job.started"]}
+    job_id = submit(client, tenant, **hook)["id"]
+    assert finished(client, tenant, job_id)["status"] == "succeeded"
+    webhook_worker.wait_for_log("answered 410 for this job")  # the succeeded event was dropped, not sent
+
+    assert [r.payload["type"] for r in receiver.at("/gone")] == ["job.started"]
+    deliveries = client.get(f"/v1/jobs/{job_id}/deliveries", headers=tenant.headers).json()["data"]
+    assert [(d["event"], d["status_code"]) for d in deliveries] == [("job.started", 410)]
+
+
+def test_a_receiver_that_is_down_does_not_hold_up_the_job(client: httpx.Client, tenant: TenantKey) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/nobody"
+    job = finished(client, tenant, submit(client, tenant, webhook=dead)["id"])
+    assert job["status"] == "succeeded"
+
+    deliveries = client.get(f"/v1/jobs/{job['id']}/deliveries", headers=tenant.headers).json()["data"]
+    assert deliveries, "the failed attempt is recorded"
+    assert deliveries[0]["status_code"] is None and "Connect" in deliveries[0]["error"]
+
+
+def test_private_webhook_urls_are_refused(client: httpx.Client, tenant: TenantKey) -> None:
+    # Only 127.0.0.0/8 is allowed here (CHORUS_WEBHOOK_ALLOW_NETWORKS); other private ranges stay refused.
+    for url in ("http://10.0.0.7/x", "http://169.254.169.254/latest", "http://[::1]/x"):
+        response = client.post("/v1/jobs", json={"prompt": "a red square", "webhook": url}, headers=tenant.headers)
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["code"] == "webhook_forbidden_address"

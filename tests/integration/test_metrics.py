@@ -1,0 +1,70 @@
+"""GET /metrics on the real API, Postgres and Redis: queue lists, job counts, worker-recorded histograms."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import redis
+from prometheus_client.parser import text_string_to_metric_families
+
+from chorus.config import Settings
+from chorus.metrics import queue_lists
+from chorus.metrics_worker import JobMetricsRecorder, start_heartbeat
+
+
+@pytest.fixture
+def broker(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+def scrape(http: httpx.Client) -> dict[tuple[str, tuple], float]:
+    response = http.get("/metrics")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_read_queue_lists_jobs_histograms_and_heartbeats(
+    hooks_http: httpx.Client, settings: Settings, broker: redis.Redis
+) -> None:
+    queue = settings.queue_name
+    lists = queue_lists(queue)
+    # Stand-in messages on the plain and a priority list, removed before any worker could see them.
+    broker.rpush(lists[0], "x", "y")
+    broker.rpush(lists[2], "z")
+    try:
+        JobMetricsRecorder(settings).observe(
+            [
+                {
+                    "queue_seconds": 0.2,
+                    "run_seconds": 3.0,
+                    "denoise_seconds": 2.0,
+                    "batch_size": 2,
+                    "cache": {"hit": True},
+                },
+                {"queue_seconds": 40.0, "run_seconds": 3.0, "batch_size": 2, "cache": {"hit": False}},
+            ]
+        )
+        stop = start_heartbeat(settings, "test-worker")
+        samples = scrape(hooks_http)
+    finally:
+        broker.delete(*lists)
+        stop.set()
+
+    assert samples[("chorus_queue_depth", (("queue", queue),))] == 3
+    assert samples[("chorus_queue_depth", (("queue", f"{queue}.webhooks"),))] == 0
+    assert ("chorus_jobs", (("status", "queued"),)) in samples and ("chorus_jobs_running", ()) in samples
+    assert samples[("chorus_job_queue_seconds_bucket", (("le", "0.25"),))] >= 1
+    assert samples[("chorus_job_queue_seconds_bucket", (("le", "+Inf"),))] >= 2
+    assert samples[("chorus_job_denoise_seconds_count", ())] >= 1
+    assert samples[("chorus_job_batch_size_bucket", (("le", "2.0"),))] >= 2
+    assert 0 < samples[("chorus_cache_hit_ratio", ())] < 1
+    assert samples[("chorus_workers_alive", ())] >= 1
+    assert ("chorus_worker_heartbeat_age_seconds", (("worker", "test-worker"),)) in samples
