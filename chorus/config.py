@@ -86,6 +86,36 @@ class Settings(BaseSettings):
     """Cache entries expire this long after they were written."""
     cache_local_bytes: int = 512 * 1024**2
     """Bound of the worker-local LRU of fetched cache entries, in tensor bytes (entry sizes vary by model)."""
+    cache_admit: bool = True
+    """Store what full-compute (miss) jobs capture as new cache entries; off: workers only read the cache."""
+    cache_min_similarity: float = 0.8
+    """Edited prompts less similar than this (cosine of prompt embeddings) to their nearest entry compute in full."""
+    cache_full_similarity: float = 0.95
+    """Edited prompts at least this similar get the largest reuse plan; plans grow linearly up to it."""
+    cache_stage1_share: float = 0.25
+    """Largest share of an edited prompt's steps skipped by full reuse (Stage 1)."""
+    cache_stage2_share: float = 0.5
+    """Largest share of an edited prompt's steps that recompute only the edit's region (Stage 2)."""
+    cache_min_repair_steps: int = 1
+    """Final steps every edit or seed variant runs in full (Stage 3)."""
+    cache_seed_variant_share: float = 0.5
+    """Share of steps skipped for an identical prompt with another seed or negative prompt."""
+    cache_replay_identical: bool = True
+    """Identical prompt, seed and negative prompt: replay the stored trajectory instead of computing."""
+    cache_max_region_fraction: float = 0.5
+    """An edit region larger than this share of the frame drops Stage 2 and halves Stage 1."""
+    cache_region_threshold: float = 0.5
+    """Attention level (share of the way from a map's min to its max) at which a video token joins an edit region."""
+    cache_tgaa_alpha: float = 2.0
+    """Token-guided attention amplification in Stage 2: weight on the edited words' cross-attention (1: off)."""
+    cache_capture_latent_steps: list[int] | None = None
+    """Latents a miss stores, as counts of steps done, JSON (e.g. [1,2]); unset: after every step."""
+    cache_capture_map_steps: list[int] | None = None
+    """0-based steps whose cross-attention maps a miss stores, JSON; unset: every step."""
+    cache_capture_map_layers: list[int] | None = None
+    """Transformer blocks whose cross-attention maps are recorded (and averaged), JSON; unset: all."""
+    cache_capture_map_stride: list[int] = [1, 1, 1]
+    """Average-pool stored maps over the (t, h, w) token grid by this, JSON; larger: smaller entries."""
 
 
 @lru_cache

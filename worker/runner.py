@@ -28,6 +28,7 @@ from chorus.storage import ObjectStore, StoreError
 from chorus.video import upload_video, video_key
 from chorus.webhooks.notify import JobNotifier
 from worker.batch import run_batch
+from worker.reuse import WorkerCache
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class Batch:
         self.deadline = self.started + settings.job_time_limit_s
         self.live = {job.id for job in jobs}  # claimed by us and not finished yet
         self.stats = DenoiseStats()
+        self.cache_metrics: dict[uuid.UUID, dict[str, Any]] = {}  # per job: its metrics.cache, once planned
 
     def metrics(self, job: Job, denoised: bool) -> dict[str, Any]:
         metrics: dict[str, Any] = {
@@ -68,6 +70,8 @@ class Batch:
                 forwards=self.stats.forwards,  # each forward served the whole batch
                 tokens=self.stats.tokens // len(self.jobs),  # this job's share of the video tokens
             )
+            if job.id in self.cache_metrics:
+                metrics["cache"] = self.cache_metrics[job.id]
         return metrics
 
     def close(self, jobs: Iterable[Job], status: JobStatus, denoised: bool = False, **values: Any) -> None:
@@ -120,6 +124,7 @@ class JobRunner:
         self.settings = settings
         self.store = store
         self.worker_id = worker_id
+        self.cache = WorkerCache(settings, store)
         self.notifier = JobNotifier(settings, store)
         self.recorder = JobMetricsRecorder(settings)
         self.heartbeat = start_heartbeat(settings, worker_id)
@@ -169,7 +174,7 @@ class JobRunner:
     def execute(self, batch: Batch) -> None:
         try:
             adapter = load_adapter(batch.jobs[0].model, self.settings.models_dir, self.settings.device)
-            videos = run_batch(adapter, batch.jobs, on_step=batch.on_step, stats=batch.stats)
+            result = run_batch(adapter, batch.jobs, self.cache, on_step=batch.on_step, stats=batch.stats)
         except Canceled:
             return  # every job left the batch between steps
         except JobTimeout:
@@ -181,8 +186,10 @@ class JobRunner:
             log.exception("model error in batch %s", batch.jobs[0].id)
             batch.fail("model_error", f"{type(exc).__name__}: {exc}")
             return
+        batch.cache_metrics = {reuse.job.id: reuse.metrics() for reuse in result.reuses}
         fps = adapter.limits.fps
-        for job, frames in zip(batch.jobs, videos):
+        delivered: set[uuid.UUID] = set()
+        for job, frames in zip(batch.jobs, result.videos):
             if job.id not in batch.live:
                 continue
             # Upload before marking succeeded: a succeeded job always has its video.
@@ -193,3 +200,6 @@ class JobRunner:
                 batch.close([job], JobStatus.failed, True, error_code="upload_failed", error_message=str(exc)[:2000])
                 continue
             batch.close([job], JobStatus.succeeded, True, output=output, progress=100, video_bytes=output["bytes"])
+            delivered.add(job.id)
+        # Only once the jobs are succeeded: the cache's bookkeeping never delays or fails a delivery.
+        self.cache.settle(result.reuses, delivered)

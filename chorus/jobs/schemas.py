@@ -101,7 +101,14 @@ class JobMetrics(BaseModel):
     run_seconds: float | None = Field(None, description="started to finished")
     denoise_seconds: float | None = None
     batch_size: int | None = Field(None, description="jobs that shared its batched forward")
-    cache: dict[str, Any] | None = Field(None, description="cache lookup and reuse figures, when the cache ran")
+    batch_id: str | None = Field(None, description="the batch's lead job: jobs with equal batch_id shared forwards")
+    forwards: int | None = Field(None, description="transformer calls of its batch (a cache hit skips some)")
+    tokens: int | None = Field(None, description="its share of the video tokens the transformer processed")
+    cache: dict[str, Any] | None = Field(
+        None,
+        description="once denoised: the cache plan (hit, reason, source, similarity, differing tokens, stage steps, "
+        "share of tokens recomputed per step) and the lookup/fetch seconds",
+    )
 
 
 class JobView(BaseModel):

@@ -47,6 +47,9 @@ def job_model(job: Job, store: ObjectStore, settings: Settings, queue_position: 
             run_seconds=job.run_seconds if job.run_seconds is not None else _seconds(job.started_at, job.completed_at),
             denoise_seconds=metrics.get("denoise_seconds"),
             batch_size=job.batch_size,
+            batch_id=metrics.get("batch_id"),
+            forwards=metrics.get("forwards"),
+            tokens=metrics.get("tokens"),
             cache=metrics.get("cache"),
         ),
     )

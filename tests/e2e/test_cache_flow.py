@@ -1,0 +1,121 @@
+"""The inter-request cache end to end: HTTP submit -> ``celery worker`` (lookup in pgvector, fetch from moto S3,
+plan, denoise with reuse, admit) -> the plan in the job's metrics.
+
+Every test has its own tenants, so its cache domains start empty whatever else ran in this session.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import imageio.v3 as iio
+import pytest
+from sqlalchemy import select
+
+from chorus.cache.layout import delete_objects
+from chorus.db.models import CacheEntry
+from chorus.storage import open_store
+from tests.e2e.client import finished, submit
+from tests.fixtures.services import TenantKey
+from tests.fixtures.worker import WorkerProcess
+
+pytestmark = pytest.mark.usefixtures("celery_worker")
+
+PROMPT = "a red square moving right"
+STEPS = 4  # the model's default
+
+
+def run(http: httpx.Client, tenant: TenantKey, **body) -> dict:
+    job = finished(http, tenant, submit(http, tenant, prompt=PROMPT, **body)["id"])
+    assert job["status"] == "succeeded", job
+    assert job["metrics"]["batch_size"] == 1  # forwards below are this job's own
+    return job
+
+
+def admitted(db, job: dict) -> list[CacheEntry]:
+    """The cache entries a job's run became."""
+    with db() as session:
+        return list(session.scalars(select(CacheEntry).where(CacheEntry.source_job_id == uuid.UUID(job["id"]))))
+
+
+def entry(db, entry_id: str) -> CacheEntry:
+    with db() as session:
+        return session.get(CacheEntry, uuid.UUID(entry_id))
+
+
+def assert_full_compute(job: dict) -> None:
+    cache = job["metrics"]["cache"]
+    assert cache["hit"] is False and cache["stages"] == {"stage1": 0, "stage2": 0, "stage3": STEPS}
+    assert cache["recomputed_fraction_per_step"] == [1.0] * STEPS
+    assert job["metrics"]["forwards"] == STEPS
+
+
+def test_a_similar_second_job_is_a_cache_hit(http: httpx.Client, tenant: TenantKey, db) -> None:
+    first = run(http, tenant, seed=1)
+    assert first["metrics"]["cache"]["reason"] == "miss: no entry"
+    assert_full_compute(first)
+    [stored] = admitted(db, first)
+    assert stored.steps_stored == list(range(1, STEPS + 1)) and stored.domain == str(tenant.tenant_id)
+
+    second = run(http, tenant, seed=2)  # same prompt, another sample
+    cache, metrics = second["metrics"]["cache"], second["metrics"]
+    assert cache["hit"] is True and cache["reason"] == "seed variant"
+    assert cache["source_id"] == str(stored.id) and cache["source_job_id"] == first["id"]
+    assert cache["similarity"] == pytest.approx(1.0, abs=1e-4) and cache["diff"]["kind"] == "identical"
+    assert cache["lookup_seconds"] >= 0 and cache["fetch_seconds"] >= 0 and cache["fetched_from"] == "store"
+    skipped = cache["stages"]["stage1"]
+    assert 0 < skipped < STEPS and cache["stages"]["stage2"] == 0
+    assert metrics["forwards"] == STEPS - skipped < first["metrics"]["forwards"]
+    assert metrics["tokens"] < first["metrics"]["tokens"]
+    video = httpx.get(second["output"]["video_url"], timeout=30)
+    assert iio.imread(video.content, plugin="FFMPEG", extension=".mp4").shape == (8, 32, 32, 3)
+    assert admitted(db, second) == []  # only full-compute runs become entries
+    counted = entry(db, str(stored.id))
+    assert (counted.hits, counted.steps_saved_total) == (1, pytest.approx(cache["steps_saved"]))
+
+    # An edited prompt: whatever the policy decides, the job ran exactly the plan its metrics record.
+    edited = finished(http, tenant, submit(http, tenant, prompt="a blue square moving right", seed=3)["id"])
+    assert edited["status"] == "succeeded", edited
+    cache, metrics = edited["metrics"]["cache"], edited["metrics"]
+    assert cache["source_id"] == str(stored.id) and cache["diff"]["kind"] in ("edited", "unrelated")
+    fractions = cache["recomputed_fraction_per_step"]
+    assert metrics["forwards"] == sum(share > 0 for share in fractions) == STEPS - cache["stages"]["stage1"]
+    tokens_per_full_step = first["metrics"]["tokens"] / STEPS
+    assert metrics["tokens"] == pytest.approx(tokens_per_full_step * sum(fractions), abs=cache["stages"]["stage2"])
+    assert cache["hit"] == (cache["steps_saved"] > 0) and cache["hit"] != cache["reason"].startswith("miss")
+    assert len(admitted(db, edited)) == (0 if cache["hit"] else 1)
+
+
+def test_cache_mode_off_is_never_a_hit_and_never_admitted(http: httpx.Client, tenant: TenantKey, db) -> None:
+    [stored] = admitted(db, run(http, tenant, seed=1))
+
+    off = run(http, tenant, seed=1, cache={"mode": "off"})  # with the cache on, this would be a pure replay
+    assert off["metrics"]["cache"]["reason"] == "off: the job asked for cache mode off"
+    assert_full_compute(off)
+    assert admitted(db, off) == [] and entry(db, str(stored.id)).hits == 0
+
+
+def test_tenants_do_not_share_entries(http: httpx.Client, make_tenant, db) -> None:
+    owner, other = make_tenant(), make_tenant()
+    run(http, owner, seed=1)
+
+    stranger = run(http, other, seed=1)  # same prompt and seed: a replay, were the entry visible
+    assert stranger["metrics"]["cache"]["reason"] == "miss: no entry"
+    assert_full_compute(stranger)
+    [own] = admitted(db, stranger)
+    assert own.domain == str(other.tenant_id)
+
+
+def test_an_entry_whose_objects_are_gone_falls_back_to_full_compute(
+    http: httpx.Client, tenant: TenantKey, db, settings, celery_worker: WorkerProcess
+) -> None:
+    [stored] = admitted(db, run(http, tenant, seed=1))
+    delete_objects(open_store(settings), stored.object_prefix)  # the worker's store: same bucket and prefix
+
+    second = run(http, tenant, seed=2)
+    cache = second["metrics"]["cache"]
+    assert cache["reason"] == "miss: entry unavailable (EntryUnavailable)" and cache["source_id"] == str(stored.id)
+    assert_full_compute(second)
+    assert second["output"]["bytes"] > 0
+    celery_worker.wait_for_log(f"cache entry {stored.id} unavailable for job {second['id']}", timeout_s=1)
