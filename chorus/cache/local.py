@@ -20,7 +20,10 @@ from chorus.storage import ObjectStore
 
 
 class LocalEntryCache:
-    """Thread-safe LRU of loaded entries, bounded by their tensor bytes."""
+    """Thread-safe LRU of loaded entries, bounded by their tensor bytes.
+
+    One loaded entry serves every request that reuses it: callers treat it as read-only.
+    """
 
     def __init__(self, max_bytes: int):
         self._lru: LRUCache[uuid.UUID, CapturedRun] = LRUCache(maxsize=max_bytes, getsizeof=lambda run: run.nbytes)
