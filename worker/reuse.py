@@ -210,7 +210,7 @@ class WorkerCache:
 
     def settle(self, reuses: list[JobReuse], delivered: Collection[uuid.UUID]) -> None:
         """After delivery: count delivered hits, admit delivered misses' captures, enforce their domains."""
-        domains = set()
+        domains, admitted = set(), 0
         for reuse in reuses:
             if reuse.job.id not in delivered or reuse.namespace is None:
                 continue
@@ -220,6 +220,7 @@ class WorkerCache:
                 elif reuse.captured is not None:
                     self._admit(reuse)
                     domains.add(reuse.domain)
+                    admitted += 1
             except Exception:
                 log.warning("cache bookkeeping for job %s failed", reuse.job.id, exc_info=True)
         for domain in domains:
@@ -227,6 +228,8 @@ class WorkerCache:
                 self.evictor.enforce(domain)
             except Exception:
                 log.warning("cache eviction in domain %s failed", domain, exc_info=True)
+        # The batch's last cache write: tests (and operators) can wait for this line.
+        log.info("cache settled for batch %s (%d admitted)", reuses[0].job.id, admitted)
 
     def _admit(self, reuse: JobReuse) -> None:
         run = reuse.captured

@@ -20,16 +20,16 @@ from tests.e2e.client import finished, submit
 from tests.fixtures.services import TenantKey
 from tests.fixtures.worker import WorkerProcess
 
-pytestmark = pytest.mark.usefixtures("celery_worker")
-
 PROMPT = "a red square moving right"
 STEPS = 4  # the model's default
 
 
-def run(http: httpx.Client, tenant: TenantKey, **body) -> dict:
-    job = finished(http, tenant, submit(http, tenant, prompt=PROMPT, **body)["id"])
+def run(http: httpx.Client, tenant: TenantKey, worker: WorkerProcess, **body) -> dict:
+    """Submit, wait for success, then for the worker's cache writes (hits counted, misses admitted)."""
+    job = finished(http, tenant, submit(http, tenant, **{"prompt": PROMPT, **body})["id"])
     assert job["status"] == "succeeded", job
     assert job["metrics"]["batch_size"] == 1  # forwards below are this job's own
+    worker.wait_for_log(f"cache settled for batch {job['id']}")  # they happen after the job succeeded
     return job
 
 
@@ -51,14 +51,16 @@ def assert_full_compute(job: dict) -> None:
     assert job["metrics"]["forwards"] == STEPS
 
 
-def test_a_similar_second_job_is_a_cache_hit(http: httpx.Client, tenant: TenantKey, db) -> None:
-    first = run(http, tenant, seed=1)
+def test_a_similar_second_job_is_a_cache_hit(
+    http: httpx.Client, tenant: TenantKey, db, celery_worker: WorkerProcess
+) -> None:
+    first = run(http, tenant, celery_worker, seed=1)
     assert first["metrics"]["cache"]["reason"] == "miss: no entry"
     assert_full_compute(first)
     [stored] = admitted(db, first)
     assert stored.steps_stored == list(range(1, STEPS + 1)) and stored.domain == str(tenant.tenant_id)
 
-    second = run(http, tenant, seed=2)  # same prompt, another sample
+    second = run(http, tenant, celery_worker, seed=2)  # same prompt, another sample
     cache, metrics = second["metrics"]["cache"], second["metrics"]
     assert cache["hit"] is True and cache["reason"] == "seed variant"
     assert cache["source_id"] == str(stored.id) and cache["source_job_id"] == first["id"]
@@ -75,8 +77,7 @@ def test_a_similar_second_job_is_a_cache_hit(http: httpx.Client, tenant: TenantK
     assert (counted.hits, counted.steps_saved_total) == (1, pytest.approx(cache["steps_saved"]))
 
     # An edited prompt: whatever the policy decides, the job ran exactly the plan its metrics record.
-    edited = finished(http, tenant, submit(http, tenant, prompt="a blue square moving right", seed=3)["id"])
-    assert edited["status"] == "succeeded", edited
+    edited = run(http, tenant, celery_worker, prompt="a blue square moving right", seed=3)
     cache, metrics = edited["metrics"]["cache"], edited["metrics"]
     assert cache["source_id"] == str(stored.id) and cache["diff"]["kind"] in ("edited", "unrelated")
     fractions = cache["recomputed_fraction_per_step"]
@@ -87,20 +88,23 @@ def test_a_similar_second_job_is_a_cache_hit(http: httpx.Client, tenant: TenantK
     assert len(admitted(db, edited)) == (0 if cache["hit"] else 1)
 
 
-def test_cache_mode_off_is_never_a_hit_and_never_admitted(http: httpx.Client, tenant: TenantKey, db) -> None:
-    [stored] = admitted(db, run(http, tenant, seed=1))
+def test_cache_mode_off_is_never_a_hit_and_never_admitted(
+    http: httpx.Client, tenant: TenantKey, db, celery_worker: WorkerProcess
+) -> None:
+    [stored] = admitted(db, run(http, tenant, celery_worker, seed=1))
 
-    off = run(http, tenant, seed=1, cache={"mode": "off"})  # with the cache on, this would be a pure replay
+    # Same prompt and seed: with the cache on, this would be a pure replay.
+    off = run(http, tenant, celery_worker, seed=1, cache={"mode": "off"})
     assert off["metrics"]["cache"]["reason"] == "off: the job asked for cache mode off"
     assert_full_compute(off)
     assert admitted(db, off) == [] and entry(db, str(stored.id)).hits == 0
 
 
-def test_tenants_do_not_share_entries(http: httpx.Client, make_tenant, db) -> None:
+def test_tenants_do_not_share_entries(http: httpx.Client, make_tenant, db, celery_worker: WorkerProcess) -> None:
     owner, other = make_tenant(), make_tenant()
-    run(http, owner, seed=1)
+    run(http, owner, celery_worker, seed=1)
 
-    stranger = run(http, other, seed=1)  # same prompt and seed: a replay, were the entry visible
+    stranger = run(http, other, celery_worker, seed=1)  # same prompt and seed: a replay, were the entry visible
     assert stranger["metrics"]["cache"]["reason"] == "miss: no entry"
     assert_full_compute(stranger)
     [own] = admitted(db, stranger)
@@ -110,10 +114,10 @@ def test_tenants_do_not_share_entries(http: httpx.Client, make_tenant, db) -> No
 def test_an_entry_whose_objects_are_gone_falls_back_to_full_compute(
     http: httpx.Client, tenant: TenantKey, db, settings, celery_worker: WorkerProcess
 ) -> None:
-    [stored] = admitted(db, run(http, tenant, seed=1))
+    [stored] = admitted(db, run(http, tenant, celery_worker, seed=1))
     delete_objects(open_store(settings), stored.object_prefix)  # the worker's store: same bucket and prefix
 
-    second = run(http, tenant, seed=2)
+    second = run(http, tenant, celery_worker, seed=2)
     cache = second["metrics"]["cache"]
     assert cache["reason"] == "miss: entry unavailable (EntryUnavailable)" and cache["source_id"] == str(stored.id)
     assert_full_compute(second)
