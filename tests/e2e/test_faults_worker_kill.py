@@ -13,8 +13,7 @@ import pytest
 from chorus.db.models import Job, WebhookDelivery
 from tests.e2e.client import finished, submit, wait_until
 from tests.fixtures.services import TenantKey
-from tests.fixtures.webhooks import STARTUP_S, Receiver
-from tests.fixtures.worker import WorkerProcess
+from tests.fixtures.webhooks import STARTUP_S, Receiver, start_worker
 
 pytestmark = pytest.mark.usefixtures("webhook_worker")
 
@@ -31,10 +30,8 @@ def test_a_killed_pool_process_job_completes_once(
     tmp_path_factory: pytest.TempPathFactory,
     db,
 ) -> None:
-    worker = WorkerProcess(service_env, tmp_path_factory.mktemp("worker") / "worker.log")
-    worker.start(timeout_s=STARTUP_S)
-    try:
-        job_id = submit(hooks_http, tenant, num_inference_steps=40, webhook=receiver.url("/killed"))["id"]
+    with start_worker(service_env, tmp_path_factory.mktemp("worker")) as worker:
+        job_id = submit(hooks_http, tenant, num_inference_steps=12, webhook=receiver.url("/killed"))["id"]
         wait_until(hooks_http, tenant, job_id, lambda job: job["status"] == "running" and job["progress"] > 0)
         (child,) = pool_children(worker.process.pid)
         os.kill(child, signal.SIGKILL)  # the parent requeues the message (task_reject_on_worker_lost)
@@ -42,8 +39,6 @@ def test_a_killed_pool_process_job_completes_once(
         job = finished(hooks_http, tenant, job_id, timeout_s=STARTUP_S)  # a new pool process loads the model
         assert job["status"] == "succeeded" and job["output"]["bytes"] > 0, job
         assert "took over 1 jobs" in worker.log()
-    finally:
-        worker.close()
     got = receiver.wait_for("/killed", lambda got: len(got) >= 1)
     assert [r.payload["type"] for r in got] == ["job.succeeded"]
     with db() as session:

@@ -13,7 +13,7 @@ from standardwebhooks import Webhook
 from chorus.db.models import WebhookDelivery
 from tests.e2e.client import finished, submit
 from tests.fixtures.services import TenantKey, free_port
-from tests.fixtures.webhooks import Receiver
+from tests.fixtures.webhooks import STARTUP_S, Receiver
 
 pytestmark = pytest.mark.usefixtures("job_worker", "webhook_worker")
 
@@ -33,8 +33,8 @@ def test_job_events_are_signed_throttled_and_carry_the_job(
     client: httpx.Client, tenant: TenantKey, receiver: Receiver
 ) -> None:
     events = ["job.started", "job.progress"]
-    job_id = submit(client, tenant, num_inference_steps=16, webhook=receiver.url("/job"), webhook_events=events)["id"]
-    job = finished(client, tenant, job_id)
+    job_id = submit(client, tenant, num_inference_steps=8, webhook=receiver.url("/job"), webhook_events=events)["id"]
+    job = finished(client, tenant, job_id, timeout_s=STARTUP_S)
     got = receiver.wait_for("/job", lambda got: any(r.payload["type"] == "job.succeeded" for r in got))
 
     (secret,) = secrets_of(client, tenant)
@@ -83,7 +83,7 @@ def test_410_disables_the_endpoint_for_the_job(
     receiver.scripts["/gone"] = [410]
     hook = {"webhook": receiver.url("/gone"), "webhook_events": ["job.started"]}
     job_id = submit(client, tenant, **hook)["id"]
-    assert finished(client, tenant, job_id)["status"] == "succeeded"
+    assert finished(client, tenant, job_id, timeout_s=STARTUP_S)["status"] == "succeeded"
     webhook_worker.wait_for_log("answered 410 for this job")  # the succeeded event was dropped, not sent
 
     assert [r.payload["type"] for r in receiver.at("/gone")] == ["job.started"]
@@ -93,7 +93,7 @@ def test_410_disables_the_endpoint_for_the_job(
 
 def test_a_receiver_that_is_down_does_not_hold_up_the_job(client: httpx.Client, tenant: TenantKey) -> None:
     dead = f"http://127.0.0.1:{free_port()}/nobody"
-    job = finished(client, tenant, submit(client, tenant, webhook=dead)["id"])
+    job = finished(client, tenant, submit(client, tenant, webhook=dead)["id"], timeout_s=STARTUP_S)
     assert job["status"] == "succeeded"
 
     deliveries = client.get(f"/v1/jobs/{job['id']}/deliveries", headers=tenant.headers).json()["data"]
