@@ -106,3 +106,17 @@ def evaluate(
         "temporal_consistency": temporal_consistency(clips, specs),
         "errors": confusions(readings, specs),
     }
+
+
+FIXED_SET = {"num_prompts": 48, "held_out": False, "seed": 0, "steps": 4}
+
+
+def fixed_set_quality(adapter: VideoModelAdapter) -> tuple[dict[str, float], dict]:
+    """Accuracy on the fixed 48-prompt set the model card records and the tests re-check;
+    returns (scores, confusions)."""
+    prompts = draw_prompts(FIXED_SET["num_prompts"], held_out=FIXED_SET["held_out"], seed=FIXED_SET["seed"])
+    requests = requests_for(adapter, prompts, steps=FIXED_SET["steps"], guidance=None)
+    clips = generate_clips(adapter, requests, batch_size=len(prompts))
+    specs = [p.spec for p in prompts]
+    readings = read_clips(clips)
+    return score(readings, specs), confusions(readings, specs)
