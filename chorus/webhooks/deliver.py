@@ -65,7 +65,11 @@ def deliver(
         if _endpoint_gone(session, message):
             log.info("webhook %s not sent: %s answered 410 for this job", message["webhook_id"], message["url"])
             return None
-        secrets_ = tenant_secrets(session, uuid.UUID(message["tenant_id"]))
+        try:
+            secrets_ = tenant_secrets(session, uuid.UUID(message["tenant_id"]))
+        except LookupError:  # the tenant (and its jobs) was deleted meanwhile
+            log.info("webhook %s dropped: its tenant no longer exists", message["webhook_id"])
+            return None
     started = time.perf_counter()
     final = False
     try:
