@@ -28,14 +28,14 @@ def queue_command(
     activation: Annotated[int, typer.Option(help="depth at which workers start from zero")] = 0,
 ) -> None:
     """Show the job queue: depth, running jobs, oldest queued age, and the workers the scaling rule asks for."""
-    import redis
 
+    from chorus.broker_redis import broker_redis
     from chorus.config import get_settings
     from chorus.db.session import session_factory
     from chorus.metrics import job_counts, live_workers, queue_depths
 
     settings = get_settings()
-    client = redis.Redis.from_url(settings.broker_url, socket_timeout=5)
+    client = broker_redis(settings, socket_timeout=5)
     depth = queue_depths(client, [settings.queue_name])[settings.queue_name]
     with session_factory(settings.database_url)() as session:
         counts = job_counts(session)

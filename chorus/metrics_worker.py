@@ -18,6 +18,7 @@ from typing import Any
 
 import redis
 
+from chorus.broker_redis import broker_redis
 from chorus.config import Settings
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ class JobMetricsRecorder:
 
     def __init__(self, settings: Settings, client: redis.Redis | None = None) -> None:
         self.settings = settings
-        self.client = client or redis.Redis.from_url(settings.broker_url, socket_timeout=2, socket_connect_timeout=2)
+        self.client = client or broker_redis(settings, socket_timeout=2, socket_connect_timeout=2)
 
     def observe(self, job_metrics: Iterable[dict[str, Any]]) -> None:
         try:
@@ -76,7 +77,7 @@ class JobMetricsRecorder:
 def start_heartbeat(settings: Settings, worker_id: str, client: redis.Redis | None = None) -> threading.Event:
     """A daemon thread that marks ``worker_id`` alive every 10 s (the key expires 30 s after the last beat).
     Set the returned event to stop it."""
-    client = client or redis.Redis.from_url(settings.broker_url, socket_timeout=2, socket_connect_timeout=2)
+    client = client or broker_redis(settings, socket_timeout=2, socket_connect_timeout=2)
     stop = threading.Event()
     name = heartbeat_prefix(settings) + worker_id
 

@@ -20,6 +20,7 @@ import redis
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from chorus.broker_redis import broker_redis
 from chorus.config import Settings
 from chorus.db.models import Job, JobStatus
 from chorus.metrics_worker import HEARTBEAT_TTL_S, heartbeat_prefix
@@ -32,7 +33,7 @@ class Recovery:
     def __init__(self, settings: Settings, worker_id: str, client: redis.Redis | None = None) -> None:
         self.settings = settings
         self.worker_id = worker_id
-        self.client = client or redis.Redis.from_url(settings.broker_url, socket_timeout=5)
+        self.client = client or broker_redis(settings, socket_timeout=5)
         self._celery = None
 
     def take_over(self, session: Session, job_id: uuid.UUID) -> tuple[list[Job], set[uuid.UUID]]:
