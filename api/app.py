@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 import chorus
 from api.body_limit import BodyLimit
@@ -19,6 +22,7 @@ from chorus.queue import make_celery
 from chorus.storage import open_store
 
 MAX_BODY_BYTES = 64 * 1024  # a job body is a few KB; larger ones are refused before parsing (413)
+log = logging.getLogger(__name__)
 
 
 def api_engine(database_url: str) -> Engine:
@@ -33,6 +37,16 @@ def api_engine(database_url: str) -> Engine:
     return create_engine(database_url, isolation_level="AUTOCOMMIT", pool_size=10, max_overflow=20)
 
 
+async def requeue_forever(context: AppContext) -> None:
+    """Every CHORUS_REQUEUE_INTERVAL_S, re-enqueue jobs whose message was lost; a failed sweep waits for the next."""
+    while True:
+        await asyncio.sleep(context.settings.requeue_interval_s)
+        try:
+            await run_in_threadpool(context.requeue_lost)
+        except Exception as exc:  # the database or the broker is down: the next tick tries again
+            log.warning("requeue sweep failed: %s", exc)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = api_engine(settings.database_url)
@@ -45,7 +59,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        requeue = asyncio.create_task(requeue_forever(context)) if settings.requeue_interval_s > 0 else None
         yield
+        if requeue is not None:
+            requeue.cancel()
         context.celery.pool.force_close_all()
         engine.dispose()
 

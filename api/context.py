@@ -16,11 +16,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from chorus.auth import authenticate, hash_key
+from chorus.broker_redis import broker_redis
 from chorus.config import Settings
 from chorus.db.models import JobStatus
 from chorus.jobs.claim import job_status
+from chorus.jobs.requeue import sweep
 from chorus.queue import enqueue_job
 from chorus.storage import ObjectStore
+from chorus.webhooks.notify import JobNotifier
+from chorus.webhooks.send import WebhookSender
 
 T = TypeVar("T")
 
@@ -35,11 +39,19 @@ class AppContext:
     _verified: TTLCache = field(init=False)
     _verified_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
+    notifier: JobNotifier = field(init=False)
+
     def __post_init__(self) -> None:
         self._verified = TTLCache(maxsize=10_000, ttl=self.settings.auth_cache_s)
+        self.notifier = JobNotifier(self.settings, self.store, WebhookSender(self.settings, self.celery))
 
     def enqueue(self, job_id: str) -> None:
         enqueue_job(self.celery, job_id)
+
+    def requeue_lost(self) -> list[uuid.UUID]:
+        """One sweep for jobs whose message the broker lost (see ``chorus.jobs.requeue``)."""
+        with self.sessions() as session, broker_redis(self.settings, socket_timeout=5) as client:
+            return sweep(session, client, self.settings, self.enqueue, self.settings.requeue_interval_s)
 
     def _authenticate(self, session: Session, key: str | None) -> uuid.UUID:
         digest = hash_key(key or "")

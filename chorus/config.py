@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     max_attempts: int = 3
     """Runs of one job at most: a job whose worker died (SIGKILL, OOM) is taken over by the next worker that
     gets its message, until this many attempts; then it fails with `worker_lost`."""
+    requeue_interval_s: float = 30.0
+    """How often the API looks for jobs whose queue message was lost (Redis restarted without persistence, a
+    crash between commit and enqueue) and sends it again; one API process per interval does it. 0: never."""
+    requeue_after_s: float = 60.0
+    """Age from which a job that is queued, or running under a dead worker, and has no message in Redis is
+    re-enqueued by that sweep."""
     presign_expiry_s: int = 3600
     """Lifetime of the presigned video URLs in job responses."""
     max_wait_s: int = 60

@@ -44,6 +44,12 @@ def heartbeat_prefix(settings: Settings) -> str:
     return f"{settings.queue_name}:workers:"
 
 
+def heartbeats_settled(client: redis.Redis) -> bool:
+    """Whether a missing heartbeat means a dead worker: not until Redis has been up for a heartbeat TTL,
+    since a restarted Redis has lost every live worker's key too."""
+    return int(client.info("server")["uptime_in_seconds"]) >= HEARTBEAT_TTL_S
+
+
 class JobMetricsRecorder:
     """Observes finished jobs' metrics dicts (as the runner writes them) into Redis; never raises."""
 

@@ -166,7 +166,6 @@ class JobRunner:
                     log.info("dropping the message for job %s: %s", jid, job_status(session, jid) or "no such job")
         self.notifier.finished(reaped)  # webhooks only after the commit
         if not jobs:
-            self.notifier.canceled_while_queued(jid)
             return None
         log.info("claimed job %s with %d batch mates", jid, len(jobs) - 1)
         return Batch(jobs, self.settings, self.notifier, self.recorder)

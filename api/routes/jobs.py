@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from api.context import ApiKey, AppContext, Context
 from api.errors import error_responses
@@ -148,6 +149,8 @@ async def cancel(job_id: str, response: Response, context: Context, key: ApiKey)
         return job_model(job, context.store, context.settings), done
 
     view, done = await context.as_tenant(key, stop)
+    if done:  # ended here, after the commit: its job.canceled webhook goes out now (the worker never sees it)
+        await run_in_threadpool(context.notifier.finished, [jid])
     response.status_code = 200 if done else 202
     return view
 

@@ -5,7 +5,8 @@ mate's own message, a redelivery while the owner still works) or the
 redelivery of a dead worker's job. The owner's heartbeat in Redis
 (``chorus.metrics_worker``) tells them apart: while it lives the message is
 sent again for a later look (the job may still be orphaned: a killed pool
-child's heartbeat outlives it by up to its TTL); once it has expired, the dead
+child's heartbeat outlives it by up to its TTL, and a Redis that restarted less
+than a TTL ago has lost live workers' heartbeats too); once it has expired, the dead
 worker's running jobs (its whole batch) are claimed afresh, one more attempt
 each, and jobs past ``CHORUS_MAX_ATTEMPTS`` fail with ``worker_lost``.
 Attempts are counted in Postgres, never in the broker.
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session
 from chorus.broker_redis import broker_redis
 from chorus.config import Settings
 from chorus.db.models import Job, JobStatus
-from chorus.metrics_worker import HEARTBEAT_TTL_S, heartbeat_prefix
+from chorus.metrics_worker import HEARTBEAT_TTL_S, heartbeat_prefix, heartbeats_settled
 from chorus.queue import RUN_JOB_TASK, make_celery
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class Recovery:
         owner = session.scalar(select(Job.worker_id).where(Job.id == job_id, Job.status == JobStatus.running))
         if owner is None or owner == self.worker_id:
             return [], set()
-        if self.client.exists(heartbeat_prefix(self.settings) + owner):
+        if self.client.exists(heartbeat_prefix(self.settings) + owner) or not heartbeats_settled(self.client):
             self._look_again(job_id)
             return [], set()
         orphaned = (Job.status == JobStatus.running, Job.worker_id == owner)

@@ -1,4 +1,5 @@
-"""The worker's side: turn committed status changes into webhook events (after the commit, never before).
+"""Turn committed status changes into webhook events (after the commit, never before): the worker's
+side, and the API's for jobs canceled while queued.
 
 Sending only puts a message on the webhooks queue; a broker failure is logged
 and swallowed, so webhooks can never fail a job.
@@ -88,15 +89,6 @@ class JobNotifier:
             event = TERMINAL.get(job.status)
             if event and wanted(job.input, event):
                 self._send(job, event, webhook_id(job.id, event))
-
-    def canceled_while_queued(self, job_id: uuid.UUID) -> None:
-        """A dropped message of a job canceled before it ran: the API ended it, so its event is sent here."""
-        with session_scope(self.settings.database_url) as session:
-            job = session.scalar(
-                select(Job).where(Job.id == job_id, Job.status == JobStatus.canceled, Job.started_at.is_(None))
-            )
-        if job is not None and wanted(job.input, TERMINAL[JobStatus.canceled]):
-            self._send(job, TERMINAL[JobStatus.canceled], webhook_id(job.id, TERMINAL[JobStatus.canceled]))
 
     def _reread(self, job_ids: Collection[uuid.UUID]) -> list[Job]:
         with session_scope(self.settings.database_url) as session:

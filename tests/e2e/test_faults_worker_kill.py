@@ -1,10 +1,12 @@
-"""A worker's pool process SIGKILLed mid-denoise: the job is redelivered, taken over and completes once."""
+"""A worker SIGKILLed mid-denoise, its pool process alone or the whole worker: the job is taken over by
+a worker that gets its message again, and completes once."""
 
 from __future__ import annotations
 
 import os
 import signal
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -12,7 +14,7 @@ import pytest
 
 from chorus.db.models import Job, WebhookDelivery
 from tests.e2e.client import finished, submit, wait_until
-from tests.fixtures.services import TenantKey
+from tests.fixtures.services import TenantKey, run_api
 from tests.fixtures.webhooks import STARTUP_S, Receiver, start_worker
 
 pytestmark = pytest.mark.usefixtures("webhook_worker")
@@ -46,3 +48,38 @@ def test_a_killed_pool_process_job_completes_once(
         assert row.attempts == 2
         events = [d.event for d in session.query(WebhookDelivery).filter(WebhookDelivery.job_id == row.id)]
     assert events == ["job.succeeded"]
+
+
+@pytest.fixture(scope="module")
+def sweeping_http(webhook_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    """An API that looks for jobs without a live message every second (CHORUS_REQUEUE_*)."""
+    env = {**webhook_env, "CHORUS_REQUEUE_INTERVAL_S": "1", "CHORUS_REQUEUE_AFTER_S": "2"}
+    with run_api(env, tmp_path_factory.mktemp("api-sweep")) as url, httpx.Client(base_url=url, timeout=30) as http:
+        yield http
+
+
+def test_a_killed_workers_job_is_taken_over_by_the_next_worker(
+    sweeping_http: httpx.Client,
+    tenant: TenantKey,
+    receiver: Receiver,
+    service_env: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+    db,
+) -> None:
+    with start_worker(service_env, tmp_path_factory.mktemp("worker")) as doomed:
+        job = submit(sweeping_http, tenant, height=64, width=64, num_inference_steps=40, webhook=receiver.url("/died"))
+        wait_until(sweeping_http, tenant, job["id"], lambda job: job["status"] == "running" and job["progress"] > 0)
+        for pid in [*pool_children(doomed.process.pid), doomed.process.pid]:  # the node is gone, all at once
+            os.kill(pid, signal.SIGKILL)
+        doomed.process.wait()
+        doomed.process = None
+    # Its message stays "taken" in Redis for the visibility timeout (an hour); once the dead worker's
+    # heartbeat has expired (30 s) the API's sweep sends the job again, and a new worker takes it over.
+    with start_worker(service_env, tmp_path_factory.mktemp("worker")) as successor:
+        ended = finished(sweeping_http, tenant, job["id"], timeout_s=STARTUP_S)
+        assert ended["status"] == "succeeded" and ended["output"]["bytes"] > 0, ended
+        assert "took over 1 jobs" in successor.log()
+    got = receiver.wait_for("/died", lambda got: len(got) >= 1)
+    assert [r.payload["type"] for r in got] == ["job.succeeded"]
+    with db() as session:
+        assert session.get(Job, uuid.UUID(job["id"])).attempts == 2

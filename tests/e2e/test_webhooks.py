@@ -14,6 +14,7 @@ from chorus.db.models import WebhookDelivery
 from tests.e2e.client import finished, submit
 from tests.fixtures.services import TenantKey, free_port
 from tests.fixtures.webhooks import STARTUP_S, Receiver
+from tests.fixtures.worker import WorkerProcess
 
 pytestmark = pytest.mark.usefixtures("job_worker", "webhook_worker")
 
@@ -90,6 +91,23 @@ def test_410_disables_the_endpoint_for_the_job(
     assert [r.payload["type"] for r in receiver.at("/gone")] == ["job.started"]
     deliveries = client.get(f"/v1/jobs/{job_id}/deliveries", headers=tenant.headers).json()["data"]
     assert [(d["event"], d["status_code"]) for d in deliveries] == [("job.started", 410)]
+
+
+def test_a_job_canceled_while_queued_is_announced_by_the_api(
+    client: httpx.Client, tenant: TenantKey, receiver: Receiver, job_worker: WorkerProcess
+) -> None:
+    job_worker.pause()  # no worker takes the message: the event must come from the API
+    try:
+        job_id = submit(client, tenant, webhook=receiver.url("/canceled"))["id"]
+        canceled = client.post(f"/v1/jobs/{job_id}/cancel", headers=tenant.headers)
+        assert canceled.status_code == 200 and canceled.json()["status"] == "canceled", canceled.text
+        got = receiver.wait_for("/canceled", lambda got: len(got) >= 1)
+    finally:
+        job_worker.resume()
+    job_worker.wait_for_log(f"dropping the message for job {job_id}: canceled")
+    assert [r.payload["type"] for r in got] == ["job.canceled"] and got[0].payload["data"]["status"] == "canceled"
+    deliveries = client.get(f"/v1/jobs/{job_id}/deliveries", headers=tenant.headers).json()["data"]
+    assert [(d["event"], d["status_code"]) for d in deliveries] == [("job.canceled", 200)]  # once, not again
 
 
 def test_a_receiver_that_is_down_does_not_hold_up_the_job(client: httpx.Client, tenant: TenantKey) -> None:
