@@ -141,29 +141,25 @@ def targets(result: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
 
 
 def plot_speed_accuracy(result: dict[str, Any], steps: int, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for r in _rows(result, steps=steps, stream="similar", phase="warm", batch_size=1):
+    # A legend, not labels beside the points: systems often land on the same spot.
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    markers = "osD^vP*Xh<>"
+    for i, r in enumerate(_rows(result, steps=steps, stream="similar", phase="warm", batch_size=1)):
         if r["speedup"] is None or r["accuracy"]["all"] is None:
             continue
-        ax.scatter(r["speedup"], 100 * r["accuracy"]["all"], s=50)
-        ax.annotate(
-            r["setting"],
-            (r["speedup"], 100 * r["accuracy"]["all"]),
-            fontsize=8,
-            xytext=(4, 3),
-            textcoords="offset points",
-        )
+        label = r["system"] if r["setting"] == r["system"] else f"{r['system']} ({r['setting']})"
+        ax.scatter(r["speedup"], 100 * r["accuracy"]["all"], s=55, marker=markers[i % len(markers)], label=label)
     tuned = [t for t in result["tuning"] if t["steps"] == steps]
-    for t in tuned:
-        ax.scatter(t["speedup"], 100 * t["accuracy"]["all"], s=30, facecolors="none", edgecolors="gray")
-        ax.annotate(
-            f"{t['kind']}@{t['threshold']:g} (tuning)",
-            (t["speedup"], 100 * t["accuracy"]["all"]),
-            fontsize=7,
-            color="gray",
-            xytext=(4, -9),
-            textcoords="offset points",
+    if tuned:
+        ax.scatter(
+            [t["speedup"] for t in tuned],
+            [100 * t["accuracy"]["all"] for t in tuned],
+            s=30,
+            facecolors="none",
+            edgecolors="gray",
+            label="intra-cache thresholds tried (tuning set)",
         )
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.axvline(1.0, color="lightgray", lw=1)
     ax.set_xlabel("speedup over no cache (throughput, batch 1)")
     ax.set_ylabel("attribute accuracy, all four (%)")
