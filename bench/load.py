@@ -36,6 +36,7 @@ class Results:
     accepted: list[str] = field(default_factory=list)
     refused: Counter = field(default_factory=Counter)
     submit_retries: int = 0
+    poll_errors: int = 0
 
 
 async def submit(client: httpx.AsyncClient, body: dict, results: Results) -> str | None:
@@ -61,7 +62,12 @@ async def submit(client: httpx.AsyncClient, body: dict, results: Results) -> str
 async def poll(client: httpx.AsyncClient, job_id: str, results: Results, interval_s: float) -> None:
     while True:
         started = time.perf_counter()
-        response = await client.get(f"/v1/jobs/{job_id}")
+        try:
+            response = await client.get(f"/v1/jobs/{job_id}")
+        except httpx.TransportError:  # a dropped keep-alive connection: poll again
+            results.poll_errors += 1
+            await asyncio.sleep(interval_s)
+            continue
         results.poll_s.append(time.perf_counter() - started)
         if response.status_code == 200 and response.json()["status"] in TERMINAL:
             results.ended[job_id] = response.json()
@@ -144,7 +150,7 @@ def main() -> None:
         f"{len(results.ended) / seconds:.2f} jobs/s ({args.clients} clients)"
     )
     print("submit latency:", percentiles(results.submit_s), f"retries {results.submit_retries}")
-    print("poll latency:  ", percentiles(results.poll_s))
+    print("poll latency:  ", percentiles(results.poll_s), f"transport errors {results.poll_errors}")
     print("final statuses:", dict(Counter(job["status"] for job in results.ended.values())))
     if results.refused:
         print("refused:", dict(results.refused))
