@@ -164,7 +164,12 @@ def main() -> None:
     parser.add_argument("--build-workers", type=int, default=1, help="parallel HNSW build workers besides the leader")
     parser.add_argument("--pgdata", type=Path, help="keep the database here; reused if it was loaded with these args")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--build-only", action="store_true", help="load the entries into --pgdata and stop (time them in a later run)"
+    )
     args = parser.parse_args()
+    if args.build_only and not args.pgdata:
+        parser.error("--build-only needs --pgdata")
 
     rng = np.random.default_rng(args.seed)
     data = generate(args.entries, rng)
@@ -188,6 +193,8 @@ def main() -> None:
                     copy_s, index_s = load(conn, data, args.build_workers)
                     marker.touch()
                     print(f"COPY {copy_s:.1f} s, HNSW build {index_s:.1f} s")
+                if args.build_only:
+                    return
                 naive(conn, data, queries, parts, best)
             measure(url, data, queries, parts, is_new, best, LookupConfig(args.exact_max_rows, tuple(args.ef_search)))
         finally:

@@ -3,16 +3,23 @@
 pgvector 0.6 (what pgserver bundles) has no iterative index scans: a filtered HNSW
 query looks at the ``hnsw.ef_search`` nearest candidates of the *whole table* and
 filters them, so it returns nothing when none of them is in the request's
-(domain, namespace) partition. A lookup therefore chooses its path by partition size,
-inside one SQL statement (one round trip, which matters on a busy host):
+(domain, namespace) partition. A lookup therefore chooses its path by partition size:
 
 - small partitions (the common case: a per-domain byte budget bounds them) are
   searched exactly through the (domain, namespace) B-tree;
 - large ones through HNSW; if that finds nothing, again with a larger ef_search,
   and finally exactly.
 
-Every path runs the same WHERE clause, so another domain's or namespace's row can
-never match, and None always means the partition holds no live entry.
+The partition's size is counted (capped) at most once per ``size_ttl_s`` and kept in
+the index: it only picks the path, so a stale size costs time, never a result. Every
+path runs the same WHERE clause, so another domain's or namespace's row can never
+match, and None always means the partition holds no live entry.
+
+A lookup is one round trip (two when the partition is counted) on a pooled psycopg
+connection in autocommit, without SQLAlchemy's per-statement work and without BEGIN or
+COMMIT. The HNSW statement is prepared once per connection; Postgres still plans it per
+call (its generic plan is estimated dearer), as it does the exact one, for the partition's
+size. bench/cache_lookup.py measures all of it.
 """
 
 from __future__ import annotations
@@ -23,9 +30,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import psycopg
 from pgvector.psycopg import register_vector
-from sqlalchemy import Engine, create_engine, event, insert, text, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Engine, create_engine, event, insert, update
 
 from chorus.cache.layout import StoredEntry, delete_objects
 from chorus.cache.namespace import Namespace
@@ -41,12 +48,17 @@ def utcnow() -> datetime:
 
 @dataclass(frozen=True)
 class LookupConfig:
-    # Partitions up to this size are searched exactly: ~1 us per row of backend CPU, so about
+    # Partitions up to this size are searched exactly: ~1-2 us per row of backend CPU, so about
     # as much as an HNSW probe costs at this size (bench/cache_lookup.py measures both).
     exact_max_rows: int = 2000
     # HNSW candidates per try (pgvector allows up to 1000). The first try trades latency for recall:
     # at 1M synthetic entries ef 100/200/400 gave p99 6.5/11/19 ms, near-duplicate recall@1 83/88/93%.
-    ef_search: tuple[int, ...] = (100, 1000)
+    # The widening steps matter for partitions that are a small share of the table, where new prompts
+    # often have none of their rows among the first candidates: at 1M entries ef 400 costs ~17 ms of
+    # CPU, ef 1000 ~40 ms, an exact scan of a 5-10k-row partition 30-80 ms (its rows lie on as many pages).
+    ef_search: tuple[int, ...] = (100, 400, 1000)
+    # How long a partition's counted size is used to choose the path before it is counted again.
+    size_ttl_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -73,35 +85,28 @@ class Match:
 
 
 _COLUMNS = ", ".join(EntryRef.__dataclass_fields__)
-_LIVE = "domain = :domain AND namespace = :namespace AND expires_at > :now"
-# The partition is counted up to :count_cap rows. If that count is <= :exact_max, the first
-# branch runs: "+ 0" makes the ORDER BY an expression HNSW cannot serve, so the planner scans
-# the partition through the B-tree and sorts exactly. Otherwise the second branch runs an
-# HNSW index scan. The one-time filters on part.n mean only one branch ever executes.
-_LOOKUP = text(f"""
-WITH part AS (
-    SELECT count(*) AS n
-    FROM (SELECT 1 FROM cache_entries WHERE domain = :domain AND namespace = :namespace LIMIT :count_cap) capped
+_LIVE = "domain = %(domain)s AND namespace = %(namespace)s AND expires_at > %(now)s"
+# "+ 0" makes the ORDER BY an expression HNSW cannot serve: the planner scans the partition
+# through the (domain, namespace) B-tree and sorts exactly.
+_EXACT = (
+    f"SELECT {_COLUMNS}, (embedding <=> %(q)s) + 0 AS distance FROM cache_entries WHERE {_LIVE}"
+    " ORDER BY distance LIMIT 1"
 )
-SELECT part.n AS partition_rows, hit.*
-FROM part LEFT JOIN LATERAL (
-    (SELECT {_COLUMNS}, (embedding <=> :q) + 0 AS distance FROM cache_entries
-     WHERE {_LIVE} AND part.n <= :exact_max ORDER BY distance LIMIT 1)
-    UNION ALL
-    (SELECT {_COLUMNS}, embedding <=> :q AS distance FROM cache_entries
-     WHERE {_LIVE} AND part.n > :exact_max ORDER BY embedding <=> :q LIMIT 1)
-) hit ON true
-""")
+_HNSW = (
+    f"SELECT {_COLUMNS}, embedding <=> %(q)s AS distance FROM cache_entries WHERE {_LIVE}"
+    " ORDER BY embedding <=> %(q)s LIMIT 1"
+)
+# The partition's size, counted up to a cap (an index-only scan of at most cap B-tree entries).
+_SIZE = (
+    "SELECT count(*) FROM (SELECT 1 FROM cache_entries WHERE domain = %(domain)s AND namespace = %(namespace)s"
+    " LIMIT %(cap)s) capped"
+)
 
 
 def index_engine(database_url: str, config: LookupConfig) -> Engine:
-    """Connections for the cache: the first ef_search set at connect time, and no server-side
-    prepared statements, so every lookup is planned for its own partition's size. No pre-ping
-    round trip: ``lookup`` retries once on a connection that turned out dead instead."""
-    engine = create_engine(
-        database_url,
-        connect_args={"options": f"-c hnsw.ef_search={config.ef_search[0]}", "prepare_threshold": None},
-    )
+    """Connections for the cache: the first ef_search set at connect time. No pre-ping round
+    trip: ``lookup`` retries once on a connection that turned out dead instead."""
+    engine = create_engine(database_url, connect_args={"options": f"-c hnsw.ef_search={config.ef_search[0]}"})
     # Query vectors go out in pgvector's binary format: 1.5 kB instead of ~4.5 kB of decimal text.
     event.listen(engine, "connect", lambda dbapi_connection, _: register_vector(dbapi_connection))
     return engine
@@ -112,6 +117,8 @@ class CacheIndex:
         self.config = config or LookupConfig()
         self.engine = index_engine(database_url, self.config)
         self.clock = clock
+        # (domain, namespace) -> (size counted up to exact_max_rows + 1, when it was counted)
+        self._sizes: dict[tuple[str, str], tuple[int, datetime]] = {}
 
     def admit(
         self,
@@ -157,35 +164,59 @@ class CacheIndex:
         except Exception:
             delete_objects(store, stored.prefix)
             raise
+        self._sizes.pop((domain, namespace.key), None)  # may have grown past exact_max_rows
         return EntryRef(**{name: values[name] for name in EntryRef.__dataclass_fields__})
 
     def lookup(self, embedding: np.ndarray, *, namespace: str, domain: str) -> Match | None:
         """The nearest live entry of the same namespace and domain, or None."""
         params = dict(q=np.asarray(embedding, dtype=np.float32), domain=domain, namespace=namespace, now=self.clock())
-        try:
-            return self._lookup(params)
-        except DBAPIError as exc:
-            if not exc.connection_invalidated:
-                raise
-            return self._lookup(params)  # the pool has dropped the dead connection (e.g. a Postgres restart)
+        for attempt in range(2):
+            pooled = self.engine.raw_connection()
+            conn: psycopg.Connection = pooled.driver_connection
+            try:
+                conn.autocommit = True  # a read: no BEGIN/COMMIT round trips
+                return self._search(conn, params)
+            except psycopg.OperationalError:
+                if not conn.broken or attempt:
+                    raise
+                pooled.invalidate()  # a dead connection (e.g. a Postgres restart): once more on a new one
+            finally:
+                if not conn.broken:
+                    conn.autocommit = False  # as SQLAlchemy expects its pooled connections
+                pooled.close()
+        raise AssertionError("unreachable")
 
-    def _lookup(self, params: dict) -> Match | None:
-        exact_max, (first_ef, *more_ef) = self.config.exact_max_rows, self.config.ef_search
-        with self.engine.connect() as conn:
-            conn = conn.execution_options(isolation_level="AUTOCOMMIT")  # a read: no BEGIN/COMMIT round trips
-            row = conn.execute(_LOOKUP, dict(params, count_cap=exact_max + 1, exact_max=exact_max)).one()
-            if row.partition_rows <= exact_max or row.id is not None:
-                return _match(row, "exact" if row.partition_rows <= exact_max else f"hnsw@{first_ef}")
-            # A large partition none of whose rows were among the HNSW candidates: widen, then scan.
+    def _search(self, conn: psycopg.Connection, params: dict) -> Match | None:
+        (first_ef, *more_ef), size = self.config.ef_search, self._partition_size(conn, params)
+        if size <= self.config.exact_max_rows:
+            return _match(conn.execute(_EXACT, params, prepare=False).fetchone(), "exact")
+        row = conn.execute(_HNSW, params, prepare=True).fetchone()
+        if row is not None:
+            return _match(row, f"hnsw@{first_ef}")
+        # A large partition none of whose rows were among the HNSW candidates: widen, then scan.
+        if more_ef:
             try:
                 for ef in more_ef:
-                    conn.exec_driver_sql(f"SET hnsw.ef_search = {int(ef)}")
-                    row = conn.execute(_LOOKUP, dict(params, count_cap=1, exact_max=0)).one()  # HNSW branch
-                    if row.id is not None:
+                    conn.execute(f"SET hnsw.ef_search = {int(ef)}")
+                    row = conn.execute(_HNSW, params, prepare=True).fetchone()
+                    if row is not None:
                         return _match(row, f"hnsw@{ef}")
             finally:
-                conn.exec_driver_sql("RESET hnsw.ef_search")  # back to the connect-time value
-            return _match(conn.execute(_LOOKUP, dict(params, count_cap=0, exact_max=0)).one(), "fallback-exact")
+                conn.execute("RESET hnsw.ef_search")  # back to the connect-time value
+        row = conn.execute(_EXACT, params, prepare=False).fetchone()
+        if row is None:
+            self._sizes.pop((params["domain"], params["namespace"]), None)  # count again next time
+        return _match(row, "fallback-exact")
+
+    def _partition_size(self, conn: psycopg.Connection, params: dict) -> int:
+        key, now = (params["domain"], params["namespace"]), params["now"]
+        cached = self._sizes.get(key)
+        if cached is not None and timedelta(0) <= now - cached[1] <= timedelta(seconds=self.config.size_ttl_s):
+            return cached[0]
+        cap = self.config.exact_max_rows + 1
+        (size,) = conn.execute(_SIZE, dict(params, cap=cap), prepare=False).fetchone()
+        self._sizes[key] = (size, now)
+        return size
 
     def record_hit(self, entry_id: uuid.UUID, steps_saved: float) -> bool:
         """Count a reuse of the entry (for eviction); False if it was evicted meanwhile."""
@@ -202,8 +233,8 @@ class CacheIndex:
             return result.rowcount == 1
 
 
-def _match(row, path: str) -> Match | None:
-    if row.id is None:
+def _match(row: tuple | None, path: str) -> Match | None:
+    if row is None:
         return None
-    fields = row._asdict()
-    return Match(EntryRef(**{k: fields[k] for k in EntryRef.__dataclass_fields__}), 1.0 - fields["distance"], path)
+    *fields, distance = row
+    return Match(EntryRef(*fields), 1.0 - distance, path)

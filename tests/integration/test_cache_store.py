@@ -22,7 +22,7 @@ from sqlalchemy import Engine, create_engine, delete, func, select
 from chorus.cache.embedder import MiniLMEmbedder
 from chorus.cache.entries import write_entry
 from chorus.cache.eviction import Evictor, eviction_lock_key
-from chorus.cache.index import CacheIndex, EntryRef, LookupConfig, utcnow
+from chorus.cache.index import CacheIndex, EntryRef, LookupConfig, Match, utcnow
 from chorus.cache.layout import EntryUnavailable, delete_objects, object_key
 from chorus.cache.local import EntryFetcher, LocalEntryCache
 from chorus.cache.namespace import Namespace, cache_domain
@@ -153,6 +153,22 @@ def test_tenants_that_opt_in_share_one_pool_and_private_ones_see_none_of_it(inde
     assert index.lookup(q, namespace=ns.key, domain=cache_domain(private, cache_shared=False)) is None
 
 
+def insert_rows(engine: Engine, domain: str, namespace: str, vectors: np.ndarray) -> list[uuid.UUID]:
+    """Index-only rows (no tensors), as another worker or a bulk load would add them: not through ``index``."""
+    ids = [uuid.uuid4() for _ in vectors]
+    with engine.begin() as conn:
+        conn.execute(
+            CacheEntry.__table__.insert(),
+            [
+                dict(id=i, domain=domain, namespace=namespace, namespace_info={}, prompt="", token_ids=[],
+                     embedding=v, seed=0, object_prefix="cache/none", bytes=1, steps_stored=[1], hits=0,
+                     steps_saved_total=0.0, created_at=T0, expires_at=T0 + timedelta(hours=1))
+                for i, v in zip(ids, vectors)
+            ],
+        )  # fmt: skip
+    return ids
+
+
 def test_large_partitions_use_hnsw_and_never_come_back_empty_while_entries_exist(database_url, engine, clock, ns):
     """pgvector 0.6 filters HNSW candidates after the scan; the lookup must fall back, not return None."""
     rng = np.random.default_rng(3)
@@ -161,17 +177,9 @@ def test_large_partitions_use_hnsw_and_never_come_back_empty_while_entries_exist
         "mine": unit(mine_dir + 0.6 * unit(rng.standard_normal((300, DIM)))),
         "theirs": unit(theirs_dir + 0.3 * unit(rng.standard_normal((300, DIM)))),
     }
-    with engine.begin() as conn:  # index-only rows: this test fetches no tensors
-        for domain, vectors in clusters.items():
-            conn.execute(
-                CacheEntry.__table__.insert(),
-                [
-                    dict(id=uuid.uuid4(), domain=domain, namespace=ns.key, namespace_info={}, prompt="", token_ids=[],
-                         embedding=v, seed=0, object_prefix="cache/none", bytes=1, steps_stored=[1], hits=0,
-                         steps_saved_total=0.0, created_at=T0, expires_at=T0 + timedelta(hours=1))
-                    for v in vectors
-                ],
-            )  # fmt: skip
+    for domain, vectors in clusters.items():
+        insert_rows(engine, domain, ns.key, vectors)
+    with engine.begin() as conn:
         conn.exec_driver_sql("ANALYZE cache_entries")  # so the planner knows the partitions are large
     index = CacheIndex(database_url, LookupConfig(exact_max_rows=10, ef_search=(10, 20)), clock=clock)
     try:
@@ -186,6 +194,45 @@ def test_large_partitions_use_hnsw_and_never_come_back_empty_while_entries_exist
         assert match.similarity == pytest.approx(float((mine @ near_theirs).max()), abs=1e-5)
         with index.engine.connect() as conn:  # the widened ef_search did not stay on the pooled connection
             assert conn.exec_driver_sql("SHOW hnsw.ef_search").scalar() == "10"
+    finally:
+        index.engine.dispose()
+        with engine.begin() as conn:
+            conn.execute(delete(CacheEntry).where(CacheEntry.namespace == ns.key))
+
+
+def test_a_stale_partition_size_changes_the_path_never_the_result(database_url, engine, clock, ns):
+    """The index counts a partition once per size_ttl_s to choose its path; rows that other writers
+    add or evict meanwhile are found, or not, exactly as with a fresh count."""
+    rng = np.random.default_rng(8)
+    center = unit(rng.standard_normal(DIM))
+    cluster = unit(center + 0.6 * unit(rng.standard_normal((300, DIM))))
+    index = CacheIndex(database_url, LookupConfig(exact_max_rows=10, ef_search=(10, 20), size_ttl_s=60), clock=clock)
+
+    def lookup(q: np.ndarray) -> Match | None:
+        return index.lookup(q, namespace=ns.key, domain="grows")
+
+    try:
+        (first,) = insert_rows(engine, "grows", ns.key, center[None])
+        assert lookup(center).path == "exact"  # counted: 1 row
+        insert_rows(engine, "grows", ns.key, cluster)  # by another worker
+        q = unit(cluster[5] + 0.05 * unit(rng.standard_normal(DIM)))
+        best = float((np.vstack([center, cluster]) @ q).max())
+        match = lookup(q)  # still counted as 1 row: an exact scan, of all 301 rows
+        assert match.path == "exact" and match.similarity == pytest.approx(best, abs=1e-5)
+        clock.advance(61)
+        match = lookup(q)  # counted again: HNSW
+        assert match.path == "hnsw@10" and match.similarity == pytest.approx(best, abs=1e-5)
+        with engine.begin() as conn:  # another process evicts all but one row
+            conn.execute(delete(CacheEntry).where(CacheEntry.namespace == ns.key, CacheEntry.id != first))
+        assert lookup(q).entry.id == first  # counted as 301 rows: HNSW, widened, scanned; never None
+        with engine.begin() as conn:
+            conn.execute(delete(CacheEntry).where(CacheEntry.namespace == ns.key))
+        assert lookup(q) is None  # the partition is empty: the count is dropped ...
+        (again,) = insert_rows(engine, "grows", ns.key, center[None])
+        match = lookup(q)  # ... and taken again at once
+        assert match.entry.id == again and match.path == "exact"
+        with index.engine.connect() as conn:  # lookups leave pooled connections as SQLAlchemy expects them
+            assert conn.connection.driver_connection.autocommit is False
     finally:
         index.engine.dispose()
         with engine.begin() as conn:
