@@ -47,6 +47,32 @@ def train(
 
 
 @app.command()
+def distill(
+    teacher: Annotated[Path, typer.Option(help="model folder to distill (transformer/ + chorus_model.json)")] = Path(
+        "models/chorus-shapes"
+    ),
+    out: Annotated[Path, typer.Option(help="run folder (resumed if it holds a checkpoint)")] = Path(
+        "runs/chorus-shapes-distill"
+    ),
+    student_steps: Annotated[int, typer.Option(help="steps the student samples with")] = 4,
+    teacher_steps: Annotated[int, typer.Option(help="steps of the teacher's path it learns to follow")] = 16,
+    minutes: Annotated[float | None, typer.Option(help="stop after this many minutes")] = None,
+    steps: Annotated[int | None, typer.Option(help="stop after this many more steps")] = None,
+) -> None:
+    """Step-distill a model: the student follows the teacher's many-step path in a few steps."""
+    from chorus.train.distill import DistillConfig
+    from chorus.train.distill import distill as run_distill
+
+    if not (teacher / "transformer").is_dir() or not (teacher / "chorus_model.json").is_file():
+        raise typer.BadParameter(f"not a model folder: {teacher}", param_hint="--teacher")
+    if teacher_steps % student_steps or teacher_steps <= student_steps:
+        raise typer.BadParameter("must be a multiple of --student-steps, and larger", param_hint="--teacher-steps")
+    cfg = DistillConfig(student_steps=student_steps, teacher_steps=teacher_steps)
+    step = run_distill(teacher, out, cfg, time_budget_s=minutes * 60 if minutes else None, max_steps=steps)
+    typer.echo(f"reached step {step}; checkpoint in {out / 'checkpoint'}")
+
+
+@app.command()
 def worker(
     pool: Annotated[str, typer.Option(help="Celery pool: prefork (enforces the hard time limit) or solo")] = "prefork",
     concurrency: Annotated[int, typer.Option(help="jobs at once (one per GPU)")] = 1,

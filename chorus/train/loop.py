@@ -12,6 +12,7 @@ import json
 import math
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -65,21 +66,28 @@ def model_card(cfg: TrainConfig, step: int) -> dict:
     }
 
 
-def save_checkpoint(out: Path, cfg: TrainConfig, step: int, model, ema, opt, rng: np.random.Generator) -> None:
+def replace_checkpoint(out: Path, write: Callable[[Path], None]) -> None:
+    """``write`` fills a fresh folder, which then replaces ``out/checkpoint``: a run killed at any moment
+    leaves a whole checkpoint behind."""
     tmp = out / "checkpoint.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    ema.save_pretrained(tmp / "transformer")
-    (tmp / "chorus_model.json").write_text(json.dumps(model_card(cfg, step), indent=2))
-    torch.save(
-        {"step": step, "model": model.state_dict(), "opt": opt.state_dict(), "rng": rng.bit_generator.state},
-        tmp / STATE_FILE,
-    )
+    write(tmp)
     final = out / "checkpoint"
     old = out / "checkpoint.old"
     if final.exists():
         final.rename(old)
     tmp.rename(final)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def save_checkpoint(out: Path, cfg: TrainConfig, step: int, model, ema, opt, rng: np.random.Generator) -> None:
+    def write(folder: Path) -> None:
+        ema.save_pretrained(folder / "transformer")
+        (folder / "chorus_model.json").write_text(json.dumps(model_card(cfg, step), indent=2))
+        state = {"step": step, "model": model.state_dict(), "opt": opt.state_dict(), "rng": rng.bit_generator.state}
+        torch.save(state, folder / STATE_FILE)
+
+    replace_checkpoint(out, write)
 
 
 def train(cfg: TrainConfig, out: Path, time_budget_s: float | None = None, max_steps: int | None = None) -> int:
