@@ -5,6 +5,8 @@ Signatures are checked with the third-party ``standardwebhooks`` package, never 
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 from sqlalchemy import select
@@ -115,8 +117,11 @@ def test_a_receiver_that_is_down_does_not_hold_up_the_job(client: httpx.Client, 
     job = finished(client, tenant, submit(client, tenant, webhook=dead)["id"], timeout_s=STARTUP_S)
     assert job["status"] == "succeeded"
 
-    deliveries = client.get(f"/v1/jobs/{job['id']}/deliveries", headers=tenant.headers).json()["data"]
-    assert deliveries, "the failed attempt is recorded"
+    # The job's end came first; its webhook's first attempt is recorded once the delivery task has run.
+    deadline = time.monotonic() + 60
+    while not (deliveries := client.get(f"/v1/jobs/{job['id']}/deliveries", headers=tenant.headers).json()["data"]):
+        assert time.monotonic() < deadline, "the failed attempt is recorded"
+        time.sleep(0.2)
     assert deliveries[0]["status_code"] is None and "Connect" in deliveries[0]["error"]
 
 
