@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from chorus.models.text import MiniLMTextEncoder
 from chorus.train.data import CaptionStates, ClipStream
-from chorus.train.loop import STATE_FILE, replace_checkpoint
+from chorus.train.loop import resume, save_checkpoint, update_ema
 
 CARD_FILE = "chorus_model.json"
 
@@ -93,18 +93,7 @@ def distill(
     student = copy.deepcopy(teacher).requires_grad_(True).train()
     opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr, weight_decay=0.0, betas=(0.9, 0.99))
     rng = np.random.default_rng(cfg.seed)
-    step = 0
-    ckpt = out / "checkpoint"
-    if (ckpt / STATE_FILE).exists():
-        state = torch.load(ckpt / STATE_FILE, weights_only=False)
-        student.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        rng.bit_generator.state = state["rng"]
-        step = state["step"]
-        ema = WanTransformer3DModel.from_pretrained(ckpt / "transformer")
-    else:
-        ema = copy.deepcopy(teacher)
-    ema.requires_grad_(False).eval()
+    step, ema = resume(out, student, opt, rng)
 
     shift = float(card["flow_shift"])
     student_sigmas, teacher_sigmas = schedule(shift, cfg.student_steps), schedule(shift, cfg.teacher_steps)
@@ -138,9 +127,7 @@ def distill(
         torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
         opt.step()
         step += 1
-        with torch.no_grad():
-            for pe, ps in zip(ema.parameters(), student.parameters()):
-                pe.lerp_(ps, 1 - cfg.ema_decay)
+        update_ema(ema, student, cfg.ema_decay)
         running = loss.item() if running is None else 0.95 * running + 0.05 * loss.item()
         bar.update(1)
         bar.set_postfix(loss=f"{running:.4f}")
@@ -148,19 +135,9 @@ def distill(
             log.write(json.dumps({"step": step, "loss": running, "time": time.time()}) + "\n")
             log.flush()
         if step % cfg.checkpoint_every == 0:
-            save(out, card | {"revision": f"{revision}-{step}"}, step, student, ema, opt, rng)
+            save_checkpoint(out, card | {"revision": f"{revision}-{step}"}, step, student, ema, opt, rng)
     if step % cfg.checkpoint_every:
-        save(out, card | {"revision": f"{revision}-{step}"}, step, student, ema, opt, rng)
+        save_checkpoint(out, card | {"revision": f"{revision}-{step}"}, step, student, ema, opt, rng)
     bar.close()
     log.close()
     return step
-
-
-def save(out: Path, card: dict, step: int, student, ema, opt, rng: np.random.Generator) -> None:
-    def write(folder: Path) -> None:
-        ema.save_pretrained(folder / "transformer")
-        (folder / CARD_FILE).write_text(json.dumps(card, indent=2))
-        state = {"step": step, "model": student.state_dict(), "opt": opt.state_dict(), "rng": rng.bit_generator.state}
-        torch.save(state, folder / STATE_FILE)
-
-    replace_checkpoint(out, write)

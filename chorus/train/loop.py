@@ -12,7 +12,6 @@ import json
 import math
 import shutil
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -66,12 +65,15 @@ def model_card(cfg: TrainConfig, step: int) -> dict:
     }
 
 
-def replace_checkpoint(out: Path, write: Callable[[Path], None]) -> None:
-    """``write`` fills a fresh folder, which then replaces ``out/checkpoint``: a run killed at any moment
-    leaves a whole checkpoint behind."""
+def save_checkpoint(out: Path, card: dict, step: int, model, ema, opt, rng: np.random.Generator) -> None:
+    """A fresh folder (EMA weights, card, trainer state) replaces ``out/checkpoint``: a run killed at any
+    moment leaves a whole checkpoint behind."""
     tmp = out / "checkpoint.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    write(tmp)
+    ema.save_pretrained(tmp / "transformer")
+    (tmp / "chorus_model.json").write_text(json.dumps(card, indent=2))
+    state = {"step": step, "model": model.state_dict(), "opt": opt.state_dict(), "rng": rng.bit_generator.state}
+    torch.save(state, tmp / STATE_FILE)
     final = out / "checkpoint"
     old = out / "checkpoint.old"
     if final.exists():
@@ -80,14 +82,25 @@ def replace_checkpoint(out: Path, write: Callable[[Path], None]) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def save_checkpoint(out: Path, cfg: TrainConfig, step: int, model, ema, opt, rng: np.random.Generator) -> None:
-    def write(folder: Path) -> None:
-        ema.save_pretrained(folder / "transformer")
-        (folder / "chorus_model.json").write_text(json.dumps(model_card(cfg, step), indent=2))
-        state = {"step": step, "model": model.state_dict(), "opt": opt.state_dict(), "rng": rng.bit_generator.state}
-        torch.save(state, folder / STATE_FILE)
+def resume(out: Path, model, opt, rng: np.random.Generator) -> tuple[int, WanTransformer3DModel]:
+    """Load ``out/checkpoint`` into the model, optimizer and rng if there is one; returns the step reached
+    and the EMA weights (a frozen copy of ``model`` when starting afresh)."""
+    ckpt = out / "checkpoint"
+    if (ckpt / STATE_FILE).exists():
+        state = torch.load(ckpt / STATE_FILE, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        rng.bit_generator.state = state["rng"]
+        step, ema = state["step"], WanTransformer3DModel.from_pretrained(ckpt / "transformer")
+    else:
+        step, ema = 0, copy.deepcopy(model)
+    return step, ema.requires_grad_(False).eval()
 
-    replace_checkpoint(out, write)
+
+@torch.no_grad()
+def update_ema(ema, model, decay: float) -> None:
+    for pe, pm in zip(ema.parameters(), model.parameters()):
+        pe.lerp_(pm, 1 - decay)
 
 
 def train(cfg: TrainConfig, out: Path, time_budget_s: float | None = None, max_steps: int | None = None) -> int:
@@ -100,18 +113,7 @@ def train(cfg: TrainConfig, out: Path, time_budget_s: float | None = None, max_s
     model = WanTransformer3DModel(**cfg.arch.wan_kwargs())
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
     rng = np.random.default_rng(cfg.seed)
-    step = 0
-    ckpt = out / "checkpoint"
-    if (ckpt / STATE_FILE).exists():
-        state = torch.load(ckpt / STATE_FILE, weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        rng.bit_generator.state = state["rng"]
-        step = state["step"]
-        ema = WanTransformer3DModel.from_pretrained(ckpt / "transformer")
-    else:
-        ema = copy.deepcopy(model)
-    ema.requires_grad_(False).eval()
+    step, ema = resume(out, model, opt, rng)
     model.train()
 
     stream = ClipStream(rng, cfg.num_frames, cfg.side)
@@ -141,10 +143,7 @@ def train(cfg: TrainConfig, out: Path, time_budget_s: float | None = None, max_s
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
-        with torch.no_grad():
-            decay = min(cfg.ema_decay, (1 + step) / (10 + step))
-            for pe, pm in zip(ema.parameters(), model.parameters()):
-                pe.lerp_(pm, 1 - decay)
+        update_ema(ema, model, min(cfg.ema_decay, (1 + step) / (10 + step)))
         running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
         bar.update(1)
         bar.set_postfix(loss=f"{running:.4f}", lr=f"{lr_at(step, cfg):.1e}")
@@ -152,8 +151,8 @@ def train(cfg: TrainConfig, out: Path, time_budget_s: float | None = None, max_s
             log.write(json.dumps({"step": step, "loss": running, "lr": lr_at(step, cfg), "time": time.time()}) + "\n")
             log.flush()
         if step % cfg.checkpoint_every == 0:
-            save_checkpoint(out, cfg, step, model, ema, opt, rng)
-    save_checkpoint(out, cfg, step, model, ema, opt, rng)
+            save_checkpoint(out, model_card(cfg, step), step, model, ema, opt, rng)
+    save_checkpoint(out, model_card(cfg, step), step, model, ema, opt, rng)
     bar.close()
     log.close()
     return step
