@@ -21,7 +21,7 @@ import base64
 import json
 import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -31,8 +31,8 @@ from sqlalchemy.orm import Session
 
 from chorus.config import Settings
 from chorus.db.models import Job, JobStatus
-from chorus.metrics import queue_lists
-from chorus.metrics_worker import heartbeat_prefix, heartbeats_settled
+from chorus.metrics import live_workers, queue_lists
+from chorus.metrics_worker import heartbeats_settled
 from chorus.queue import RUN_JOB_TASK
 
 log = logging.getLogger(__name__)
@@ -77,15 +77,6 @@ def held_messages(client: redis.Redis, queue: str) -> HeldMessages:
     return HeldMessages(job_ids([raw for values in lists for raw in values]), job_ids(unacked))
 
 
-def live_worker_ids(client: redis.Redis, settings: Settings, worker_ids: Iterable[str]) -> set[str]:
-    worker_ids = list(worker_ids)
-    prefix = heartbeat_prefix(settings)
-    pipe = client.pipeline(transaction=False)
-    for worker_id in worker_ids:
-        pipe.exists(prefix + worker_id)
-    return {worker_id for worker_id, alive in zip(worker_ids, pipe.execute()) if alive}
-
-
 def unsent_jobs(session: Session, client: redis.Redis, settings: Settings, grace_s: float) -> list[uuid.UUID]:
     """Jobs older than ``grace_s`` that need a message and have none (oldest first)."""
     # Postgres first, then Redis: a job claimed in between is running under a live worker and left alone.
@@ -102,7 +93,7 @@ def unsent_jobs(session: Session, client: redis.Redis, settings: Settings, grace
     held = held_messages(client, settings.queue_name)
     running = {row.worker_id for row in rows if row.status == JobStatus.running}
     # Just after a Redis restart every heartbeat is missing: running jobs wait until they mean something.
-    alive = live_worker_ids(client, settings, running) if heartbeats_settled(client) else running
+    alive = live_workers(client, settings).keys() if heartbeats_settled(client) else running
 
     def unsent(job_id: str, status: JobStatus, worker_id: str | None) -> bool:
         if status == JobStatus.queued:

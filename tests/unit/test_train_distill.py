@@ -44,7 +44,6 @@ def test_a_short_run_resumes_and_writes_a_loadable_student(tiny_teacher: Path, t
     out = tmp_path / "run"
     assert distill(tiny_teacher, out, cfg, max_steps=2) == 2
     assert distill(tiny_teacher, out, cfg) == 3  # resumed from step 2
-    assert [json.loads(line)["step"] for line in (out / "loss.jsonl").read_text().splitlines()] == []  # log_every 10
 
     checkpoint = out / "checkpoint"
     card = json.loads((checkpoint / "chorus_model.json").read_text())
