@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 _STATUS = {InvalidInput: 422, NotFound: 404, Conflict: 409, BrokerUnavailable: 503}
 # Errors Starlette/FastAPI raise themselves (unknown route, wrong method, unreadable body).
 _HTTP_CODES = {400: "malformed_json", 404: "not_found", 405: "method_not_allowed"}
+# A 503 means a dependency is down, and nothing was accepted: tell clients when to try again rather
+# than leave each to guess (a restart of Redis or Postgres takes seconds).
+RETRY_AFTER_S = 2
 
 
 class ApiError(Exception):
@@ -32,6 +35,8 @@ class ApiError(Exception):
 
 def error_response(status: int, code: str, message: str, details: Any = None, headers: dict | None = None):
     body = {"error": {"code": code, "message": message, "details": details}}
+    if status == 503:
+        headers = {"Retry-After": str(RETRY_AFTER_S), **(headers or {})}
     return JSONResponse(body, status_code=status, headers=headers)
 
 

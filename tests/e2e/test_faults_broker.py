@@ -16,6 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from api.errors import RETRY_AFTER_S
 from chorus.db.models import Job
 from tests.e2e.client import finished, submit, wait_until
 from tests.fixtures.faults import RedisServer, redis_server
@@ -73,6 +74,7 @@ def test_a_redis_restart_loses_no_job_and_runs_none_twice(
     retry = tenant.headers | {"Idempotency-Key": "broker-down"}
     down = api.post("/v1/jobs", json=OTHER, headers=retry)
     assert down.status_code == 503 and down.json()["error"]["code"] == "broker_unavailable", down.text
+    assert down.headers["retry-after"] == str(RETRY_AFTER_S)
     broker.start()  # same port, empty: the two queued jobs' messages are gone
 
     again = api.post("/v1/jobs", json=OTHER, headers=retry)

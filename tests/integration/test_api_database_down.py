@@ -10,6 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from api.errors import RETRY_AFTER_S
 from chorus.db.models import Job
 from tests.fixtures.faults import SocketRelay, postgres_relay
 from tests.fixtures.services import TenantKey, run_api
@@ -47,7 +48,7 @@ def test_submit_while_the_database_is_down_is_503_and_the_retry_makes_one_job(
             ready = http.get("/readyz")
         finally:
             relay.restore()
-        assert down.status_code == 503, down.text
+        assert down.status_code == 503 and down.headers["retry-after"] == str(RETRY_AFTER_S), down.text
         assert down.json()["error"]["code"] == "database_unavailable"
         assert ready.status_code == 503 and "database" in ready.text
         assert jobs_with_key(db, tenant, "db-down-1") == 0  # nothing half-written
