@@ -98,9 +98,9 @@ class Settings(BaseSettings):
     """Edited prompts less similar than this (cosine of prompt embeddings) to their nearest entry compute in full."""
     cache_full_similarity: float = 0.95
     """Edited prompts at least this similar get the largest reuse plan; plans grow linearly up to it."""
-    cache_stage1_share: float = 0.25
+    cache_stage1_share: float = 0.0
     """Largest share of an edited prompt's steps skipped by full reuse (Stage 1)."""
-    cache_stage2_share: float = 0.5
+    cache_stage2_share: float = 0.1
     """Largest share of an edited prompt's steps that recompute only the edit's region (Stage 2)."""
     cache_min_repair_steps: int = 1
     """Final steps every edit or seed variant runs in full (Stage 3)."""
@@ -110,6 +110,8 @@ class Settings(BaseSettings):
     """Identical prompt, seed and negative prompt: replay the stored trajectory instead of computing."""
     cache_max_region_fraction: float = 0.5
     """An edit region larger than this share of the frame drops Stage 2 and halves Stage 1."""
+    cache_min_edit_steps: int = 20
+    """Edited prompts with fewer steps than this compute in full (a few-step model fixes what an edit changes)."""
     cache_region_threshold: float = 0.5
     """Attention level (share of the way from a map's min to its max) at which a video token joins an edit region."""
     cache_tgaa_alpha: float = 2.0

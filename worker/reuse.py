@@ -102,6 +102,7 @@ class WorkerCache:
             seed_variant_share=settings.cache_seed_variant_share,
             replay_identical=settings.cache_replay_identical,
             max_region_fraction=settings.cache_max_region_fraction,
+            min_edit_steps=settings.cache_min_edit_steps,
         )
         self.region = RegionConfig(threshold=settings.cache_region_threshold)
         self.tgaa = TGAAConfig(alpha=settings.cache_tgaa_alpha)
@@ -117,8 +118,12 @@ class WorkerCache:
         return MiniLMEmbedder(device=self.settings.device)
 
     def capture_for(self, reuses: list[JobReuse]) -> CaptureConfig | None:
-        """Capture only when some job's run will be admitted."""
-        return self.capture if self.settings.cache_admit and any(r.admissible for r in reuses) else None
+        """Capture only when some job's run will be admitted, and maps only where edits are reused
+        (a batch shares one step count)."""
+        if not (self.settings.cache_admit and any(r.admissible for r in reuses)):
+            return None
+        steps = reuses[0].request.num_inference_steps
+        return self.capture if self.policy.reuses_edits(steps) else self.capture.latents_only()
 
     def prepare(self, adapter: VideoModelAdapter, jobs: list[Job], requests: list[GenerationRequest]) -> list[JobReuse]:
         """Plan each job of a batch; jobs whose cache is off, or whose lookup or fetch failed, are misses."""

@@ -66,12 +66,13 @@ class System:
     tgaa: TGAAConfig = field(default_factory=TGAAConfig)
     intra: IntraCache | None = None
 
-    @property
-    def capture(self) -> CaptureConfig | None:
+    def capture(self, steps: int) -> CaptureConfig | None:
         if self.reuse is None:
             return None
-        # NIRVANA-style reuse needs latents only; Chorus also the cross-attention maps for Stage 2's region
-        return CaptureConfig(map_steps=()) if self.reuse == "stage1" else CaptureConfig()
+        # Maps only feed Stage 2's region: NIRVANA-style reuse, and Chorus where edits are misses, store latents
+        if self.reuse == "stage1" or not self.policy.reuses_edits(steps):
+            return CaptureConfig().latents_only()
+        return CaptureConfig()
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -84,8 +85,10 @@ class System:
 
 
 def nirvana(name: str, stage1_share: float) -> System:
-    """Stage 1 only (K grows with similarity up to ``stage1_share`` of the steps), no region, no TGAA."""
-    return System(name, "stage1", ReusePolicy(stage1_share=stage1_share, stage2_share=0.0), TGAAConfig(alpha=1.0))
+    """Stage 1 only (K grows with similarity up to ``stage1_share`` of the steps), no region, no TGAA,
+    and edits reused at any step count (NIRVANA has no step floor)."""
+    policy = ReusePolicy(stage1_share=stage1_share, stage2_share=0.0, min_edit_steps=1)
+    return System(name, "stage1", policy, TGAAConfig(alpha=1.0))
 
 
 @dataclass
@@ -242,7 +245,13 @@ class SystemRun:
             plans, sources, entries, embeddings = self._lookup(items, requests)
             extra["lookup"] = time.perf_counter() - tick
             out = generate_with_reuse(
-                self.adapter, requests, plans, sources, tgaa=self.system.tgaa, capture=self.system.capture, stats=stats
+                self.adapter,
+                requests,
+                plans,
+                sources,
+                tgaa=self.system.tgaa,
+                capture=self.system.capture(self.steps),
+                stats=stats,
             )
             frames, admit = out.frames, time.perf_counter()
             for item, plan, entry, captured, embedding in zip(items, plans, entries, out.captured, embeddings):

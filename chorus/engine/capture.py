@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -39,6 +39,10 @@ class CaptureConfig:
 
     def records_step(self, step: int) -> bool:
         return self.map_steps is None or step in self.map_steps
+
+    def latents_only(self) -> CaptureConfig:
+        """The same capture without attention maps (they cost a recomputed query/key product per layer)."""
+        return replace(self, map_steps=())
 
 
 @dataclass

@@ -8,7 +8,8 @@ from chorus.engine.prompt_diff import DiffKind, PromptDiff
 IDENTICAL = PromptDiff(DiffKind.IDENTICAL)
 EDIT = PromptDiff(DiffKind.EDITED, ("up",), ("down",), (3,), (3,), 0.33)
 UNRELATED = PromptDiff(DiffKind.UNRELATED, changed_fraction=0.9)
-policy = ReusePolicy()
+# Larger edit plans than the defaults, at any step count, so each stage shows; the defaults have their own test.
+policy = ReusePolicy(stage1_share=0.25, stage2_share=0.5, min_edit_steps=1)
 
 
 @pytest.mark.parametrize(("steps", "stages"), [(4, (1, 2, 1)), (50, (12, 25, 13))])
@@ -31,6 +32,15 @@ def test_high_similarity_never_means_nothing_to_recompute():
         assert plan.stage3 >= 1
     no_region = policy.plan(1.0, EDIT, 4, region_fraction=None)
     assert (no_region.stage1, no_region.stage2, no_region.stage3) == (1, 0, 3)
+
+
+def test_edits_below_the_step_floor_are_misses_but_seed_variants_are_not():
+    default = ReusePolicy()
+    below = default.plan(1.0, EDIT, default.min_edit_steps - 1, region_fraction=0.2)
+    assert not below.hit and below.reason == f"miss: edit at fewer than {default.min_edit_steps} steps"
+    at_floor = default.plan(1.0, EDIT, default.min_edit_steps, region_fraction=0.2)
+    assert (at_floor.stage1, at_floor.stage2) == (0, 2)  # the measured default: Stage 2 on 10% of the steps
+    assert default.plan(1.0, IDENTICAL, 4).hit
 
 
 def test_large_region_drops_stage2_and_halves_stage1():

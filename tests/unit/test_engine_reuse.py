@@ -145,7 +145,7 @@ def test_prepared_edit_runs_all_three_stages(adapter, source):
         run,
         similarity=0.99,
         region=RegionConfig(threshold=0.9, margin=(0, 0, 0)),
-        policy=ReusePolicy(max_region_fraction=0.9),
+        policy=ReusePolicy(stage1_share=0.25, stage2_share=0.5, max_region_fraction=0.9, min_edit_steps=1),
     )
     assert (plan.stage1, plan.stage2, plan.stage3) == (1, 2, 1), plan.reason
     assert plan.diff.target_words == ("right",) and 0 < plan.region_fraction <= 0.9

@@ -68,6 +68,17 @@ def test_a_job_with_the_cache_off_is_a_miss_that_captures_nothing(settings, cach
     assert wc.capture_for([reuse]) is None
 
 
+@pytest.mark.parametrize("steps", [4, 50])
+def test_misses_capture_attention_maps_only_at_step_counts_where_edits_are_reused(steps):
+    wc = worker_cache()
+    miss_job, _ = job()
+    request = GenerationRequest(prompt="a red square moving right", num_inference_steps=steps)
+    namespace = Namespace("m", "r", "s", steps, 32, 32, 8, 3.0, "e")
+    miss = JobReuse(miss_job, request, ReusePlan(steps), namespace=namespace, domain="d", embedding=np.zeros(384))
+    maps = CaptureConfig() if steps >= wc.policy.min_edit_steps else CaptureConfig(map_steps=())
+    assert miss.admissible and wc.capture_for([miss]) == maps
+
+
 def test_an_unreachable_cache_database_makes_the_job_a_miss():
     wc = worker_cache()
     auto_job, request = job()
