@@ -14,7 +14,16 @@ import numpy as np
 import torch
 
 from chorus.bench.metrics import add_fidelity, add_ratios, group_rows, summarize
-from chorus.bench.systems import IntraCache, Record, System, SystemRun, calibrate_mag_ratios, make_request, nirvana
+from chorus.bench.systems import (
+    IntraCache,
+    Record,
+    System,
+    SystemRun,
+    calibrate_mag_ratios,
+    make_request,
+    nirvana,
+    run_interleaved,
+)
 from chorus.bench.workload import TraceItem, make_trace, save_trace
 from chorus.cache.embedder import PromptEmbedder
 from chorus.engine.denoise import generate
@@ -104,6 +113,25 @@ class Benchmark:
         self.log(f"{steps} steps, {trace[0].stream}, {system.name}, batch {batch}: {time.perf_counter() - tick:.1f}s")
         return records, frames
 
+    def _run_together(
+        self, systems: list[System], trace: list[TraceItem], steps: int, reference: np.ndarray, batch_size: int = 1
+    ) -> list[list[Record]]:
+        """Each system's records for the trace, run interleaved (see ``run_interleaved``)."""
+        for system in systems:
+            label = system.name if system.intra is None else f"{system.name}:{system.intra.label}"
+            self.described.setdefault(label, system.describe())
+        tick = time.perf_counter()
+        runs = [SystemRun(self.adapter, self.embedder, system, steps) for system in systems]
+        results = run_interleaved(runs, trace, batch_size)
+        for records, frames in results:
+            add_fidelity(records, frames, reference)
+        names = ", ".join(system.name for system in systems)
+        self.log(
+            f"{steps} steps, {trace[0].stream}, {names} interleaved, batch {batch_size}: "
+            f"{time.perf_counter() - tick:.1f}s"
+        )
+        return [records for records, _ in results]
+
     def _keep(self, records: list[Record], steps: int, setting: str | None = None) -> list[dict[str, Any]]:
         self.records += records
         rows = group_rows(records, steps, setting)
@@ -138,10 +166,9 @@ class Benchmark:
 
     def regime(self, steps: int, traces: dict[str, list[TraceItem]], main: bool) -> None:
         streams = [s for s in traces if main or s in self.config.many_streams]
-        reference = {}
+        reference = {}  # no-cache frames: what fidelity is measured against, and what tuning compares with
         for stream in streams:
-            records, reference[stream] = self._run(NO_CACHE, traces[stream], steps, None)
-            self._keep(records, steps)
+            _, reference[stream] = self._run(NO_CACHE, traces[stream], steps, None)
         warm = [i for i in traces["similar"] if i.phase == "warm"][: self.config.tune_requests]
         tune_ref = reference["similar"][[i.index for i in warm]]
         base_records, _ = self._run(NO_CACHE, warm, steps, tune_ref)
@@ -150,18 +177,17 @@ class Benchmark:
         self.chosen[f"mag_ratios@{steps}"] = list(ratios)
         fbc = self._tune("fbc", self.config.fbc_thresholds, warm, tune_ref, base, steps)
         mag = self._tune("mag", self.config.mag_thresholds, warm, tune_ref, base, steps, ratios)
-        systems = [System("fbc", intra=fbc), System("magcache", intra=mag), *reuse_systems(fbc)]
+        systems = [NO_CACHE, System("fbc", intra=fbc), System("magcache", intra=mag), *reuse_systems(fbc)]
         unbounded: dict[str, int] = {}
-        for system in systems:
-            for stream in streams:
-                records, _ = self._run(system, traces[stream], steps, reference[stream])
+        for stream in streams:
+            for system, records in zip(systems, self._run_together(systems, traces[stream], steps, reference[stream])):
                 self._keep(records, steps, system.intra.label if system.intra else None)
                 unbounded[f"{system.name}/{stream}"] = records[-1].cache_bytes
         if not main:
             return
         similar = traces["similar"]
-        for system in (NO_CACHE, nirvana("nirvana-k50", 0.5), CHORUS):
-            records, _ = self._run(system, similar, steps, reference["similar"], batch_size=self.config.batch_size)
+        batched = [NO_CACHE, nirvana("nirvana-k50", 0.5), CHORUS]
+        for records in self._run_together(batched, similar, steps, reference["similar"], self.config.batch_size):
             self._keep(records, steps)
         full_bytes = unbounded["chorus/similar"]
         for share in self.config.budgets:

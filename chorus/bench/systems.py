@@ -12,6 +12,7 @@ import ast
 import contextlib
 import io
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -196,24 +197,29 @@ class SystemRun:
 
     def run(self, trace: list[TraceItem], batch_size: int = 1) -> tuple[list[Record], np.ndarray]:
         """Records and uint8 frames (N, F, H, W, 3) of the whole trace, ``batch_size`` requests per call."""
-        self.batch_size = batch_size
+        [(records, frames)] = run_interleaved([self], trace, batch_size)
+        return records, frames
+
+    @contextlib.contextmanager
+    def _attached(self) -> Iterator[BlockTokens]:
+        """The system's intra-request cache and a block-token counter on the shared transformer."""
         transformer = self.adapter.transformer
         if self.system.intra is not None:
             transformer.enable_cache(self.system.intra.config(self.steps))
         counter = BlockTokens(transformer)
-        records: list[Record] = []
-        frames: list[np.ndarray] = []
         try:
-            for start in range(0, len(trace), batch_size):
-                chunk = trace[start : start + batch_size]
-                chunk_records, chunk_frames = self._chunk(chunk, counter)
-                records += chunk_records
-                frames.append(chunk_frames)
+            yield counter
         finally:
             counter.close()
             if self.system.intra is not None:
                 transformer.disable_cache()
-        return records, np.concatenate(frames)
+
+    def step(self, chunk: list[TraceItem]) -> tuple[list[Record], np.ndarray]:
+        """One engine call on ``chunk`` (timed inside; attaching the system is not)."""
+        with self._attached() as counter:
+            return self._chunk(chunk, counter)
+
+    batch_size = 1  # requests per engine call, set by run_interleaved
 
     def _lookup(
         self, items: list[TraceItem], requests: list[GenerationRequest]
@@ -293,3 +299,20 @@ class SystemRun:
                 )
             )
         return records, frames
+
+
+def run_interleaved(
+    runs: Sequence[SystemRun], trace: list[TraceItem], batch_size: int = 1
+) -> list[tuple[list[Record], np.ndarray]]:
+    """Each system's records and frames for the trace, the systems taking turns chunk by chunk, so
+    that load from outside (a shared machine) slows them alike and their ratios hold."""
+    records: list[list[Record]] = [[] for _ in runs]
+    frames: list[list[np.ndarray]] = [[] for _ in runs]
+    for run in runs:
+        run.batch_size = batch_size
+    for start in range(0, len(trace), batch_size):
+        for i, run in enumerate(runs):
+            chunk_records, chunk_frames = run.step(trace[start : start + batch_size])
+            records[i] += chunk_records
+            frames[i].append(chunk_frames)
+    return [(r, np.concatenate(f)) for r, f in zip(records, frames)]
