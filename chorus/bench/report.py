@@ -237,7 +237,8 @@ def write_report(result: dict[str, Any], results_dir: Path, report: Path, caveat
     if caveat:
         lines += [f"> {caveat}", ""]
     lines += [
-        "Every system runs the same traces (bench/traces/) on the same model in one process. Speedup is "
+        "Every system runs the same traces (bench/traces/) on the same model in one process, the systems "
+        "taking turns request by request (batch by batch), so outside load slows them alike. Speedup is "
         "throughput over no cache for the same stream, phase, batch size and steps; *compute* is tokens "
         "through transformer blocks relative to no cache (counts intra-cache block skips); accuracy is the "
         "checker's (colour, shape, direction and background all right); PSNR/SSIM compare with the no-cache "
