@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from cachetools import LRUCache
 
 from chorus.models.base import PromptEncoding
 
@@ -40,9 +40,8 @@ class MiniLMTextEncoder:
         self.model = AutoModel.from_pretrained(path).to(device).eval()
         self.max_tokens = max_tokens
         self.device = device
-        self._remember = remember
-        self._rows: OrderedDict[str, _Row] = OrderedDict()
-        self._lock = threading.Lock()  # a worker fetches tensors on a thread while it encodes
+        self._rows: LRUCache[str, _Row] = LRUCache(maxsize=remember)
+        self._lock = threading.Lock()  # one encoder per process (shared_minilm), whichever thread calls it
 
     def _forward(self, prompts: list[str]) -> list[_Row]:
         batch = self.tokenizer(
@@ -54,18 +53,13 @@ class MiniLMTextEncoder:
         return [(s, m, ids[: int(m.sum())].tolist()) for s, m, ids in zip(states, mask, batch["input_ids"])]
 
     def _run(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor, list[list[int]]]:
-        with self._lock:
-            rows = {p: self._rows[p] for p in prompts if p in self._rows}
-            for p in rows:
-                self._rows.move_to_end(p)
-        missing = [p for p in dict.fromkeys(prompts) if p not in rows]
-        if missing:
+        with self._lock:  # a get also marks the row recently used
+            rows = {p: row for p in prompts if (row := self._rows.get(p)) is not None}
+        if missing := [p for p in dict.fromkeys(prompts) if p not in rows]:
             fresh = dict(zip(missing, self._forward(missing)))
-            rows.update(fresh)
+            rows |= fresh
             with self._lock:
                 self._rows.update(fresh)
-                while len(self._rows) > self._remember:
-                    self._rows.popitem(last=False)
         states, masks, ids = zip(*(rows[p] for p in prompts))
         return torch.stack(states), torch.stack(masks), list(ids)
 
