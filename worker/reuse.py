@@ -122,8 +122,7 @@ class WorkerCache:
         (a batch shares one step count)."""
         if not (self.settings.cache_admit and any(r.admissible for r in reuses)):
             return None
-        steps = reuses[0].request.num_inference_steps
-        return self.capture if self.policy.reuses_edits(steps) else self.capture.latents_only()
+        return self.policy.capture_for(self.capture, reuses[0].request.num_inference_steps)
 
     def prepare(self, adapter: VideoModelAdapter, jobs: list[Job], requests: list[GenerationRequest]) -> list[JobReuse]:
         """Plan each job of a batch; jobs whose cache is off, or whose lookup or fetch failed, are misses."""

@@ -68,12 +68,7 @@ class System:
     intra: IntraCache | None = None
 
     def capture(self, steps: int) -> CaptureConfig | None:
-        if self.reuse is None:
-            return None
-        # Maps only feed Stage 2's region: NIRVANA-style reuse, and Chorus where edits are misses, store latents
-        if self.reuse == "stage1" or not self.policy.reuses_edits(steps):
-            return CaptureConfig().latents_only()
-        return CaptureConfig()
+        return None if self.reuse is None else self.policy.capture_for(CaptureConfig(), steps)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -195,11 +190,6 @@ class SystemRun:
             embedder=embedder.name,
         ).key
 
-    def run(self, trace: list[TraceItem], batch_size: int = 1) -> tuple[list[Record], np.ndarray]:
-        """Records and uint8 frames (N, F, H, W, 3) of the whole trace, ``batch_size`` requests per call."""
-        [(records, frames)] = run_interleaved([self], trace, batch_size)
-        return records, frames
-
     @contextlib.contextmanager
     def _attached(self) -> Iterator[BlockTokens]:
         """The system's intra-request cache and a block-token counter on the shared transformer."""
@@ -214,12 +204,11 @@ class SystemRun:
             if self.system.intra is not None:
                 transformer.disable_cache()
 
-    def step(self, chunk: list[TraceItem]) -> tuple[list[Record], np.ndarray]:
-        """One engine call on ``chunk`` (timed inside; attaching the system is not)."""
+    def step(self, chunk: list[TraceItem], batch_size: int) -> tuple[list[Record], np.ndarray]:
+        """One engine call on ``chunk``, a slice of a run of ``batch_size`` requests per call (timed
+        inside; attaching the system is not)."""
         with self._attached() as counter:
-            return self._chunk(chunk, counter)
-
-    batch_size = 1  # requests per engine call, set by run_interleaved
+            return self._chunk(chunk, counter, batch_size)
 
     def _lookup(
         self, items: list[TraceItem], requests: list[GenerationRequest]
@@ -239,7 +228,7 @@ class SystemRun:
             entries.append(entry if plan.hit else None)
         return plans, sources, entries, embeddings
 
-    def _chunk(self, items: list[TraceItem], counter: BlockTokens) -> tuple[list[Record], np.ndarray]:
+    def _chunk(self, items: list[TraceItem], counter: BlockTokens, batch_size: int) -> tuple[list[Record], np.ndarray]:
         requests = [make_request(self.adapter, item, self.steps) for item in items]
         stats = DenoiseStats()
         tick = time.perf_counter()
@@ -281,7 +270,7 @@ class SystemRun:
                     phase=item.phase,
                     system=self.system.name,
                     steps=self.steps,
-                    batch_size=self.batch_size,
+                    batch_size=batch_size,
                     wall_share=seconds * share,
                     seconds=seconds,
                     forwards=stats.forwards * share,
@@ -308,11 +297,9 @@ def run_interleaved(
     that load from outside (a shared machine) slows them alike and their ratios hold."""
     records: list[list[Record]] = [[] for _ in runs]
     frames: list[list[np.ndarray]] = [[] for _ in runs]
-    for run in runs:
-        run.batch_size = batch_size
     for start in range(0, len(trace), batch_size):
         for i, run in enumerate(runs):
-            chunk_records, chunk_frames = run.step(trace[start : start + batch_size])
+            chunk_records, chunk_frames = run.step(trace[start : start + batch_size], batch_size)
             records[i] += chunk_records
             frames[i].append(chunk_frames)
     return [(r, np.concatenate(f)) for r, f in zip(records, frames)]

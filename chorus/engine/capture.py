@@ -41,7 +41,7 @@ class CaptureConfig:
         return self.map_steps is None or step in self.map_steps
 
     def latents_only(self) -> CaptureConfig:
-        """The same capture without attention maps (they cost a recomputed query/key product per layer)."""
+        """The same capture without attention maps."""
         return replace(self, map_steps=())
 
 

@@ -24,6 +24,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, replace
 from typing import Any
 
+from chorus.engine.capture import CaptureConfig
 from chorus.engine.prompt_diff import DiffKind, PromptDiff
 
 
@@ -95,9 +96,13 @@ class ReusePolicy:
     min_edit_steps: int = 20  # edits at fewer steps are misses (at 4 steps every edit plan lost accuracy)
 
     def reuses_edits(self, num_steps: int) -> bool:
-        """Whether an edit can be a hit at ``num_steps``: if not, no run of that length needs the
-        attention maps that locate an edit's region."""
         return num_steps >= self.min_edit_steps
+
+    def capture_for(self, capture: CaptureConfig, num_steps: int) -> CaptureConfig:
+        """What a miss of ``num_steps`` should store: attention maps only locate an edit's Stage-2
+        region, so a policy that runs no Stage 2 at that step count stores latents only (the maps
+        cost a recomputed query/key product per layer)."""
+        return capture if self.stage2_share > 0 and self.reuses_edits(num_steps) else capture.latents_only()
 
     def plan(
         self,

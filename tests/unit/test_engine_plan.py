@@ -2,6 +2,7 @@
 
 import pytest
 
+from chorus.engine.capture import CaptureConfig
 from chorus.engine.plan import ReusePlan, ReusePolicy
 from chorus.engine.prompt_diff import DiffKind, PromptDiff
 
@@ -83,3 +84,11 @@ def test_to_dict_is_what_job_metrics_record():
     assert d["recomputed_fraction_per_step"] == [0.0, 0.25, 0.25, 1.0]
     assert d["steps_saved"] == plan.steps_saved == 1 + 2 * 0.75
     assert ReusePlan(4).to_dict()["hit"] is False
+
+
+def test_misses_store_attention_maps_only_where_a_stage_2_can_use_them():
+    full, latents = CaptureConfig(), CaptureConfig().latents_only()
+    assert latents.map_steps == () and latents.latent_steps == full.latent_steps
+    assert ReusePolicy().capture_for(full, 50) == full
+    assert ReusePolicy().capture_for(full, 4) == latents  # edits are misses below min_edit_steps
+    assert ReusePolicy(stage2_share=0.0).capture_for(full, 50) == latents  # Stage 1 only: no region to find
