@@ -102,35 +102,38 @@ class Benchmark:
         self.described: dict[str, dict[str, Any]] = {}  # every system setting run, by name
 
     def _run(
-        self, system: System, trace: list[TraceItem], steps: int, reference: np.ndarray | None, **kw: Any
+        self,
+        system: System,
+        trace: list[TraceItem],
+        steps: int,
+        reference: np.ndarray | None,
+        budget_bytes: int | None = None,
     ) -> tuple[list[Record], np.ndarray]:
-        batch = kw.pop("batch_size", 1)
-        label = system.name if system.intra is None else f"{system.name}:{system.intra.label}"
-        self.described.setdefault(label, system.describe())
-        tick = time.perf_counter()
-        records, frames = SystemRun(self.adapter, self.embedder, system, steps, **kw).run(trace, batch)
-        add_fidelity(records, frames, frames if reference is None else reference)
-        self.log(f"{steps} steps, {trace[0].stream}, {system.name}, batch {batch}: {time.perf_counter() - tick:.1f}s")
+        [(records, frames)] = self._run_together([system], trace, steps, reference, budget_bytes=budget_bytes)
         return records, frames
 
     def _run_together(
-        self, systems: list[System], trace: list[TraceItem], steps: int, reference: np.ndarray, batch_size: int = 1
-    ) -> list[list[Record]]:
-        """Each system's records for the trace, run interleaved (see ``run_interleaved``)."""
+        self,
+        systems: list[System],
+        trace: list[TraceItem],
+        steps: int,
+        reference: np.ndarray | None,
+        batch_size: int = 1,
+        budget_bytes: int | None = None,
+    ) -> list[tuple[list[Record], np.ndarray]]:
+        """Each system's records and frames for the trace, run interleaved (see ``run_interleaved``);
+        fidelity is measured against ``reference`` (None: the run's own frames, as for no cache)."""
         for system in systems:
             label = system.name if system.intra is None else f"{system.name}:{system.intra.label}"
             self.described.setdefault(label, system.describe())
         tick = time.perf_counter()
-        runs = [SystemRun(self.adapter, self.embedder, system, steps) for system in systems]
+        runs = [SystemRun(self.adapter, self.embedder, system, steps, budget_bytes) for system in systems]
         results = run_interleaved(runs, trace, batch_size)
         for records, frames in results:
-            add_fidelity(records, frames, reference)
+            add_fidelity(records, frames, frames if reference is None else reference)
         names = ", ".join(system.name for system in systems)
-        self.log(
-            f"{steps} steps, {trace[0].stream}, {names} interleaved, batch {batch_size}: "
-            f"{time.perf_counter() - tick:.1f}s"
-        )
-        return [records for records, _ in results]
+        self.log(f"{steps} steps, {trace[0].stream}, {names}, batch {batch_size}: {time.perf_counter() - tick:.1f}s")
+        return results
 
     def _keep(self, records: list[Record], steps: int, setting: str | None = None) -> list[dict[str, Any]]:
         self.records += records
@@ -180,14 +183,16 @@ class Benchmark:
         systems = [NO_CACHE, System("fbc", intra=fbc), System("magcache", intra=mag), *reuse_systems(fbc)]
         unbounded: dict[str, int] = {}
         for stream in streams:
-            for system, records in zip(systems, self._run_together(systems, traces[stream], steps, reference[stream])):
+            for system, (records, _) in zip(
+                systems, self._run_together(systems, traces[stream], steps, reference[stream])
+            ):
                 self._keep(records, steps, system.intra.label if system.intra else None)
                 unbounded[f"{system.name}/{stream}"] = records[-1].cache_bytes
         if not main:
             return
         similar = traces["similar"]
         batched = [NO_CACHE, nirvana("nirvana-k50", 0.5), CHORUS]
-        for records in self._run_together(batched, similar, steps, reference["similar"], self.config.batch_size):
+        for records, _ in self._run_together(batched, similar, steps, reference["similar"], self.config.batch_size):
             self._keep(records, steps)
         full_bytes = unbounded["chorus/similar"]
         for share in self.config.budgets:
