@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ import httpx
 import pytest
 
 from chorus.db.models import Job, WebhookDelivery
-from tests.e2e.client import finished, submit, wait_until
+from tests.e2e.client import finished, poll, submit, wait_until
 from tests.fixtures.services import TenantKey, run_api
 from tests.fixtures.webhooks import STARTUP_S, Receiver, start_worker
 
@@ -51,14 +50,13 @@ def test_a_killed_pool_process_job_completes_once(
 
 def recorded_events(db, job_id: str) -> list[str]:
     """The job's delivery rows, once there is one (a row is written after the receiver answered)."""
-    deadline = time.monotonic() + 60
-    while True:
+
+    def events() -> list[str]:
         with db() as session:
-            rows = session.query(WebhookDelivery).filter(WebhookDelivery.job_id == uuid.UUID(job_id)).all()
-            events = [row.event for row in rows]
-        if events or time.monotonic() > deadline:
-            return events
-        time.sleep(0.2)
+            rows = session.query(WebhookDelivery).filter(WebhookDelivery.job_id == uuid.UUID(job_id))
+            return [row.event for row in rows]
+
+    return poll(events, bool)
 
 
 @pytest.fixture(scope="module")

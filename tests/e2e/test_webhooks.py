@@ -5,15 +5,13 @@ Signatures are checked with the third-party ``standardwebhooks`` package, never 
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 from sqlalchemy import select
 from standardwebhooks import Webhook
 
 from chorus.db.models import WebhookDelivery
-from tests.e2e.client import finished, submit
+from tests.e2e.client import finished, poll, submit
 from tests.fixtures.services import TenantKey, free_port
 from tests.fixtures.webhooks import STARTUP_S, Receiver
 from tests.fixtures.worker import WorkerProcess
@@ -34,11 +32,8 @@ def secrets_of(client: httpx.Client, tenant: TenantKey) -> list[str]:
 
 def deliveries_of(client: httpx.Client, tenant: TenantKey, job_id: str, count: int) -> list[dict]:
     """The job's recorded attempts, once there are ``count``: a row is written after the receiver answered."""
-    deadline = time.monotonic() + 60
-    while len(rows := client.get(f"/v1/jobs/{job_id}/deliveries", headers=tenant.headers).json()["data"]) < count:
-        assert time.monotonic() < deadline, f"{len(rows)} of {count} attempts recorded: {rows}"
-        time.sleep(0.2)
-    return rows
+    url = f"/v1/jobs/{job_id}/deliveries"
+    return poll(lambda: client.get(url, headers=tenant.headers).json()["data"], lambda rows: len(rows) >= count)
 
 
 def test_job_events_are_signed_throttled_and_carry_the_job(
@@ -80,17 +75,13 @@ def test_a_500_is_retried_with_the_same_id_and_both_rotated_secrets_sign(
     assert {r.headers["webhook-id"] for r in got} == {queued.json()["webhook_id"]}
     for secret in rotated:  # a receiver on either secret accepts every attempt
         assert all(Webhook(secret).verify(r.body, r.headers)["type"] == "webhook.test" for r in got)
-    deadline = time.monotonic() + 60
-    while True:  # the third row is written after the receiver answered
+
+    def attempts() -> list[WebhookDelivery]:
         with db() as session:
-            rows = session.scalars(
-                select(WebhookDelivery)
-                .where(WebhookDelivery.webhook_id == queued.json()["webhook_id"])
-                .order_by(WebhookDelivery.attempt)
-            ).all()
-        if len(rows) >= 3 or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+            query = select(WebhookDelivery).where(WebhookDelivery.webhook_id == queued.json()["webhook_id"])
+            return session.scalars(query.order_by(WebhookDelivery.attempt)).all()
+
+    rows = poll(attempts, lambda rows: len(rows) >= 3)  # the third row is written after the receiver answered
     assert [(row.attempt, row.status_code) for row in rows] == [(1, 500), (2, 503), (3, 200)]
     assert rows[0].next_retry_at is not None and rows[2].next_retry_at is None
 
