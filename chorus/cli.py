@@ -13,6 +13,7 @@ from chorus.cache import cli as cache_cli
 from chorus.db import cli as db_cli
 from chorus.eval.cli import eval_command
 from chorus.metrics_queue import queue_command
+from chorus.models.catalog import CARD_FILE
 from chorus.webhooks import cli as webhooks_cli
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Chorus: cached text-to-video serving.")
@@ -63,7 +64,7 @@ def distill(
     from chorus.train.distill import DistillConfig
     from chorus.train.distill import distill as run_distill
 
-    if not (teacher / "transformer").is_dir() or not (teacher / "chorus_model.json").is_file():
+    if not (teacher / "transformer").is_dir() or not (teacher / CARD_FILE).is_file():
         raise typer.BadParameter(f"not a model folder: {teacher}", param_hint="--teacher")
     if teacher_steps % student_steps or teacher_steps <= student_steps:
         raise typer.BadParameter("must be a multiple of --student-steps, and larger", param_hint="--teacher-steps")

@@ -12,12 +12,13 @@ import sys
 from pathlib import Path
 
 from chorus.eval.sample import fixed_set_quality
+from chorus.models.catalog import CARD_FILE
 from chorus.models.wan import WanAdapter
 
 
 def main(path: Path) -> None:
     scores, errors = fixed_set_quality(WanAdapter.from_dir(path))
-    card_file = path / "chorus_model.json"
+    card_file = path / CARD_FILE
     card = json.loads(card_file.read_text())
     card["quality_48"] = {k: round(scores[k], 4) for k in ("color", "shape", "direction", "background", "all")}
     card_file.write_text(json.dumps(card, indent=2) + "\n")

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from diffusers import WanTransformer3DModel
 
+from chorus.models.catalog import CARD_FILE
 from chorus.models.wan import WanAdapter
 
 # A few hundred kB: runs a 4-step, 8-frame 32x32 video in well under a second on a CPU.
@@ -41,7 +42,7 @@ def write_random_wan(path: Path, seed: int = 0, flow_shift: float = 2.0, **confi
         "flow_shift": flow_shift,
         "limits": {"frames": [8], "min_side": 32, "max_side": 64, "side_multiple": 16},
     }
-    (path / "chorus_model.json").write_text(json.dumps(card, indent=2))
+    (path / CARD_FILE).write_text(json.dumps(card, indent=2))
     return path
 
 

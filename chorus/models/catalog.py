@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+CARD_FILE = "chorus_model.json"  # what makes a folder a model: its card
+
 
 @dataclass(frozen=True)
 class ModelLimits:
@@ -58,7 +60,7 @@ class ModelCard:
 
     @classmethod
     def load(cls, path: Path) -> ModelCard:
-        raw = json.loads((path / "chorus_model.json").read_text())
+        raw = json.loads((path / CARD_FILE).read_text())
         limits = raw.pop("limits")
         limits["frames"] = tuple(limits["frames"])
         known = {k: raw.pop(k) for k in list(raw) if k in cls.__dataclass_fields__}
@@ -70,10 +72,10 @@ def find_model(model_id: str, models_dir: Path) -> ModelCard | None:
     if "/" in model_id or "\\" in model_id or model_id.startswith("."):
         return None
     path = models_dir / model_id
-    if not (path / "chorus_model.json").is_file():
+    if not (path / CARD_FILE).is_file():
         return None
     return ModelCard.load(path)
 
 
 def list_models(models_dir: Path) -> list[str]:
-    return sorted(p.parent.name for p in models_dir.glob("*/chorus_model.json"))
+    return sorted(p.parent.name for p in models_dir.glob(f"*/{CARD_FILE}"))

@@ -28,11 +28,10 @@ import torch.nn.functional as F
 from diffusers import FlowMatchEulerDiscreteScheduler, WanTransformer3DModel
 from tqdm import tqdm
 
+from chorus.models.catalog import CARD_FILE
 from chorus.models.text import MiniLMTextEncoder
 from chorus.train.data import CaptionStates, ClipStream
 from chorus.train.loop import resume, save_checkpoint, update_ema
-
-CARD_FILE = "chorus_model.json"
 
 
 @dataclass

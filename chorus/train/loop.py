@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from diffusers import WanTransformer3DModel
 from tqdm import tqdm
 
+from chorus.models.catalog import CARD_FILE
 from chorus.models.text import MiniLMTextEncoder
 from chorus.train.config import TrainConfig
 from chorus.train.data import CaptionStates, ClipStream
@@ -71,7 +72,7 @@ def save_checkpoint(out: Path, card: dict, step: int, model, ema, opt, rng: np.r
     tmp = out / "checkpoint.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     ema.save_pretrained(tmp / "transformer")
-    (tmp / "chorus_model.json").write_text(json.dumps(card, indent=2))
+    (tmp / CARD_FILE).write_text(json.dumps(card, indent=2))
     state = {"step": step, "model": model.state_dict(), "opt": opt.state_dict(), "rng": rng.bit_generator.state}
     torch.save(state, tmp / STATE_FILE)
     final = out / "checkpoint"
