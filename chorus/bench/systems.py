@@ -179,6 +179,10 @@ class SystemRun:
     ) -> None:
         self.adapter, self.embedder, self.system, self.steps = adapter, embedder, system, steps
         self.cache = MemoryCache(budget_bytes)
+        # Each system remembers the prompts it encoded itself, as if it ran in a worker of its own:
+        # with one memory, the system that went first would encode every prompt for the others.
+        encoders = (adapter.text_encoder, getattr(embedder, "encoder", None))
+        self.text_memories = {id(e): (e, e.new_memory()) for e in encoders if hasattr(e, "remembering")}
         limits = adapter.limits
         self.namespace = Namespace.for_request(
             adapter.card,
@@ -192,13 +196,16 @@ class SystemRun:
 
     @contextlib.contextmanager
     def _attached(self) -> Iterator[BlockTokens]:
-        """The system's intra-request cache and a block-token counter on the shared transformer."""
+        """The system's intra-request cache, prompt memory and a block-token counter on the shared model."""
         transformer = self.adapter.transformer
         if self.system.intra is not None:
             transformer.enable_cache(self.system.intra.config(self.steps))
         counter = BlockTokens(transformer)
         try:
-            yield counter
+            with contextlib.ExitStack() as memories:
+                for encoder, memory in self.text_memories.values():
+                    memories.enter_context(encoder.remembering(memory))
+                yield counter
         finally:
             counter.close()
             if self.system.intra is not None:

@@ -31,8 +31,8 @@ class MiniLMEmbedder:
         from chorus.models.text import shared_minilm
 
         # Shared with the text encoder of models that condition on MiniLM: loaded once per process.
-        self._encoder = shared_minilm(max_tokens, device)
+        self.encoder = shared_minilm(max_tokens, device)
         self.name = f"all-minilm-l6-v2/{max_tokens}"
 
     def embed(self, prompts: list[str]) -> np.ndarray:
-        return self._encoder.embed(prompts).float().cpu().numpy()
+        return self.encoder.embed(prompts).float().cpu().numpy()

@@ -91,9 +91,10 @@ def guided_velocity(
 
 
 def reset_intra_caches(transformer: torch.nn.Module) -> None:
-    """Clear the state of diffusers' intra-request caches (FirstBlockCache, MagCache…), if any are enabled,
-    so nothing carries over from the previous request."""
-    HookRegistry.check_if_exists_or_initialize(transformer).reset_stateful_hooks()
+    """Clear the state of diffusers' intra-request caches (FirstBlockCache, MagCache…) enabled with
+    ``enable_cache``, so nothing carries over from the previous request."""
+    if getattr(transformer, "is_cache_enabled", True):  # the reset walks every module (~0.5 ms a call)
+        HookRegistry.check_if_exists_or_initialize(transformer).reset_stateful_hooks()
 
 
 @contextmanager

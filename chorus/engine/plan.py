@@ -104,6 +104,14 @@ class ReusePolicy:
         cost a recomputed query/key product per layer)."""
         return capture if self.stage2_share > 0 and self.reuses_edits(num_steps) else capture.latents_only()
 
+    def dissimilar(self, similarity: float, num_steps: int, source_id: str | None = None) -> ReusePlan | None:
+        """The miss that similarity alone decides, before the prompts are diffed (an identical prompt
+        scores ~1, so this never turns away a replay or a seed variant)."""
+        if similarity >= self.min_similarity:
+            return None
+        reason = f"miss: similarity below {self.min_similarity}"
+        return ReusePlan(num_steps, reason=reason, similarity=similarity, source_id=source_id)
+
     def plan(
         self,
         similarity: float,
@@ -118,6 +126,8 @@ class ReusePolicy:
         """``same_inputs``: seed and negative prompt equal the source's. ``region_fraction``: share of the
         token grid the edit's region covers (None: no maps). ``stored_steps``: steps-done counts whose
         source latents exist (None: all)."""
+        if (miss := self.dissimilar(similarity, num_steps, source_id)) is not None:
+            return replace(miss, diff=diff)
         info = {"similarity": similarity, "diff": diff, "source_id": source_id}
         stored = set(range(1, num_steps + 1)) if stored_steps is None else set(stored_steps)
         if diff.kind is DiffKind.IDENTICAL:
@@ -130,8 +140,6 @@ class ReusePolicy:
             return ReusePlan(num_steps, reason="miss: unrelated prompt", **info)
         if not self.reuses_edits(num_steps):
             return ReusePlan(num_steps, reason=f"miss: edit at fewer than {self.min_edit_steps} steps", **info)
-        if similarity < self.min_similarity:
-            return ReusePlan(num_steps, reason=f"miss: similarity below {self.min_similarity}", **info)
         scale = min(1.0, (similarity - self.min_similarity) / (self.full_similarity - self.min_similarity))
         budget = max(num_steps - self.min_repair_steps, 0)
         k1 = min(round(self.stage1_share * num_steps * scale), budget)

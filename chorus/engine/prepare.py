@@ -26,6 +26,8 @@ def prepare_reuse(
     steps = request.num_inference_steps
     if run.num_steps != steps or run.guidance_scale != request.guidance_scale:
         return ReusePlan(steps, reason="miss: source sampled with other settings", source_id=source_id), None
+    if (miss := policy.dissimilar(similarity, steps, source_id)) is not None:  # no tokenizing needed
+        return miss, None
     encoder = adapter.text_encoder
     diff = diff_prompts(run.prompt, request.prompt, encoder.tokenizer, encoder.max_tokens)
     mask = None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 
@@ -40,8 +42,24 @@ class MiniLMTextEncoder:
         self.model = AutoModel.from_pretrained(path).to(device).eval()
         self.max_tokens = max_tokens
         self.device = device
-        self._rows: LRUCache[str, _Row] = LRUCache(maxsize=remember)
+        self._rows = self.new_memory(remember)
         self._lock = threading.Lock()  # one encoder per process (shared_minilm), whichever thread calls it
+
+    @staticmethod
+    def new_memory(remember: int = 256) -> LRUCache[str, _Row]:
+        return LRUCache(maxsize=remember)
+
+    @contextlib.contextmanager
+    def remembering(self, memory: LRUCache[str, _Row]) -> Iterator[None]:
+        """Remember prompts in ``memory`` (from ``new_memory``) for a while: the benchmark gives each
+        system its own, as if each ran in a worker of its own, so none encodes another's prompts."""
+        with self._lock:
+            saved, self._rows = self._rows, memory
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._rows = saved
 
     def _forward(self, prompts: list[str]) -> list[_Row]:
         batch = self.tokenizer(

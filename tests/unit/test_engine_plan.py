@@ -1,9 +1,13 @@
 """The reuse policy: deliberate identical/seed-variant/edit/miss plans at 4 and 50 steps."""
 
+from types import SimpleNamespace
+
 import pytest
 
 from chorus.engine.capture import CaptureConfig
+from chorus.engine.denoise import GenerationRequest
 from chorus.engine.plan import ReusePlan, ReusePolicy
+from chorus.engine.prepare import prepare_reuse
 from chorus.engine.prompt_diff import DiffKind, PromptDiff
 
 IDENTICAL = PromptDiff(DiffKind.IDENTICAL)
@@ -92,3 +96,12 @@ def test_misses_store_attention_maps_only_where_a_stage_2_can_use_them():
     assert ReusePolicy().capture_for(full, 50) == full
     assert ReusePolicy().capture_for(full, 4) == latents  # edits are misses below min_edit_steps
     assert ReusePolicy(stage2_share=0.0).capture_for(full, 50) == latents  # Stage 1 only: no region to find
+
+
+def test_a_dissimilar_source_is_a_miss_before_the_prompts_are_diffed():
+    fake_adapter = SimpleNamespace(text_encoder=None)  # no tokenizer: diffing would fail
+    fake_run = SimpleNamespace(num_steps=4, guidance_scale=3.0)
+    request = GenerationRequest(prompt="a red circle", num_inference_steps=4, guidance_scale=3.0)
+    plan, source = prepare_reuse(fake_adapter, request, fake_run, similarity=0.5, source_id="7")
+    assert source is None and not plan.hit
+    assert (plan.reason, plan.similarity, plan.source_id) == ("miss: similarity below 0.8", 0.5, "7")

@@ -40,3 +40,17 @@ def test_remembers_a_bounded_number_of_prompts_least_recent_first_out():
     encoder.encode(["three"])  # evicts "two"
     encoder.encode(["one", "two"])
     assert forwards.batches == [2, 1, 1]
+
+
+def test_a_memory_swapped_in_starts_empty_and_the_old_one_comes_back():
+    encoder = MiniLMTextEncoder()
+    forwards = CountingForwards(encoder)
+    encoder.encode(["one"])
+    own = encoder.new_memory()
+    with encoder.remembering(own):
+        encoder.encode(["one"])  # not in this memory: encoded again
+        encoder.encode(["one"])
+    encoder.encode(["one"])  # the first memory still holds it
+    with encoder.remembering(own):
+        encoder.encode(["one"])  # and so does the swapped-in one
+    assert forwards.batches == [1, 1]
