@@ -25,6 +25,19 @@ Measured on the 2-core development machine, model chorus-shapes@step-12500-disti
     20     k1=0 k2=5 TGAA on    35.4%  72.9%        0.82
     20     k1=5                 35.4%  70.8%        0.75
     20     k1=10                27.1%  45.8%        0.50
+
+    python bench/reuse_sweep.py --seed-variants --pairs 96 --steps 4
+
+Seed variants (identical prompt, another seed): Stage 1 from the source's run for k1 steps, the
+source's noise swapped for the new seed's. Printed: accuracy, and how far the variant lies from its
+source (mean absolute pixel difference) against a fresh sample with the new seed: a variant near 0 is
+a copy, not the other sample the user asked for. Model step-15000-distill4-1938, 96 prompts:
+
+    k1            all    |variant - source|
+    no reuse      51.0%  26.8
+    1             52.1%  11.0
+    2 (shipped)   50.0%   6.9
+    3             47.9%   0.5   (the source again: the last step removes the swapped noise)
 """
 
 from __future__ import annotations
@@ -100,15 +113,44 @@ def request(adapter, prompt: str, seed: int, steps: int) -> GenerationRequest:
     )
 
 
+def sweep_seed_variants(adapter, count: int, steps: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    pool = all_specs(held_out=False)
+    specs = [pool[rng.integers(len(pool))] for _ in range(count)]
+    sources = [
+        request(adapter, caption(s, template=int(rng.integers(6))), int(rng.integers(2**31)), steps) for s in specs
+    ]
+    targets = [replace(r, seed=int(rng.integers(2**31))) for r in sources]
+    captured = generate_with_reuse(adapter, sources, capture=CaptureConfig().latents_only())
+    source_frames = captured.frames.cpu().numpy().astype(np.float32)
+
+    def report(name: str, frames: torch.Tensor) -> None:
+        pixels = frames.cpu().numpy()
+        distance = np.abs(pixels.astype(np.float32) - source_frames).mean()
+        print(
+            f"{name:<12} all {100 * score(read_clips(pixels), specs)['all']:5.1f}%  |variant - source| {distance:5.1f}"
+        )
+
+    report("no reuse", generate_with_reuse(adapter, targets).frames)
+    for k1 in range(1, steps):
+        plans = [ReusePlan(steps, k1, 0, "sweep") for _ in targets]
+        reused = [ReuseSource(run) for run in captured.captured]
+        report(f"k1={k1}", generate_with_reuse(adapter, targets, plans, reused).frames)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=48)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", default="chorus-shapes")
+    parser.add_argument("--seed-variants", action="store_true", help="sweep Stage 1 for identical prompts")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     adapter = load_adapter(args.model, get_settings().models_dir)
+    if args.seed_variants:
+        sweep_seed_variants(adapter, args.pairs, args.steps, args.seed + 1)
+        return
     rng = np.random.default_rng(args.seed + 1)
     pairs = edit_pairs(args.pairs, args.seed)
     template = 0  # one phrasing for both prompts, so the diff is the edited word(s) only
