@@ -72,7 +72,7 @@ class JobMetricsRecorder:
                     pipe.hincrby(hist, "+Inf", 1)
                     pipe.hincrbyfloat(hist, "sum", float(value))
                 cache = metrics.get("cache")
-                if isinstance(cache, dict) and "hit" in cache:
+                if isinstance(cache, dict) and cache.get("looked_up"):  # cache-off jobs look nothing up
                     pipe.hincrby(key(self.settings, "cache"), "lookups", 1)
                     pipe.hincrby(key(self.settings, "cache"), "hits", int(bool(cache["hit"])))
             pipe.execute()

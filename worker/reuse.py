@@ -60,6 +60,7 @@ class JobReuse:
     match: Match | None = None
     captured: CapturedRun | None = None  # a miss's trajectory, to admit once the job is delivered
     figures: dict[str, Any] = field(default_factory=dict)  # lookup/fetch timings for the metrics
+    cache_on: bool = True  # False: CHORUS_CACHE_ENABLED or the job turned the cache off (no lookup to count)
 
     @property
     def admissible(self) -> bool:
@@ -70,11 +71,16 @@ class JobReuse:
         found = str(self.match.entry.id) if self.match else None
         self.plan, self.source = ReusePlan(self.request.num_inference_steps, reason=reason, source_id=found), None
 
+    def turn_off(self, why: str) -> None:
+        self.cache_on = False
+        self.miss(f"off: {why}")
+
     def metrics(self) -> dict[str, Any]:
         """The job's ``metrics.cache``: the plan, where its source came from, and what the cache cost."""
         found = self.match.entry if self.match else None
         return {
             **self.plan.to_dict(),
+            "looked_up": self.cache_on,
             "source_job_id": str(found.source_job_id) if found and found.source_job_id else None,
             "lookup_path": self.match.path if self.match else None,
             **self.figures,
@@ -132,9 +138,9 @@ class WorkerCache:
         active = []
         for reuse in reuses:
             if not self.settings.cache_enabled:
-                reuse.miss("off: CHORUS_CACHE_ENABLED is false")
+                reuse.turn_off("CHORUS_CACHE_ENABLED is false")
             elif (reuse.job.input.get("cache") or {}).get("mode", "auto") == "off":
-                reuse.miss("off: the job asked for cache mode off")
+                reuse.turn_off("the job asked for cache mode off")
             else:
                 active.append(reuse)
         if not active:

@@ -55,7 +55,7 @@ def test_a_similar_second_job_is_a_cache_hit(
     http: httpx.Client, tenant: TenantKey, db, celery_worker: WorkerProcess
 ) -> None:
     first = run(http, tenant, celery_worker, seed=1)
-    assert first["metrics"]["cache"]["reason"] == "miss: no entry"
+    assert first["metrics"]["cache"]["reason"] == "miss: no entry" and first["metrics"]["cache"]["looked_up"]
     assert_full_compute(first)
     [stored] = admitted(db, first)
     assert stored.steps_stored == list(range(1, STEPS + 1)) and stored.domain == str(tenant.tenant_id)
@@ -96,6 +96,7 @@ def test_cache_mode_off_is_never_a_hit_and_never_admitted(
     # Same prompt and seed: with the cache on, this would be a pure replay.
     off = run(http, tenant, celery_worker, seed=1, cache={"mode": "off"})
     assert off["metrics"]["cache"]["reason"] == "off: the job asked for cache mode off"
+    assert off["metrics"]["cache"]["looked_up"] is False
     assert_full_compute(off)
     assert admitted(db, off) == [] and entry(db, str(stored.id)).hits == 0
 

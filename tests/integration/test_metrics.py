@@ -41,6 +41,7 @@ def test_metrics_read_queue_lists_jobs_histograms_and_heartbeats(
     # Stand-in messages on the plain and a priority list, removed before any worker could see them.
     broker.rpush(lists[0], "x", "y")
     broker.rpush(lists[2], "z")
+    lookups_before = scrape(hooks_http).get(("chorus_cache_lookups_total", ()), 0.0)
     try:
         JobMetricsRecorder(settings).observe(
             [
@@ -49,9 +50,20 @@ def test_metrics_read_queue_lists_jobs_histograms_and_heartbeats(
                     "run_seconds": 3.0,
                     "denoise_seconds": 2.0,
                     "batch_size": 2,
-                    "cache": {"hit": True},
+                    "cache": {"hit": True, "looked_up": True},
                 },
-                {"queue_seconds": 40.0, "run_seconds": 3.0, "batch_size": 2, "cache": {"hit": False}},
+                {
+                    "queue_seconds": 40.0,
+                    "run_seconds": 3.0,
+                    "batch_size": 2,
+                    "cache": {"hit": False, "looked_up": True},
+                },
+                {
+                    "queue_seconds": 1.0,
+                    "run_seconds": 3.0,
+                    "batch_size": 1,
+                    "cache": {"hit": False, "looked_up": False},
+                },
             ]
         )
         stop = start_heartbeat(settings, "test-worker")
@@ -68,5 +80,6 @@ def test_metrics_read_queue_lists_jobs_histograms_and_heartbeats(
     assert samples[("chorus_job_denoise_seconds_count", ())] >= 1
     assert samples[("chorus_job_batch_size_bucket", (("le", "2.0"),))] >= 2
     assert 0 < samples[("chorus_cache_hit_ratio", ())] < 1
+    assert samples[("chorus_cache_lookups_total", ())] == lookups_before + 2  # a cache-off job looks nothing up
     assert samples[("chorus_workers_alive", ())] >= 1
     assert ("chorus_worker_heartbeat_age_seconds", (("worker", "test-worker"),)) in samples

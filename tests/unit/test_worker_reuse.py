@@ -66,6 +66,7 @@ def test_a_job_with_the_cache_off_is_a_miss_that_captures_nothing(settings, cach
     [reuse] = wc.prepare(None, [off_job], [request])  # no adapter, no database needed
     assert (reuse.plan.hit, reuse.plan.reason, reuse.admissible) == (False, reason, False)
     assert wc.capture_for([reuse]) is None
+    assert reuse.metrics()["looked_up"] is False  # not counted as a lookup in the hit ratio
 
 
 @pytest.mark.parametrize("steps", [4, 50])
