@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if requeue is not None:
             requeue.cancel()
         context.celery.pool.force_close_all()
+        context.broker.close()
         engine.dispose()
 
     app = FastAPI(

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
+import redis
 from cachetools import TTLCache
 from celery import Celery
 from fastapi import Depends, Request
@@ -40,18 +41,20 @@ class AppContext:
     _verified_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     notifier: JobNotifier = field(init=False)
+    broker: redis.Redis = field(init=False)  # the broker's Redis, for the requeue sweep and /metrics
 
     def __post_init__(self) -> None:
         self._verified = TTLCache(maxsize=10_000, ttl=self.settings.auth_cache_s)
         self.notifier = JobNotifier(self.settings, self.store, WebhookSender(self.settings, self.celery))
+        self.broker = broker_redis(self.settings, socket_timeout=5, socket_connect_timeout=5)
 
     def enqueue(self, job_id: str) -> None:
         enqueue_job(self.celery, job_id)
 
     def requeue_lost(self) -> list[uuid.UUID]:
         """One sweep for jobs whose message the broker lost (see ``chorus.jobs.requeue``)."""
-        with self.sessions() as session, broker_redis(self.settings, socket_timeout=5) as client:
-            return sweep(session, client, self.settings, self.enqueue, self.settings.requeue_interval_s)
+        with self.sessions() as session:
+            return sweep(session, self.broker, self.settings, self.enqueue, self.settings.requeue_interval_s)
 
     def _authenticate(self, session: Session, key: str | None) -> uuid.UUID:
         digest = hash_key(key or "")

@@ -7,7 +7,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from starlette.concurrency import run_in_threadpool
 
 from api.context import Context
-from chorus.broker_redis import broker_redis
 from chorus.metrics import ChorusCollector
 
 router = APIRouter(tags=["health"])
@@ -17,8 +16,7 @@ def _registry(request: Request, context: Context) -> CollectorRegistry:
     registry = getattr(request.app.state, "metrics_registry", None)
     if registry is None:  # one per app, made on the first scrape
         registry = CollectorRegistry(auto_describe=False)
-        client = broker_redis(context.settings, socket_timeout=3, socket_connect_timeout=3)
-        registry.register(ChorusCollector(context.settings, context.sessions, client))
+        registry.register(ChorusCollector(context.settings, context.sessions, context.broker))
         request.app.state.metrics_registry = registry
     return registry
 
