@@ -100,17 +100,7 @@ def plan_grid(steps: int) -> list[tuple[int, int, bool]]:
 
 
 def request(adapter, prompt: str, seed: int, steps: int) -> GenerationRequest:
-    limits = adapter.limits
-    side = limits.default_side
-    return GenerationRequest(
-        prompt=prompt,
-        num_frames=limits.default_frames,
-        height=side,
-        width=side,
-        num_inference_steps=steps,
-        guidance_scale=limits.default_guidance,
-        seed=seed,
-    )
+    return GenerationRequest.at_defaults(adapter.limits, prompt, seed, steps)
 
 
 def sweep_seed_variants(adapter, count: int, steps: int, seed: int) -> None:

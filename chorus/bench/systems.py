@@ -136,16 +136,7 @@ class BlockTokens:
 
 
 def make_request(adapter: VideoModelAdapter, item: TraceItem, steps: int) -> GenerationRequest:
-    limits = adapter.limits
-    return GenerationRequest(
-        prompt=item.prompt,
-        num_frames=limits.default_frames,
-        height=limits.default_side,
-        width=limits.default_side,
-        num_inference_steps=steps,
-        guidance_scale=limits.default_guidance,
-        seed=item.seed,
-    )
+    return GenerationRequest.at_defaults(adapter.limits, item.prompt, item.seed, steps)
 
 
 def calibrate_mag_ratios(adapter: VideoModelAdapter, requests: list[GenerationRequest]) -> tuple[float, ...]:

@@ -17,6 +17,7 @@ from diffusers import FlowMatchEulerDiscreteScheduler
 from diffusers.hooks import HookRegistry
 
 from chorus.models.base import VideoModelAdapter
+from chorus.models.catalog import ModelLimits
 
 
 class Canceled(Exception):
@@ -33,6 +34,21 @@ class GenerationRequest:
     num_inference_steps: int = 4
     guidance_scale: float = 3.0
     seed: int = 0
+
+    @classmethod
+    def at_defaults(
+        cls, limits: ModelLimits, prompt: str, seed: int, steps: int, guidance: float | None = None
+    ) -> GenerationRequest:
+        """A request of the model's default size and (unless given) guidance."""
+        return cls(
+            prompt=prompt,
+            num_frames=limits.default_frames,
+            height=limits.default_side,
+            width=limits.default_side,
+            num_inference_steps=steps,
+            guidance_scale=limits.default_guidance if guidance is None else guidance,
+            seed=seed,
+        )
 
     @property
     def shape_key(self) -> tuple[int, int, int, int]:

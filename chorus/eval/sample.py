@@ -38,19 +38,7 @@ def draw_prompts(num_prompts: int, held_out: bool = False, seed: int = 0) -> lis
 def requests_for(
     adapter: VideoModelAdapter, prompts: list[EvalPrompt], steps: int, guidance: float | None
 ) -> list[GenerationRequest]:
-    limits = adapter.limits
-    return [
-        GenerationRequest(
-            prompt=p.prompt,
-            num_frames=limits.default_frames,
-            height=limits.default_side,
-            width=limits.default_side,
-            num_inference_steps=steps,
-            guidance_scale=limits.default_guidance if guidance is None else guidance,
-            seed=p.seed,
-        )
-        for p in prompts
-    ]
+    return [GenerationRequest.at_defaults(adapter.limits, p.prompt, p.seed, steps, guidance) for p in prompts]
 
 
 def generate_clips(adapter: VideoModelAdapter, requests: list[GenerationRequest], batch_size: int) -> np.ndarray:
