@@ -41,7 +41,7 @@ class DistillConfig:
     batch_size: int = 16
     lr: float = 1e-4
     ema_decay: float = 0.995
-    max_steps: int = 3000
+    max_steps: int = 6000
     checkpoint_every: int = 100
     log_every: int = 10
     seed: int = 0
