@@ -145,6 +145,11 @@ def targets(result: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     return out
 
 
+def _label(row: dict[str, Any]) -> str:
+    """The system, and its setting where that says more (chorus+fbc and fbc share one)."""
+    return row["system"] if row["setting"] == row["system"] else f"{row['system']} ({row['setting']})"
+
+
 def plot_speed_accuracy(result: dict[str, Any], steps: int, path: Path) -> None:
     # A legend, not labels beside the points: systems often land on the same spot.
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
@@ -152,8 +157,7 @@ def plot_speed_accuracy(result: dict[str, Any], steps: int, path: Path) -> None:
     for i, r in enumerate(_rows(result, steps=steps, stream="similar", phase="warm", batch_size=1)):
         if r["speedup"] is None or r["accuracy"]["all"] is None:
             continue
-        label = r["system"] if r["setting"] == r["system"] else f"{r['system']} ({r['setting']})"
-        ax.scatter(r["speedup"], 100 * r["accuracy"]["all"], s=55, marker=markers[i % len(markers)], label=label)
+        ax.scatter(r["speedup"], 100 * r["accuracy"]["all"], s=55, marker=markers[i % len(markers)], label=_label(r))
     tuned = [t for t in result["tuning"] if t["steps"] == steps]
     if tuned:
         ax.scatter(
@@ -194,7 +198,7 @@ def plot_stages(result: dict[str, Any], steps: int, path: Path) -> None:
     bottom = [0.0] * len(rows)
     for stage in STAGES:
         values = [1000 * r["stage_seconds_per_request"].get(stage, 0.0) for r in rows]
-        ax.bar([r["setting"] for r in rows], values, bottom=bottom, label=stage)
+        ax.bar([_label(r) for r in rows], values, bottom=bottom, label=stage)
         bottom = [b + v for b, v in zip(bottom, values)]
     ax.set_ylabel("ms per request (mean)")
     ax.set_title(f"Where the time goes: similar stream, warm, {steps} steps, batch 1")
