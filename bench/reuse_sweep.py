@@ -31,13 +31,14 @@ Measured on the 2-core development machine, model chorus-shapes@step-12500-disti
 Seed variants (identical prompt, another seed): Stage 1 from the source's run for k1 steps, the
 source's noise swapped for the new seed's. Printed: accuracy, and how far the variant lies from its
 source (mean absolute pixel difference) against a fresh sample with the new seed: a variant near 0 is
-a copy, not the other sample the user asked for. Model step-15000-distill4-1938, 96 prompts:
+a copy, not the other sample the user asked for. Model step-15000-distill4-5758, 96 prompts (eval's
+draw):
 
     k1            all    |variant - source|
-    no reuse      51.0%  26.8
-    1             52.1%  11.0
-    2 (shipped)   50.0%   6.9
-    3             47.9%   0.5   (the source again: the last step removes the swapped noise)
+    no reuse      56.2%  24.0
+    1             56.2%   9.8
+    2 (shipped)   57.3%   6.2
+    3             56.2%   0.5   (the source again: the last step removes the swapped noise)
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ from chorus.engine.reuse import ReuseSource, generate_with_reuse
 from chorus.engine.tgaa import TGAAConfig
 from chorus.eval.checker import read_clips, score
 from chorus.eval.fidelity import psnr
+from chorus.eval.sample import draw_prompts, requests_for
 from chorus.models.loader import load_adapter
 
 ALTERNATIVES = {
@@ -99,17 +101,11 @@ def plan_grid(steps: int) -> list[tuple[int, int, bool]]:
     ]
 
 
-def request(adapter, prompt: str, seed: int, steps: int) -> GenerationRequest:
-    return GenerationRequest.at_defaults(adapter.limits, prompt, seed, steps)
-
-
 def sweep_seed_variants(adapter, count: int, steps: int, seed: int) -> None:
+    prompts = draw_prompts(count, seed=seed)  # eval's draw: held-in specs, varied phrasings, seeds
+    specs = [p.spec for p in prompts]
+    sources = requests_for(adapter, prompts, steps, guidance=None)
     rng = np.random.default_rng(seed)
-    pool = all_specs(held_out=False)
-    specs = [pool[rng.integers(len(pool))] for _ in range(count)]
-    sources = [
-        request(adapter, caption(s, template=int(rng.integers(6))), int(rng.integers(2**31)), steps) for s in specs
-    ]
     targets = [replace(r, seed=int(rng.integers(2**31))) for r in sources]
     captured = generate_with_reuse(adapter, sources, capture=CaptureConfig().latents_only())
     source_frames = captured.frames.cpu().numpy().astype(np.float32)
@@ -144,11 +140,14 @@ def main() -> None:
     rng = np.random.default_rng(args.seed + 1)
     pairs = edit_pairs(args.pairs, args.seed)
     template = 0  # one phrasing for both prompts, so the diff is the edited word(s) only
+    limits = adapter.limits
     sources = [
-        request(adapter, caption(s, template=template), int(rng.integers(2**31)), args.steps) for s, _, _ in pairs
+        GenerationRequest.at_defaults(limits, caption(s, template=template), int(rng.integers(2**31)), args.steps)
+        for s, _, _ in pairs
     ]
     targets = [
-        request(adapter, caption(t, template=template), int(rng.integers(2**31)), args.steps) for _, t, _ in pairs
+        GenerationRequest.at_defaults(limits, caption(t, template=template), int(rng.integers(2**31)), args.steps)
+        for _, t, _ in pairs
     ]
     captured = generate_with_reuse(adapter, sources, capture=CaptureConfig()).captured
     baseline_stats = DenoiseStats()
