@@ -59,6 +59,10 @@ def distill(
     teacher_steps: Annotated[int, typer.Option(help="steps of the teacher's path it learns to follow")] = 16,
     minutes: Annotated[float | None, typer.Option(help="stop after this many minutes")] = None,
     steps: Annotated[int | None, typer.Option(help="stop after this many more steps")] = None,
+    init: Annotated[Path | None, typer.Option(help="model folder the student starts from (default: teacher)")] = None,
+    flow_shift: Annotated[float | None, typer.Option(help="sample on this shift (default: the teacher card's)")] = None,
+    sigma_grid: Annotated[str | None, typer.Option(help="'linear' (Wan's grid) or 'default' (teacher card's)")] = None,
+    threads: Annotated[int, typer.Option(help="torch threads")] = 2,
 ) -> None:
     """Step-distill a model: the student follows the teacher's many-step path in a few steps."""
     from chorus.train.distill import DistillConfig
@@ -68,8 +72,15 @@ def distill(
         raise typer.BadParameter(f"not a model folder: {teacher}", param_hint="--teacher")
     if teacher_steps % student_steps or teacher_steps <= student_steps:
         raise typer.BadParameter("must be a multiple of --student-steps, and larger", param_hint="--teacher-steps")
-    cfg = DistillConfig(student_steps=student_steps, teacher_steps=teacher_steps)
-    step = run_distill(teacher, out, cfg, time_budget_s=minutes * 60 if minutes else None, max_steps=steps)
+    cfg = DistillConfig(
+        student_steps=student_steps,
+        teacher_steps=teacher_steps,
+        threads=threads,
+        flow_shift=flow_shift,
+        sigma_grid=sigma_grid,
+    )
+    budget = minutes * 60 if minutes else None
+    step = run_distill(teacher, out, cfg, time_budget_s=budget, max_steps=steps, init_dir=init)
     typer.echo(f"reached step {step}; checkpoint in {out / 'checkpoint'}")
 
 

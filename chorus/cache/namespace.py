@@ -57,7 +57,7 @@ class Namespace:
         return cls(
             model_id=card.model_id,
             revision=card.revision,
-            scheduler=f"flow_match_euler(shift={float(card.flow_shift)})",
+            scheduler=f"flow_match_euler(shift={float(card.flow_shift)},grid={card.sigma_grid})",
             steps=steps,
             height=height,
             width=width,

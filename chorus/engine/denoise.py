@@ -79,10 +79,20 @@ class DenoiseStats:
 StepCallback = Callable[[int, int], bool]
 
 
-def make_scheduler(adapter: VideoModelAdapter, steps: int) -> FlowMatchEulerDiscreteScheduler:
-    scheduler = FlowMatchEulerDiscreteScheduler(shift=adapter.card.flow_shift)
-    scheduler.set_timesteps(steps)
+def flow_match_scheduler(shift: float, grid: str, steps: int) -> FlowMatchEulerDiscreteScheduler:
+    """diffusers' flow-matching Euler scheduler set to ``steps`` on ``grid`` (see ``ModelCard.sigma_grid``)."""
+    scheduler = FlowMatchEulerDiscreteScheduler(shift=shift)
+    if grid == "linear":  # the scheduler shifts these and appends the terminal 0
+        scheduler.set_timesteps(sigmas=torch.linspace(1, 0, steps + 1)[:-1].tolist())
+    elif grid == "default":
+        scheduler.set_timesteps(steps)
+    else:
+        raise ValueError(f"unknown sigma grid {grid!r}")
     return scheduler
+
+
+def make_scheduler(adapter: VideoModelAdapter, steps: int) -> FlowMatchEulerDiscreteScheduler:
+    return flow_match_scheduler(adapter.card.flow_shift, adapter.card.sigma_grid, steps)
 
 
 def initial_noise(adapter: VideoModelAdapter, requests: list[GenerationRequest]) -> torch.Tensor:

@@ -56,6 +56,9 @@ class ModelCard:
     text_encoder: str = "minilm"
     text_max_tokens: int = 32
     flow_shift: float = 1.0
+    # "default": the scheduler's own spacing (diffusers' FlowMatchEuler ends at sigma ~0.004, a step that
+    # changes nothing); "linear": s evenly on [1, 0) before the shift, Wan2.1's own grid, every step moves.
+    sigma_grid: str = "default"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

@@ -25,9 +25,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from diffusers import FlowMatchEulerDiscreteScheduler, WanTransformer3DModel
+from diffusers import WanTransformer3DModel
 from tqdm import tqdm
 
+from chorus.engine.denoise import flow_match_scheduler
 from chorus.models.catalog import CARD_FILE
 from chorus.models.text import MiniLMTextEncoder
 from chorus.train.data import CaptionStates, ClipStream
@@ -46,13 +47,13 @@ class DistillConfig:
     log_every: int = 10
     seed: int = 0
     threads: int = 2
+    flow_shift: float | None = None  # None: the teacher card's
+    sigma_grid: str | None = None  # None: the teacher card's (see ModelCard.sigma_grid)
 
 
-def schedule(shift: float, steps: int) -> torch.Tensor:
+def schedule(shift: float, steps: int, grid: str = "default") -> torch.Tensor:
     """The sampler's sigmas (steps + 1 values, 1 down to 0), as the engine's scheduler makes them."""
-    scheduler = FlowMatchEulerDiscreteScheduler(shift=shift)
-    scheduler.set_timesteps(steps)
-    return scheduler.sigmas.float()
+    return flow_match_scheduler(shift, grid, steps).sigmas.float()
 
 
 def teacher_grid(student: torch.Tensor, teacher: torch.Tensor, i: int) -> torch.Tensor:
@@ -80,22 +81,33 @@ def distill(
     cfg: DistillConfig,
     time_budget_s: float | None = None,
     max_steps: int | None = None,
+    init_dir: Path | None = None,
 ) -> int:
-    """Distill the model folder ``teacher_dir`` into ``out`` (resumed if it holds a checkpoint)."""
+    """Distill the model folder ``teacher_dir`` into ``out`` (resumed if it holds a checkpoint).
+
+    ``init_dir``: a model folder whose transformer the student starts from (default: the teacher's), e.g.
+    an earlier student moved to a new grid. ``cfg.flow_shift`` / ``cfg.sigma_grid`` replace the
+    teacher card's: teacher and student are then both sampled on that grid, and the student's card says so."""
     torch.set_num_threads(cfg.threads)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
     # The teacher's measured quality does not carry over: record_model_quality measures the student.
     card = {k: v for k, v in json.loads((teacher_dir / CARD_FILE).read_text()).items() if k != "quality_48"}
+    card |= {k: v for k in ("flow_shift", "sigma_grid") if (v := getattr(cfg, k)) is not None}
     scale = float(card["limits"]["default_guidance"])
     teacher = WanTransformer3DModel.from_pretrained(teacher_dir / "transformer").requires_grad_(False).eval()
-    student = copy.deepcopy(teacher).requires_grad_(True).train()
+    if init_dir is None:
+        student = copy.deepcopy(teacher)
+    else:
+        student = WanTransformer3DModel.from_pretrained(init_dir / "transformer")
+    student.requires_grad_(True).train()
     opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr, weight_decay=0.0, betas=(0.9, 0.99))
     rng = np.random.default_rng(cfg.seed)
     step, ema = resume(out, student, opt, rng)
 
-    shift = float(card["flow_shift"])
-    student_sigmas, teacher_sigmas = schedule(shift, cfg.student_steps), schedule(shift, cfg.teacher_steps)
+    shift, grid = float(card["flow_shift"]), card.get("sigma_grid", "default")
+    student_sigmas = schedule(shift, cfg.student_steps, grid)
+    teacher_sigmas = schedule(shift, cfg.teacher_steps, grid)
     # Student steps that move (diffusers' last step goes from ~0.004 to 0): sampled evenly.
     moving = [i for i in range(cfg.student_steps) if student_sigmas[i] - student_sigmas[i + 1] > 0.01]
     limits = card["limits"]

@@ -17,8 +17,16 @@ from chorus.train.distill import DistillConfig, distill, schedule, teacher_grid
 from chorus.train.loop import model_card
 
 
-def test_each_student_step_is_covered_by_whole_teacher_steps() -> None:
-    student, teacher = schedule(2.0, 4), schedule(2.0, 16)
+def test_the_linear_grid_is_wans_and_every_step_moves() -> None:
+    """LightX2V's 4-step Wan2.1 grid: s evenly on [1, 0) shifted by 5; no step that changes nothing."""
+    sigmas = schedule(5.0, 4, "linear")
+    assert torch.allclose(sigmas, torch.tensor([1.0, 0.9375, 0.8333, 0.625, 0.0]), atol=1e-4)
+    assert float(schedule(2.0, 4, "default")[3]) < 0.01  # the default grid's last step starts at ~0.004
+
+
+@pytest.mark.parametrize("grid", ["default", "linear"])
+def test_each_student_step_is_covered_by_whole_teacher_steps(grid: str) -> None:
+    student, teacher = schedule(2.0, 4, grid), schedule(2.0, 16, grid)
     covered = []
     for i in range(4):
         grid = teacher_grid(student, teacher, i)
