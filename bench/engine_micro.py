@@ -1,7 +1,7 @@
 """Per-step transformer time: a full forward vs Stage-2 region-restricted (token-subset) forwards.
 
-    nice -n 10 python bench/engine_micro.py
-    python bench/engine_micro.py --device cuda --repeats 20
+    nice -n 10 python -m bench.engine_micro   # from the repo root: its models come from tests.fixtures
+    python -m bench.engine_micro --device cuda --repeats 20
 
 One CFG step = one transformer call on 2B rows (conditional + unconditional). For each model, batch
 size and region fraction, the median over ``--repeats`` timed calls (after a warm-up) is reported
@@ -23,8 +23,8 @@ import torch
 from diffusers import WanTransformer3DModel
 
 from chorus.config import get_settings
-from chorus.engine.random_wan import TINY_WAN
 from chorus.engine.subset_forward import subset_forward
+from tests.fixtures.random_wan import TINY_WAN
 
 LARGER_WAN = {
     **TINY_WAN,

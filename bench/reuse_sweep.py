@@ -58,7 +58,7 @@ from chorus.engine.capture import CaptureConfig
 from chorus.engine.denoise import DenoiseStats, GenerationRequest
 from chorus.engine.plan import ReusePlan
 from chorus.engine.prepare import prepare_reuse
-from chorus.engine.reuse import ReuseSource, generate_with_reuse
+from chorus.engine.staged import ReuseSource, generate_with_reuse
 from chorus.engine.tgaa import TGAAConfig
 from chorus.eval.checker import read_clips, score
 from chorus.eval.fidelity import psnr

@@ -9,7 +9,7 @@ import numpy as np
 
 from chorus.db.models import Job
 from chorus.engine.denoise import DenoiseStats, GenerationRequest, StepCallback
-from chorus.engine.reuse import generate_with_reuse
+from chorus.engine.staged import generate_with_reuse
 from chorus.models.base import VideoModelAdapter
 from worker.reuse import JobReuse, WorkerCache
 

@@ -38,7 +38,7 @@ from chorus.engine.denoise import GenerationRequest
 from chorus.engine.plan import ReusePlan, ReusePolicy
 from chorus.engine.prepare import prepare_reuse
 from chorus.engine.region import RegionConfig
-from chorus.engine.reuse import ReuseSource
+from chorus.engine.staged import ReuseSource
 from chorus.engine.tgaa import TGAAConfig
 from chorus.models.base import VideoModelAdapter
 from chorus.storage import ObjectStore

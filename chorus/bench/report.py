@@ -13,7 +13,10 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
-STAGES = ("encode", "lookup", "stage1", "stage2", "stage3", "full", "admit", "other")
+from chorus.vocab import Stage
+
+# The cache's own phases around the engine's stages (chorus.vocab.Stage), in the order a request meets them.
+STAGES = ("encode", "lookup", *Stage, "admit", "other")
 SYSTEM_ORDER = ("no-cache", "fbc", "magcache", "nirvana-k25", "nirvana-k50", "chorus", "chorus-no-tgaa", "chorus+fbc")
 
 

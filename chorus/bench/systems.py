@@ -28,7 +28,7 @@ from chorus.engine.capture import CaptureConfig
 from chorus.engine.denoise import DenoiseStats, GenerationRequest, generate
 from chorus.engine.plan import ReusePlan, ReusePolicy
 from chorus.engine.prepare import prepare_reuse
-from chorus.engine.reuse import ReuseSource, generate_with_reuse
+from chorus.engine.staged import ReuseSource, generate_with_reuse
 from chorus.engine.tgaa import TGAAConfig
 from chorus.eval.checker import ATTRIBUTES, read_clips
 from chorus.models.base import VideoModelAdapter

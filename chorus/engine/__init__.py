@@ -9,6 +9,5 @@ Modules, one job each:
 - prepare: from a lookup match to a plan and its source (diff + region + policy)
 - subset_forward: the transformer on a subset of video tokens at their true positions
 - tgaa: token-guided attention amplification processor
-- reuse: the three-stage loop (``generate_with_reuse``)
-- random_wan: random Wan model folders for tests and benchmarks
+- staged: the three-stage denoise loop (``generate_with_reuse``)
 """

@@ -18,6 +18,7 @@ from diffusers.hooks import HookRegistry
 
 from chorus.models.base import VideoModelAdapter
 from chorus.models.catalog import ModelLimits
+from chorus.vocab import Stage
 
 
 class Canceled(Exception):
@@ -66,12 +67,12 @@ class DenoiseStats:
     step_seconds: list[float] = field(default_factory=list)
     forwards_per_step: list[int] = field(default_factory=list)
     tokens_per_step: list[int] = field(default_factory=list)  # 0 where every request skipped the step
-    # wall time by stage: "full" (misses), "stage1" (loading reused latents), "stage2", "stage3";
-    # a forward shared by requests in different stages is split by row count
-    stage_seconds: dict[str, float] = field(default_factory=dict)
+    # wall time by stage (Stage.stage1: loading reused latents); a forward shared by requests in
+    # different stages is split by row count
+    stage_seconds: dict[Stage, float] = field(default_factory=dict)
     steps_skipped: int = 0  # request-steps not run at all (Stage 1), summed over requests
 
-    def add_stage_time(self, stage: str, seconds: float) -> None:
+    def add_stage_time(self, stage: Stage, seconds: float) -> None:
         self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
 
 
@@ -166,7 +167,7 @@ def generate(
         stats.forwards_per_step.append(1)
         stats.tokens_per_step.append(tokens)
         stats.step_seconds.append(time.perf_counter() - tick)
-        stats.add_stage_time("full", stats.step_seconds[-1])
+        stats.add_stage_time(Stage.full, stats.step_seconds[-1])
         if on_step is not None and on_step(i + 1, steps) is False:
             raise Canceled
     stats.denoise_seconds += time.perf_counter() - start

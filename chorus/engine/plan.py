@@ -6,7 +6,7 @@ Cases, deliberately distinct:
   is needed because nothing differs).
 - identical prompt, another seed (or negative prompt): the user asked for another sample. Stage 1
   skips ``seed_variant_share`` of the steps (the engine swaps the source's noise for the target's seed,
-  see reuse.py), no Stage 2 (no token differs), the rest run in full so the new seed shapes the detail.
+  see staged.py), no Stage 2 (no token differs), the rest run in full so the new seed shapes the detail.
 - edited prompt: Stage 1 and Stage 2 grow with similarity between ``min_similarity`` and
   ``full_similarity``; at least ``min_repair_steps`` run in full; the differing tokens are always
   recomputed (Stage 2 on their region, or no Stage 2 at all when no region is known). A region larger
@@ -26,6 +26,7 @@ from typing import Any
 
 from chorus.engine.capture import CaptureConfig
 from chorus.engine.prompt_diff import DiffKind, PromptDiff
+from chorus.vocab import Stage
 
 
 @dataclass(frozen=True)
@@ -47,16 +48,16 @@ class ReusePlan:
     def stage3(self) -> int:
         return self.num_steps - self.stage1 - self.stage2
 
-    def stage_of(self, step: int) -> str:
-        """ "stage1" (skipped), "stage2", "stage3" for a hit's 0-based step; "full" for a miss."""
+    def stage_of(self, step: int) -> Stage:
+        """The stage of a 0-based step: Stage.full for every step of a miss."""
         if not self.hit:
-            return "full"
+            return Stage.full
         if step < self.stage1:
-            return "stage1"
-        return "stage2" if step < self.stage1 + self.stage2 else "stage3"
+            return Stage.stage1
+        return Stage.stage2 if step < self.stage1 + self.stage2 else Stage.stage3
 
     def recomputed_fraction_per_step(self) -> list[float]:
-        share = {"stage1": 0.0, "stage2": self.region_fraction or 0.0, "stage3": 1.0, "full": 1.0}
+        share = {Stage.stage1: 0.0, Stage.stage2: self.region_fraction or 0.0, Stage.stage3: 1.0, Stage.full: 1.0}
         return [share[self.stage_of(i)] for i in range(self.num_steps)]
 
     @property
@@ -73,7 +74,7 @@ class ReusePlan:
             "source_id": self.source_id,
             "similarity": self.similarity,
             "diff": self.diff.to_dict() if self.diff else None,
-            "stages": {"stage1": self.stage1, "stage2": self.stage2, "stage3": self.stage3},
+            "stages": {Stage.stage1: self.stage1, Stage.stage2: self.stage2, Stage.stage3: self.stage3},
             "region_fraction": self.region_fraction,
             "recomputed_fraction_per_step": self.recomputed_fraction_per_step(),
             "steps_saved": self.steps_saved,

@@ -7,7 +7,7 @@ from chorus.engine.denoise import GenerationRequest
 from chorus.engine.plan import ReusePlan, ReusePolicy
 from chorus.engine.prompt_diff import DiffKind, diff_prompts
 from chorus.engine.region import RegionConfig, region_mask
-from chorus.engine.reuse import ReuseSource
+from chorus.engine.staged import ReuseSource
 from chorus.models.base import VideoModelAdapter
 
 

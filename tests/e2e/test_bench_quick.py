@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from chorus.bench.report import SYSTEM_ORDER
 from chorus.cli import app
-from chorus.engine.random_wan import write_random_wan
+from tests.fixtures.random_wan import write_random_wan
 
 
 def _finite(value) -> bool:

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from chorus.engine.capture import CaptureConfig, CapturedRun, apply_capture, remove_capture
-from chorus.engine.random_wan import random_wan_adapter
 from chorus.engine.tgaa import TGAAConfig, apply_tgaa, remove_tgaa
+from tests.fixtures.random_wan import random_wan_adapter
 
 
 @pytest.fixture(scope="module")

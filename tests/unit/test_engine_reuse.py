@@ -12,11 +12,11 @@ from chorus.engine.capture import CaptureConfig
 from chorus.engine.denoise import Canceled, DenoiseStats, GenerationRequest, generate, initial_noise, make_scheduler
 from chorus.engine.plan import ReusePlan, ReusePolicy
 from chorus.engine.prepare import prepare_reuse
-from chorus.engine.random_wan import random_wan_adapter
 from chorus.engine.region import RegionConfig, RegionMask
-from chorus.engine.reuse import ReuseSource, generate_with_reuse
+from chorus.engine.staged import ReuseSource, generate_with_reuse
 from chorus.engine.subset_forward import patchify
 from chorus.engine.tgaa import TGAAConfig
+from tests.fixtures.random_wan import random_wan_adapter
 
 SOURCE = GenerationRequest("a red circle moving left on a blue background", negative_prompt="blurry", seed=1)
 EXACT = CaptureConfig(latent_dtype=torch.float32)

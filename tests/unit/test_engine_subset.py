@@ -4,8 +4,8 @@ import pytest
 import torch
 from diffusers.models.transformers.transformer_wan import WanAttnProcessor
 
-from chorus.engine.random_wan import random_wan_adapter
 from chorus.engine.subset_forward import patchify, subset_forward, token_grid, unpatchify
+from tests.fixtures.random_wan import random_wan_adapter
 
 
 @pytest.fixture(scope="module")

@@ -45,6 +45,7 @@ from chorus.engine.region import Grid, RegionMask
 from chorus.engine.subset_forward import patchify, subset_forward, token_grid, unpatchify
 from chorus.engine.tgaa import TGAAConfig, TGAAState, apply_tgaa, remove_tgaa
 from chorus.models.base import VideoModelAdapter
+from chorus.vocab import Stage
 
 
 @dataclass
@@ -140,7 +141,7 @@ class _Loop:
             if plan.stage1:  # Stage 1: start from the source's latent after k1 steps
                 self.latents[b] = self.reused.latent(b, plan.stage1)
                 stats.steps_skipped += plan.stage1
-        stats.add_stage_time("stage1", time.perf_counter() - start)
+        stats.add_stage_time(Stage.stage1, time.perf_counter() - start)
         self.tgaa: TGAAState | None = None
         self.capture: CaptureState | None = None
         self.capturing: list[bool] = [False] * self.batch
@@ -148,7 +149,7 @@ class _Loop:
     def _text(self, rows: list[int]) -> torch.Tensor:
         return self.text_enc.states[rows + [self.batch + b for b in rows]]
 
-    def full_step(self, i: int, t: torch.Tensor, rows: list[int], stages: list[str]) -> int:
+    def full_step(self, i: int, t: torch.Tensor, rows: list[int], stages: list[Stage]) -> int:
         """One batched forward for the rows that run in full (misses, Stage 3); returns tokens processed."""
         tick = time.perf_counter()
         if self.capture is not None:
@@ -182,7 +183,7 @@ class _Loop:
         merged = patchify(torch.stack([self.reused.latent(b, i + 1) for b in rows]), patch)
         merged[:, index] = euler_step(patchify(x, patch)[:, index], velocity, self.sigmas[i], self.sigmas[i + 1])
         self.latents[rows] = unpatchify(merged, self.grid, patch)
-        self.stats.add_stage_time("stage2", time.perf_counter() - tick)
+        self.stats.add_stage_time(Stage.stage2, time.perf_counter() - tick)
         return 2 * len(rows) * len(index)
 
     def run(self, on_step: StepCallback | None) -> None:
@@ -191,7 +192,7 @@ class _Loop:
             t = t.to(self.adapter.device)
             stages = [plan.stage_of(i) for plan in self.plans]
             calls: list[int] = []  # tokens per transformer call
-            full = [b for b in range(self.batch) if stages[b] in ("full", "stage3")]
+            full = [b for b in range(self.batch) if stages[b].computed_in_full]
             if full:
                 calls.append(self.full_step(i, t, full, stages))
             for rows, region in _region_groups(stages, self.sources):
@@ -268,10 +269,10 @@ def generate_with_reuse(
     return ReuseOutput(frames=adapter.decode(loop.latents), latents=loop.latents, captured=captured)
 
 
-def _region_groups(stages: list[str], sources: list[ReuseSource | None]) -> list[tuple[list[int], RegionMask]]:
+def _region_groups(stages: list[Stage], sources: list[ReuseSource | None]) -> list[tuple[list[int], RegionMask]]:
     """Stage-2 rows batched together when their regions are equal; otherwise one forward each."""
     groups: dict[bytes, list[int]] = {}
     for b, stage in enumerate(stages):
-        if stage == "stage2":
+        if stage is Stage.stage2:
             groups.setdefault(sources[b].region.mask.cpu().numpy().tobytes(), []).append(b)
     return [(rows, sources[rows[0]].region) for rows in groups.values()]
