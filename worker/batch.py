@@ -1,17 +1,15 @@
-"""The one call site of the denoising engine: a claimed batch, planned by the cache, denoised with reuse."""
+"""A claimed batch as the cache session sees it: one ``CacheJob`` per job, and the session that serves them."""
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 
-import numpy as np
-
+from chorus.cache.backends.postgres import PostgresBackend
+from chorus.cache.embedder import MiniLMEmbedder
+from chorus.cache.session import CacheJob, GenerationRequest, ReuseCache, ReuseConfig
+from chorus.config import Settings
 from chorus.db.models import Job
-from chorus.engine.denoise import DenoiseStats, GenerationRequest, StepCallback
-from chorus.engine.staged import generate_with_reuse
-from chorus.models.base import VideoModelAdapter
-from worker.reuse import JobReuse, WorkerCache
+from chorus.storage import ObjectStore
 
 _REQUEST_FIELDS = {f.name for f in dataclasses.fields(GenerationRequest)}
 
@@ -21,31 +19,15 @@ def generation_request(job: Job) -> GenerationRequest:
     return GenerationRequest(**{k: v for k, v in job.input.items() if k in _REQUEST_FIELDS and v is not None})
 
 
-@dataclass
-class BatchResult:
-    videos: list[np.ndarray]  # uint8 frames (F, H, W, 3) per job, in order
-    reuses: list[JobReuse]  # per job: its cache plan (for the metrics) and capture (for admission)
-
-
-def run_batch(
-    adapter: VideoModelAdapter,
-    jobs: list[Job],
-    cache: WorkerCache,
-    on_step: StepCallback | None = None,
-    stats: DenoiseStats | None = None,
-) -> BatchResult:
-    """Plan each job against the cache, then denoise the same-shape jobs together, each by its plan."""
-    reuses = cache.prepare(adapter, jobs, [generation_request(job) for job in jobs])
-    out = generate_with_reuse(
-        adapter,
-        [reuse.request for reuse in reuses],
-        [reuse.plan for reuse in reuses],
-        [reuse.source for reuse in reuses],
-        tgaa=cache.tgaa,
-        capture=cache.capture_for(reuses),
-        on_step=on_step,
-        stats=stats,
+def cache_job(job: Job) -> CacheJob:
+    """The job's record in the cache session; ``input.cache.mode`` "off" keeps it out of the cache."""
+    off = (job.input.get("cache") or {}).get("mode", "auto") == "off"
+    return CacheJob(
+        str(job.id), generation_request(job), str(job.tenant_id), "the job asked for cache mode off" if off else None
     )
-    for reuse, captured in zip(reuses, out.captured):
-        reuse.captured = captured if reuse.admissible else None
-    return BatchResult(list(out.frames.cpu().numpy()), reuses)
+
+
+def service_cache(settings: Settings, store: ObjectStore) -> ReuseCache:
+    """The worker's cache: the Postgres/pgvector index and the object store, configured from settings."""
+    backend = PostgresBackend.from_settings(settings, store)
+    return ReuseCache(backend, MiniLMEmbedder(device=settings.device), ReuseConfig.from_settings(settings))

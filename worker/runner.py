@@ -16,10 +16,10 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from chorus.cache.session import Canceled, DenoiseStats
 from chorus.config import Settings
 from chorus.db.models import Job, JobStatus
 from chorus.db.session import session_scope
-from chorus.engine.denoise import Canceled, DenoiseStats
 from chorus.jobs.claim import claim, claim_batch_mates, fail_stale, finish, job_status, report_progress
 from chorus.jobs.recovery import Recovery
 from chorus.metrics_worker import JobMetricsRecorder, start_heartbeat
@@ -27,8 +27,7 @@ from chorus.models.loader import load_adapter
 from chorus.storage import ObjectStore, StoreError
 from chorus.video import upload_video, video_key
 from chorus.webhooks.notify import JobNotifier
-from worker.batch import run_batch
-from worker.reuse import WorkerCache
+from worker.batch import cache_job, service_cache
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +123,7 @@ class JobRunner:
         self.settings = settings
         self.store = store
         self.worker_id = worker_id
-        self.cache = WorkerCache(settings, store)
+        self.cache = service_cache(settings, store)
         self.notifier = JobNotifier(settings, store)
         self.recorder = JobMetricsRecorder(settings)
         self.heartbeat = start_heartbeat(settings, worker_id)
@@ -173,7 +172,8 @@ class JobRunner:
     def execute(self, batch: Batch) -> None:
         try:
             adapter = load_adapter(batch.jobs[0].model, self.settings.models_dir, self.settings.device)
-            result = run_batch(adapter, batch.jobs, self.cache, on_step=batch.on_step, stats=batch.stats)
+            session = self.cache.open(adapter, [cache_job(job) for job in batch.jobs])
+            videos = session.denoise(on_step=batch.on_step, stats=batch.stats).cpu().numpy()
         except Canceled:
             return  # every job left the batch between steps
         except JobTimeout:
@@ -185,10 +185,10 @@ class JobRunner:
             log.exception("model error in batch %s", batch.jobs[0].id)
             batch.fail("model_error", f"{type(exc).__name__}: {exc}")
             return
-        batch.cache_metrics = {reuse.job.id: reuse.metrics() for reuse in result.reuses}
+        batch.cache_metrics = {job.id: record.metrics() for job, record in zip(batch.jobs, session.jobs)}
         fps = adapter.limits.fps
-        delivered: set[uuid.UUID] = set()
-        for job, frames in zip(batch.jobs, result.videos):
+        delivered: set[str] = set()
+        for job, frames in zip(batch.jobs, videos):
             if job.id not in batch.live:
                 continue
             # Upload before marking succeeded: a succeeded job always has its video.
@@ -199,6 +199,7 @@ class JobRunner:
                 batch.close([job], JobStatus.failed, True, error_code="upload_failed", error_message=str(exc)[:2000])
                 continue
             batch.close([job], JobStatus.succeeded, True, output=output, progress=100, video_bytes=output["bytes"])
-            delivered.add(job.id)
+            delivered.add(str(job.id))
         # Only once the jobs are succeeded: the cache's bookkeeping never delays or fails a delivery.
-        self.cache.settle(result.reuses, delivered)
+        admitted = session.settle(delivered)
+        log.info("cache settled for batch %s (%d admitted)", batch.jobs[0].id, admitted)

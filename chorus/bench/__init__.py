@@ -3,7 +3,6 @@ and NIRVANA-style reuse, on seeded workload traces, through the engine as a libr
 
 Modules, one job each:
 - workload: seeded prompt streams (similar, repeat, unrelated) saved as JSONL traces
-- memcache: the in-memory nearest-neighbour source cache (namespace/domain rules, byte budget, LCBFU)
 - systems: the systems compared and the loop that runs a trace through one of them
 - metrics: per-request records aggregated per system, stream and phase
 - report: results JSON, BENCHMARKS.md and its plots

@@ -26,12 +26,13 @@ from chorus.bench.systems import (
 )
 from chorus.bench.workload import TraceItem, make_trace, save_trace
 from chorus.cache.embedder import PromptEmbedder
+from chorus.cache.session import ReuseConfig
 from chorus.engine.denoise import generate
 from chorus.engine.tgaa import TGAAConfig
 from chorus.models.base import VideoModelAdapter
 
 NO_CACHE = System("no-cache")
-CHORUS = System("chorus", "chorus")
+CHORUS = System("chorus", ReuseConfig())  # the service's defaults
 MIN_TUNED_PSNR_DB = 30.0  # an intra-request cache setting must stay this close to the no-cache output
 MAX_TUNED_ACCURACY_DROP = 0.02  # and lose at most this much attribute accuracy on the tuning prompts
 
@@ -77,7 +78,7 @@ def reuse_systems(fbc: IntraCache | None) -> list[System]:
         nirvana("nirvana-k25", 0.25),  # Stage 1 as long as Chorus' Stage 1
         nirvana("nirvana-k50", 0.5),  # Stage 1 reaching about Chorus' savings
         CHORUS,
-        replace(CHORUS, name="chorus-no-tgaa", tgaa=TGAAConfig(alpha=1.0)),
+        replace(CHORUS, name="chorus-no-tgaa", reuse=replace(CHORUS.reuse, tgaa=TGAAConfig(alpha=1.0))),
     ]
     if fbc is not None:
         systems.append(replace(CHORUS, name="chorus+fbc", intra=fbc))

@@ -1,9 +1,10 @@
 """The systems compared, and the loop that runs one trace through one of them.
 
-Every system is the same engine on the same model: plain ``generate`` (no cache, or with a diffusers
-intra-request cache enabled on the transformer), or ``generate_with_reuse`` with a source cache
-(NIRVANA-style: Stage 1 only; Chorus: Stage 1 + 2 + 3, TGAA on or off). A request's time is end to end
-through the engine: prompt embedding and lookup, planning, denoising, decoding, admitting its capture.
+Every system is the service's own cache session (``chorus.cache.session``) over an in-memory backend,
+on the same model: with the cache off (no cache, or a diffusers intra-request cache enabled on the
+transformer), or with a reuse config (NIRVANA-style: Stage 1 only; Chorus: Stage 1 + 2 + 3, TGAA on or
+off). A request's time is end to end through the session: key embedding, lookup and planning, the
+staged denoise, decoding, settling (admission, eviction).
 """
 
 from __future__ import annotations
@@ -13,25 +14,24 @@ import contextlib
 import io
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from diffusers.hooks import FirstBlockCacheConfig, MagCacheConfig
 
-from chorus.bench.memcache import MemoryCache, MemoryEntry
 from chorus.bench.workload import TraceItem
+from chorus.cache.backends.memory import MemoryBackend
 from chorus.cache.embedder import PromptEmbedder
-from chorus.cache.namespace import Namespace
-from chorus.engine.capture import CaptureConfig
-from chorus.engine.denoise import DenoiseStats, GenerationRequest, generate
-from chorus.engine.plan import ReusePlan, ReusePolicy
-from chorus.engine.prepare import prepare_reuse
-from chorus.engine.staged import ReuseSource, generate_with_reuse
+from chorus.cache.session import CacheJob, DenoiseStats, GenerationRequest, ReuseCache, ReuseConfig
+from chorus.engine.denoise import generate
+from chorus.engine.plan import ReusePolicy
 from chorus.engine.tgaa import TGAAConfig
 from chorus.eval.checker import ATTRIBUTES, read_clips
 from chorus.models.base import VideoModelAdapter
+
+CACHE_OFF = ReuseConfig(enabled=False)
 
 
 @dataclass(frozen=True)
@@ -62,20 +62,22 @@ class IntraCache:
 @dataclass(frozen=True)
 class System:
     name: str
-    reuse: str | None = None  # None, "stage1" (NIRVANA-style) or "chorus"
-    policy: ReusePolicy = field(default_factory=ReusePolicy)
-    tgaa: TGAAConfig = field(default_factory=TGAAConfig)
+    reuse: ReuseConfig = CACHE_OFF  # the session's config; CACHE_OFF: no inter-request cache
     intra: IntraCache | None = None
 
-    def capture(self, steps: int) -> CaptureConfig | None:
-        return None if self.reuse is None else self.policy.capture_for(CaptureConfig(), steps)
+    @property
+    def kind(self) -> str | None:
+        """None (no inter-request cache), "stage1" (NIRVANA-style) or "chorus" (with Stage 2)."""
+        if not self.reuse.enabled:
+            return None
+        return "chorus" if self.reuse.policy.stage2_share > 0 else "stage1"
 
     def describe(self) -> dict[str, Any]:
         return {
             "name": self.name,
-            "reuse": self.reuse,
-            "policy": vars(self.policy) if self.reuse else None,
-            "tgaa_alpha": self.tgaa.alpha if self.reuse == "chorus" else None,
+            "reuse": self.kind,
+            "policy": vars(self.reuse.policy) if self.kind else None,
+            "tgaa_alpha": self.reuse.tgaa.alpha if self.kind == "chorus" else None,
             "intra": self.intra.label if self.intra else None,
         }
 
@@ -84,7 +86,7 @@ def nirvana(name: str, stage1_share: float) -> System:
     """Stage 1 only (K grows with similarity up to ``stage1_share`` of the steps), no region, no TGAA,
     and edits reused at any step count (NIRVANA has no step floor)."""
     policy = ReusePolicy(stage1_share=stage1_share, stage2_share=0.0, min_edit_steps=1)
-    return System(name, "stage1", policy, TGAAConfig(alpha=1.0))
+    return System(name, ReuseConfig(policy=policy, tgaa=TGAAConfig(alpha=1.0)))
 
 
 @dataclass
@@ -158,7 +160,7 @@ def calibrate_mag_ratios(adapter: VideoModelAdapter, requests: list[GenerationRe
 
 
 class SystemRun:
-    """Runs trace items through one system, keeping its source cache between calls."""
+    """Runs trace items through one system: its own cache session over its own in-memory backend."""
 
     def __init__(
         self,
@@ -168,22 +170,13 @@ class SystemRun:
         steps: int,
         budget_bytes: int | None = None,
     ) -> None:
-        self.adapter, self.embedder, self.system, self.steps = adapter, embedder, system, steps
-        self.cache = MemoryCache(budget_bytes)
+        self.adapter, self.system, self.steps = adapter, system, steps
+        self.backend = MemoryBackend(budget_bytes)
+        self.cache = ReuseCache(self.backend, embedder, system.reuse)
         # Each system remembers the prompts it encoded itself, as if it ran in a worker of its own:
         # with one memory, the system that went first would encode every prompt for the others.
         encoders = (adapter.text_encoder, getattr(embedder, "encoder", None))
         self.text_memories = {id(e): (e, e.new_memory()) for e in encoders if hasattr(e, "remembering")}
-        limits = adapter.limits
-        self.namespace = Namespace.for_request(
-            adapter.card,
-            steps=steps,
-            height=limits.default_side,
-            width=limits.default_side,
-            frames=limits.default_frames,
-            guidance_scale=limits.default_guidance,
-            embedder=embedder.name,
-        ).key
 
     @contextlib.contextmanager
     def _attached(self) -> Iterator[BlockTokens]:
@@ -203,67 +196,33 @@ class SystemRun:
                 transformer.disable_cache()
 
     def step(self, chunk: list[TraceItem], batch_size: int) -> tuple[list[Record], np.ndarray]:
-        """One engine call on ``chunk``, a slice of a run of ``batch_size`` requests per call (timed
-        inside; attaching the system is not)."""
+        """One session on ``chunk``, a slice of a run of ``batch_size`` requests per call (timed inside;
+        attaching the system is not)."""
         with self._attached() as counter:
             return self._chunk(chunk, counter, batch_size)
 
-    def _lookup(
-        self, items: list[TraceItem], requests: list[GenerationRequest], embeddings: np.ndarray
-    ) -> tuple[list[ReusePlan], list[ReuseSource | None], list[MemoryEntry | None]]:
-        plans, sources, entries = [], [], []
-        for item, request, embedding in zip(items, requests, embeddings):
-            match = self.cache.lookup(embedding, self.namespace, item.domain)
-            plan, source, entry = ReusePlan(self.steps, reason="miss: empty cache"), None, None
-            if match is not None:
-                entry, similarity = match
-                plan, source = prepare_reuse(
-                    self.adapter, request, entry.run, similarity, self.system.policy, source_id=str(entry.id)
-                )
-            plans.append(plan)
-            sources.append(source)
-            entries.append(entry if plan.hit else None)
-        return plans, sources, entries
-
     def _chunk(self, items: list[TraceItem], counter: BlockTokens, batch_size: int) -> tuple[list[Record], np.ndarray]:
-        requests = [make_request(self.adapter, item, self.steps) for item in items]
+        jobs = [CacheJob(str(item.index), make_request(self.adapter, item, self.steps), item.domain) for item in items]
         stats = DenoiseStats()
         tick = time.perf_counter()
-        extra: dict[str, float] = {}
-        if self.system.reuse is None:
-            plans = [ReusePlan(self.steps, reason="no cache") for _ in items]
-            frames = generate(self.adapter, requests, stats=stats)
-        else:
-            # The cache key's MiniLM forward is the one generation would run anyway (the encoder
-            # remembers the prompt), so it is timed apart from the cache's own work.
-            embeddings = self.embedder.embed([r.prompt for r in requests])
-            extra["encode"] = time.perf_counter() - tick
-            plans, sources, entries = self._lookup(items, requests, embeddings)
-            extra["lookup"] = time.perf_counter() - tick - extra["encode"]
-            out = generate_with_reuse(
-                self.adapter,
-                requests,
-                plans,
-                sources,
-                tgaa=self.system.tgaa,
-                capture=self.system.capture(self.steps),
-                stats=stats,
-            )
-            frames, admit = out.frames, time.perf_counter()
-            for item, plan, entry, captured, embedding in zip(items, plans, entries, out.captured, embeddings):
-                if plan.hit:
-                    self.cache.record_hit(entry, plan.steps_saved)
-                else:  # a full-compute run is the cache's next source
-                    self.cache.admit(captured, embedding, self.namespace, item.domain)
-            extra["admit"] = time.perf_counter() - admit
+        session = self.cache.open(self.adapter, jobs)
+        frames = session.denoise(stats=stats)
+        session.settle({job.key for job in jobs})  # every request of the benchmark is delivered
         seconds = time.perf_counter() - tick
         frames = frames.cpu().numpy()
         share = 1 / len(items)
-        stage_seconds = {**stats.stage_seconds, **extra}
+        # The cache key's MiniLM forward is the one generation would run anyway (the encoder remembers
+        # the prompt), so it is timed apart from the cache's own work.
+        phases = {"encode": "embed", "lookup": "plan", "admit": "settle"}
+        stage_seconds = {
+            **stats.stage_seconds,
+            **{k: session.seconds[v] for k, v in phases.items() if v in session.seconds},
+        }
         stage_seconds["other"] = max(0.0, seconds - sum(stage_seconds.values()))  # encoding, decoding, glue
         block_tokens = counter.take()
         records = []
-        for item, plan, reading in zip(items, plans, read_clips(frames)):
+        for item, job, reading in zip(items, jobs, read_clips(frames)):
+            plan = job.plan
             records.append(
                 Record(
                     index=item.index,
@@ -283,7 +242,7 @@ class SystemRun:
                     stage2=plan.stage2,
                     region_fraction=plan.region_fraction,
                     similarity=plan.similarity,
-                    cache_bytes=self.cache.nbytes,
+                    cache_bytes=self.backend.nbytes,
                     stage_seconds={k: v * share for k, v in stage_seconds.items()},
                     correct={a: getattr(reading, a) == getattr(item.spec, a) for a in ATTRIBUTES},
                 )

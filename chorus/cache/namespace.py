@@ -1,6 +1,11 @@
-"""What must match for a cache entry to be reusable, and whose entries a request may see.
+"""What must match for requests to share work, and whose cache entries a request may see.
 
-Torch-free: the API can compute a request's namespace and domain too.
+One source of truth, from the widest sharing to the narrowest: ``RunShape`` (frames, size, steps) is what
+requests must share to be denoised in one batched forward; ``batch_key`` adds the model (the jobs
+table's column that claims batch mates); ``Namespace`` adds everything else that makes a stored
+trajectory meaningless to another request (revision, scheduler, guidance, embedder).
+
+Torch-free: the API computes batch keys, and could compute namespaces and domains too.
 """
 
 from __future__ import annotations
@@ -9,11 +14,46 @@ import hashlib
 import json
 import uuid
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from chorus.models.catalog import ModelCard
 
 SHARED_DOMAIN = "shared"
+
+
+class SizedRequest(Protocol):
+    """The fields of a request (``GenerationRequest``, the API's resolved input) that fix its run's shape."""
+
+    num_frames: int
+    height: int
+    width: int
+    num_inference_steps: int
+
+
+class GuidedRequest(SizedRequest, Protocol):
+    guidance_scale: float
+
+
+@dataclass(frozen=True)
+class RunShape:
+    """What requests must share to be denoised in one batched forward (guidance and seed are per row)."""
+
+    frames: int
+    height: int
+    width: int
+    steps: int
+
+    @classmethod
+    def of(cls, request: SizedRequest) -> RunShape:
+        return cls(int(request.num_frames), int(request.height), int(request.width), int(request.num_inference_steps))
+
+    def __str__(self) -> str:
+        return f"{self.frames}x{self.height}x{self.width}/{self.steps}"
+
+
+def batch_key(model_id: str, shape: RunShape) -> str:
+    """Jobs with equal keys can share one batched forward: same model, same run shape."""
+    return f"{model_id}/{shape}"
 
 
 @dataclass(frozen=True)
@@ -42,29 +82,24 @@ class Namespace:
         object.__setattr__(self, "guidance_scale", float(self.guidance_scale))
 
     @classmethod
-    def for_request(
-        cls,
-        card: ModelCard,
-        *,
-        steps: int,
-        height: int,
-        width: int,
-        frames: int,
-        guidance_scale: float,
-        embedder: str,
-    ) -> Namespace:
-        # Mirrors chorus.engine.denoise.make_scheduler: flow-matching Euler with the card's shift.
+    def for_request(cls, card: ModelCard, request: GuidedRequest, *, embedder: str) -> Namespace:
+        shape = RunShape.of(request)
+        # Mirrors chorus.engine.denoise.make_scheduler: flow-matching Euler with the card's shift and grid.
         return cls(
             model_id=card.model_id,
             revision=card.revision,
             scheduler=f"flow_match_euler(shift={float(card.flow_shift)},grid={card.sigma_grid})",
-            steps=steps,
-            height=height,
-            width=width,
-            frames=frames,
-            guidance_scale=guidance_scale,
+            steps=shape.steps,
+            height=shape.height,
+            width=shape.width,
+            frames=shape.frames,
+            guidance_scale=request.guidance_scale,
             embedder=embedder,
         )
+
+    @property
+    def shape(self) -> RunShape:
+        return RunShape(self.frames, self.height, self.width, self.steps)
 
     def info(self) -> dict[str, Any]:
         """The hashed fields, stored beside the hash so that humans can read it."""

@@ -16,6 +16,7 @@ import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
 from diffusers.hooks import HookRegistry
 
+from chorus.cache.namespace import RunShape
 from chorus.models.base import VideoModelAdapter
 from chorus.models.catalog import ModelLimits
 from chorus.vocab import Stage
@@ -52,9 +53,9 @@ class GenerationRequest:
         )
 
     @property
-    def shape_key(self) -> tuple[int, int, int, int]:
-        """Requests with equal keys can be denoised in one batched forward."""
-        return self.num_frames, self.height, self.width, self.num_inference_steps
+    def shape(self) -> RunShape:
+        """Requests of equal shapes can be denoised in one batched forward."""
+        return RunShape.of(self)
 
 
 @dataclass
@@ -146,7 +147,7 @@ def generate(
     stats: DenoiseStats | None = None,
 ) -> torch.Tensor:
     """Denoise a batch of same-shape requests; returns uint8 frames (B, F, H, W, 3)."""
-    if len({r.shape_key for r in requests}) != 1:
+    if len({r.shape for r in requests}) != 1:
         raise ValueError("a batch must share frames, size and step count")
     stats = stats if stats is not None else DenoiseStats()
     steps = requests[0].num_inference_steps

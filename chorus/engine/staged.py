@@ -99,7 +99,7 @@ class _Sources:
 def _check(
     requests: list[GenerationRequest], plans: list[ReusePlan], sources: list[ReuseSource | None], grid: Grid
 ) -> None:
-    if len({r.shape_key for r in requests}) != 1:
+    if len({r.shape for r in requests}) != 1:
         raise ValueError("a batch must share frames, size and step count")
     if not len(requests) == len(plans) == len(sources):
         raise ValueError("one plan and one source (or None) per request")

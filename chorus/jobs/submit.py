@@ -27,6 +27,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from chorus.cache.namespace import RunShape, batch_key
 from chorus.config import Settings
 from chorus.db.models import Job, JobStatus
 from chorus.jobs.errors import BrokerUnavailable, Conflict, InvalidInput
@@ -82,11 +83,6 @@ def resolve_input(body: JobInput, settings: Settings) -> ResolvedInput:
     return resolved
 
 
-def batch_key(spec: ResolvedInput) -> str:
-    """Jobs with equal keys can share one batched forward (guidance and seed are per sample)."""
-    return f"{spec.model}/{spec.num_frames}x{spec.height}x{spec.width}/{spec.num_inference_steps}"
-
-
 def request_hash(body: JobInput) -> str:
     """Identifies "the same body" for Idempotency-Key: what the client sent, not the defaults filled in."""
     canonical = json.dumps(body.model_dump(mode="json", exclude_unset=True), sort_keys=True, separators=(",", ":"))
@@ -106,7 +102,7 @@ def create_job(
         "status": JobStatus.queued,
         "model": spec.model,
         "input": spec.model_dump(mode="json"),
-        "batch_key": batch_key(spec),
+        "batch_key": batch_key(spec.model, RunShape.of(spec)),
         "idempotency_key": idempotency_key,
         "request_hash": digest,
         "progress": 0,

@@ -1,8 +1,9 @@
 import dataclasses
+from types import SimpleNamespace
 
 import pytest
 
-from chorus.cache.namespace import SHARED_DOMAIN, Namespace, cache_domain
+from chorus.cache.namespace import SHARED_DOMAIN, Namespace, RunShape, batch_key, cache_domain
 from chorus.config import REPO_MODELS_DIR
 from chorus.models.catalog import find_model
 
@@ -52,12 +53,14 @@ def test_numeric_types_are_normalised():
 def test_for_request_takes_model_identity_and_scheduler_from_the_card():
     card = find_model("chorus-shapes", REPO_MODELS_DIR)
     assert card is not None
-    ns = Namespace.for_request(
-        card, steps=4, height=32, width=32, frames=8, guidance_scale=3.0, embedder="all-minilm-l6-v2/32"
-    )
+    request = SimpleNamespace(num_frames=8, height=32, width=48, num_inference_steps=4, guidance_scale=3.0)
+    ns = Namespace.for_request(card, request, embedder="all-minilm-l6-v2/32")
     assert (ns.model_id, ns.revision) == (card.model_id, card.revision)
-    assert str(float(card.flow_shift)) in ns.scheduler
+    assert str(float(card.flow_shift)) in ns.scheduler and card.sigma_grid in ns.scheduler
     assert ns.info()["steps"] == 4
+    # The batch key is the namespace's model and shape: one source for "can share a forward".
+    assert ns.shape == RunShape.of(request) == RunShape(8, 32, 48, 4)
+    assert batch_key(card.model_id, ns.shape) == "chorus-shapes/8x32x48/4"
 
 
 def test_domain_is_the_tenant_unless_it_opted_in_to_sharing():

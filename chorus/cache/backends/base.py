@@ -1,0 +1,59 @@
+"""The cache backend protocol: what a cache session needs from wherever entries are kept.
+
+Modelled on SGLang's ``BasePrefixCache``: a handful of operations, the policy decisions (plans, capture,
+failure handling) stay in the session. Torch-free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from chorus.cache.namespace import Namespace
+
+if TYPE_CHECKING:
+    from chorus.engine.capture import CapturedRun
+
+
+@dataclass(frozen=True)
+class Found:
+    """The nearest entry a lookup found, as the session reports and reuses it."""
+
+    entry_id: str
+    similarity: float  # cosine similarity of the two prompt embeddings
+    source_job_id: str | None  # the job whose run the entry holds (None: not from a job)
+    path: str | None = None  # how the index found it ("exact", "hnsw@100", ...), for metrics
+    local: bool = False  # its tensors are already in this process: the fetch costs nothing
+    ref: Any = field(default=None, compare=False, repr=False)  # the backend's own handle on the entry
+
+
+class CacheBackend(Protocol):
+    def domains(self, tenants: Collection[str]) -> dict[str, str]:
+        """Each tenant's cache domain: its own, or the shared pool it opted in to."""
+        ...
+
+    def lookup(self, embedding: np.ndarray, namespace: Namespace, domain: str) -> Found | None:
+        """The nearest live entry of the same namespace and domain, or None."""
+        ...
+
+    def fetch(self, found: Found) -> Future[CapturedRun]:
+        """Start loading the entry's tensors; the future raises EntryUnavailable if they are gone."""
+        ...
+
+    def record_hit(self, found: Found, steps_saved: float) -> None:
+        """Count a delivered reuse of the entry (eviction weighs it)."""
+        ...
+
+    def admit(
+        self, run: CapturedRun, embedding: np.ndarray, namespace: Namespace, domain: str, source_job_id: str | None
+    ) -> None:
+        """Store a delivered full run as a new entry."""
+        ...
+
+    def enforce(self, domain: str) -> None:
+        """Expire and evict the domain's entries until it fits its byte budget."""
+        ...

@@ -1,0 +1,323 @@
+"""One batch's way through the cache: the code path the worker and the benchmark both run.
+
+    cache = ReuseCache(backend, embedder, ReuseConfig.from_settings(settings))
+    session = cache.open(adapter, [CacheJob(key, request, tenant), ...])   # key, embed, look up, fetch, plan
+    frames = session.denoise(on_step=..., stats=...)                        # the staged denoise, each by its plan
+    ...deliver the videos...
+    session.settle(delivered_keys)                                          # record hits, admit misses, evict
+
+``open`` embeds the batch's prompts in one call and looks each job up in its namespace and domain; a
+match's fetch starts at once (the backend overlaps it with the remaining lookups), then each job is
+planned from its fetched source. ``settle`` runs only for jobs that were delivered, so the cache's
+bookkeeping never delays or fails a delivery.
+
+The cache can never fail a job: an error before the denoise makes the job a miss that says why; an error
+in ``settle`` is logged and dropped. Each job's ``CacheJob`` is the one record of what happened to it:
+its plan, its source, its role, its timings; ``metrics()`` is its ``metrics.cache``.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+from collections.abc import Collection, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from chorus.cache.backends.base import CacheBackend, Found
+from chorus.cache.embedder import PromptEmbedder
+from chorus.cache.namespace import Namespace
+from chorus.engine.capture import CaptureConfig, CapturedRun
+from chorus.engine.denoise import Canceled, DenoiseStats, GenerationRequest, StepCallback
+from chorus.engine.plan import ReusePlan, ReusePolicy
+from chorus.engine.prepare import prepare_reuse
+from chorus.engine.region import RegionConfig
+from chorus.engine.staged import ReuseSource, generate_with_reuse
+from chorus.engine.tgaa import TGAAConfig
+from chorus.models.base import VideoModelAdapter
+
+if TYPE_CHECKING:
+    from chorus.config import Settings
+
+log = logging.getLogger(__name__)
+
+# What a caller of the session needs from the engine, so that callers (the worker) import no engine module.
+__all__ = [
+    "CacheJob",
+    "CacheSession",
+    "Canceled",
+    "DenoiseStats",
+    "GenerationRequest",
+    "ReuseCache",
+    "ReuseConfig",
+    "Role",
+]
+
+
+class Role(enum.StrEnum):
+    """What the cache was to one job."""
+
+    off = "off"  # the cache was not consulted (turned off for the deployment or by the job)
+    miss = "miss"  # looked up, computed in full (and admitted once delivered)
+    hit = "hit"  # reused a source's trajectory
+
+
+@dataclass(frozen=True)
+class ReuseConfig:
+    """How the cache reuses and what it stores: the policy and the engine's reuse configs."""
+
+    enabled: bool = True
+    admit: bool = True
+    policy: ReusePolicy = field(default_factory=ReusePolicy)
+    region: RegionConfig = field(default_factory=RegionConfig)
+    tgaa: TGAAConfig = field(default_factory=TGAAConfig)
+    capture: CaptureConfig = field(default_factory=CaptureConfig)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ReuseConfig:
+        return cls(
+            enabled=settings.cache_enabled,
+            admit=settings.cache_admit,
+            policy=ReusePolicy(
+                min_similarity=settings.cache_min_similarity,
+                full_similarity=settings.cache_full_similarity,
+                stage1_share=settings.cache_stage1_share,
+                stage2_share=settings.cache_stage2_share,
+                min_repair_steps=settings.cache_min_repair_steps,
+                seed_variant_share=settings.cache_seed_variant_share,
+                replay_identical=settings.cache_replay_identical,
+                max_region_fraction=settings.cache_max_region_fraction,
+                min_edit_steps=settings.cache_min_edit_steps,
+            ),
+            region=RegionConfig(threshold=settings.cache_region_threshold),
+            tgaa=TGAAConfig(alpha=settings.cache_tgaa_alpha),
+            capture=CaptureConfig(
+                latent_steps=_tuple(settings.cache_capture_latent_steps),
+                map_steps=_tuple(settings.cache_capture_map_steps),
+                map_layers=_tuple(settings.cache_capture_map_layers),
+                map_stride=tuple(settings.cache_capture_map_stride),
+            ),
+        )
+
+
+@dataclass
+class CacheJob:
+    """One job's way through the cache. The caller fills the first four fields; the session the rest."""
+
+    key: str  # the job's id (the worker) or the request's index (the benchmark): names an admitted source
+    request: GenerationRequest
+    tenant: str
+    off_reason: str | None = None  # set: the cache is off for this job, and why
+    plan: ReusePlan | None = None
+    source: ReuseSource | None = None
+    namespace: Namespace | None = None  # None once the cache could not key the job
+    domain: str | None = None
+    embedding: np.ndarray | None = None
+    found: Found | None = None  # the nearest entry, used or not
+    captured: CapturedRun | None = None  # a miss's trajectory, admitted once the job is delivered
+    timings: dict[str, float] = field(default_factory=dict)  # seconds: lookup, fetch (overlap included)
+
+    def __post_init__(self) -> None:
+        if self.plan is None:
+            self.plan = ReusePlan(self.request.num_inference_steps)
+
+    @property
+    def role(self) -> Role:
+        if self.off_reason is not None:
+            return Role.off
+        return Role.hit if self.plan.hit else Role.miss
+
+    @property
+    def admissible(self) -> bool:
+        return self.namespace is not None and self.role is Role.miss
+
+    def miss(self, reason: str) -> None:
+        """Compute in full; the nearest entry, if one was found, stays on record as the source not used."""
+        found = self.found.entry_id if self.found else None
+        self.plan, self.source = ReusePlan(self.request.num_inference_steps, reason=reason, source_id=found), None
+
+    def turn_off(self, why: str) -> None:
+        self.off_reason = why
+        self.miss(f"off: {why}")
+
+    def metrics(self) -> dict[str, Any]:
+        """The job's ``metrics.cache``: the plan, where its source came from, and what the cache cost."""
+        found = self.found
+        figures = {f"{name}_seconds": round(seconds, 4) for name, seconds in self.timings.items()}
+        if found is not None:
+            figures["fetched_from"] = "local" if found.local else "store"
+        return {
+            **self.plan.to_dict(),
+            "role": str(self.role),
+            "looked_up": self.role is not Role.off,
+            "source_job_id": found.source_job_id if found else None,
+            "lookup_path": found.path if found else None,
+            **figures,
+        }
+
+
+class ReuseCache:
+    """A process's handle on the cache: a backend, the key embedder and the reuse config."""
+
+    def __init__(self, backend: CacheBackend, embedder: PromptEmbedder, config: ReuseConfig | None = None) -> None:
+        self.backend, self.embedder, self.config = backend, embedder, config or ReuseConfig()
+
+    def open(self, adapter: VideoModelAdapter, jobs: Sequence[CacheJob]) -> CacheSession:
+        """Key, look up, fetch and plan each job of a same-shape batch."""
+        session = CacheSession(self, adapter, list(jobs))
+        session.prepare()
+        return session
+
+
+class CacheSession:
+    """One batch: planned by ``ReuseCache.open``, then ``denoise``, then ``settle``."""
+
+    def __init__(self, cache: ReuseCache, adapter: VideoModelAdapter, jobs: list[CacheJob]) -> None:
+        self.cache, self.adapter, self.jobs = cache, adapter, jobs
+        self.config = cache.config
+        # The batch's own phases, seconds: "embed" (the cache keys' embedding call), "plan" (lookups,
+        # fetches and planning), "settle" (hits, admissions, eviction).
+        self.seconds: dict[str, float] = {}
+
+    def prepare(self) -> None:
+        tick = time.perf_counter()
+        try:
+            self._prepare()
+        finally:
+            self.seconds["plan"] = time.perf_counter() - tick - self.seconds.get("embed", 0.0)
+
+    def _prepare(self) -> None:
+        active = []
+        for job in self.jobs:
+            if job.off_reason is not None:
+                job.turn_off(job.off_reason)
+            elif not self.config.enabled:
+                job.turn_off("CHORUS_CACHE_ENABLED is false")
+            else:
+                active.append(job)
+        if not active:
+            return
+        try:
+            self._key(active)
+        except Exception as exc:
+            log.warning("cache keys for batch %s failed; computing in full", active[0].key, exc_info=True)
+            for job in active:
+                job.namespace = None
+                job.miss(f"miss: cache unavailable ({type(exc).__name__})")
+            return
+        fetches = [(job, fetch) for job in active if (fetch := self._look_up(job)) is not None]
+        for job, (future, started) in fetches:
+            self._plan(job, future, started)
+
+    def _key(self, active: list[CacheJob]) -> None:
+        """Namespace, domain and prompt embedding of each job (one embedding call, one domain query)."""
+        domains = self.cache.backend.domains({job.tenant for job in active})
+        embedder, tick = self.cache.embedder, time.perf_counter()
+        embeddings = embedder.embed([job.request.prompt for job in active])
+        self.seconds["embed"] = time.perf_counter() - tick
+        for job, embedding in zip(active, embeddings):
+            job.namespace = Namespace.for_request(self.adapter.card, job.request, embedder=embedder.name)
+            job.domain = domains[job.tenant]
+            job.embedding = embedding
+
+    def _look_up(self, job: CacheJob) -> tuple[Future[CapturedRun], float] | None:
+        """The nearest entry; its fetch starts at once (the future, and when). None: a miss, already planned."""
+        tick = time.perf_counter()
+        try:
+            job.found = self.cache.backend.lookup(job.embedding, job.namespace, job.domain)
+        except Exception as exc:
+            log.warning("cache lookup for job %s failed; computing in full", job.key, exc_info=True)
+            job.miss(f"miss: lookup failed ({type(exc).__name__})")
+            return None
+        job.timings["lookup"] = time.perf_counter() - tick
+        if job.found is None:
+            job.miss("miss: no entry")
+            return None
+        return self.cache.backend.fetch(job.found), time.perf_counter()
+
+    def _plan(self, job: CacheJob, future: Future[CapturedRun], started: float) -> None:
+        try:
+            run = future.result()
+        except Exception as exc:  # EntryUnavailable: evicted, objects gone, store down, corrupt
+            log.warning(
+                "cache entry %s unavailable for job %s (%s); computing in full", job.found.entry_id, job.key, exc
+            )
+            job.miss(f"miss: entry unavailable ({type(exc).__name__})")
+            return
+        finally:
+            job.timings["fetch"] = time.perf_counter() - started  # until the tensors were here, overlap included
+        try:
+            job.plan, job.source = prepare_reuse(
+                self.adapter,
+                job.request,
+                run,
+                job.found.similarity,
+                policy=self.config.policy,
+                region=self.config.region,
+                source_id=job.found.entry_id,
+            )
+        except Exception as exc:
+            log.warning("reuse planning for job %s failed; computing in full", job.key, exc_info=True)
+            job.miss(f"miss: planning failed ({type(exc).__name__})")
+
+    def capture(self) -> CaptureConfig | None:
+        """Capture only when some job's run will be admitted, and maps only where edits are reused (a batch
+        shares one step count)."""
+        if not (self.config.admit and any(job.admissible for job in self.jobs)):
+            return None
+        return self.config.policy.capture_for(self.config.capture, self.jobs[0].request.num_inference_steps)
+
+    def denoise(self, on_step: StepCallback | None = None, stats: DenoiseStats | None = None) -> torch.Tensor:
+        """The staged denoise of the batch, each job by its plan; uint8 frames (B, F, H, W, 3)."""
+        out = generate_with_reuse(
+            self.adapter,
+            [job.request for job in self.jobs],
+            [job.plan for job in self.jobs],
+            [job.source for job in self.jobs],
+            tgaa=self.config.tgaa,
+            capture=self.capture(),
+            on_step=on_step,
+            stats=stats,
+        )
+        for job, captured in zip(self.jobs, out.captured):
+            job.captured = captured if job.admissible else None
+        return out.frames
+
+    def settle(self, delivered: Collection[str]) -> int:
+        """After delivery: count delivered hits, admit delivered misses' captures, enforce their domains.
+        Returns how many entries were admitted."""
+        tick = time.perf_counter()
+        try:
+            return self._settle(delivered)
+        finally:
+            self.seconds["settle"] = time.perf_counter() - tick
+
+    def _settle(self, delivered: Collection[str]) -> int:
+        backend, domains, admitted = self.cache.backend, set(), 0
+        for job in self.jobs:
+            if job.key not in delivered or job.namespace is None:
+                continue
+            try:
+                if job.role is Role.hit:
+                    backend.record_hit(job.found, job.plan.steps_saved)
+                elif job.captured is not None:
+                    backend.admit(job.captured, job.embedding, job.namespace, job.domain, job.key)
+                    domains.add(job.domain)
+                    admitted += 1
+            except Exception:
+                log.warning("cache bookkeeping for job %s failed", job.key, exc_info=True)
+        for domain in domains:
+            try:
+                backend.enforce(domain)
+            except Exception:
+                log.warning("cache eviction in domain %s failed", domain, exc_info=True)
+        return admitted
+
+
+def _tuple(values: list[int] | None) -> tuple[int, ...] | None:
+    return None if values is None else tuple(values)

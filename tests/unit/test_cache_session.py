@@ -1,0 +1,111 @@
+"""The cache session without services: switches, defaults, and failures that must not fail a job.
+
+The Postgres backend is pointed at a closed port on purpose: every database call fails at once, as when
+the cache's database is down.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import numpy as np
+import pytest
+
+from chorus.cache.backends.base import Found
+from chorus.cache.backends.postgres import PostgresBackend
+from chorus.cache.index import EntryRef
+from chorus.cache.namespace import Namespace
+from chorus.cache.session import CacheJob, GenerationRequest, ReuseCache, ReuseConfig, Role
+from chorus.config import Settings
+from chorus.engine.capture import CaptureConfig
+from chorus.engine.plan import ReusePlan
+from chorus.storage import StoreError
+from tests.unit.test_cache_entries import make_run
+
+UNREACHABLE_DB = "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2"
+NAMESPACE = Namespace("m", "r", "s", 4, 32, 32, 8, 3.0, "e")
+
+
+class FailingStore:
+    """Fake object store whose every call fails like an unreachable S3."""
+
+    def __getattr__(self, name: str):
+        def fail(*args, **kwargs):
+            raise StoreError(f"{name}: store unreachable")
+
+        return fail
+
+
+class FakeEmbedder:
+    """Fake key embedder (the session must not reach it when the cache is off or down)."""
+
+    name, dim = "fake", 384
+
+    def embed(self, prompts: list[str]) -> np.ndarray:
+        raise AssertionError("not expected to embed")
+
+
+def unreachable_cache(**settings) -> ReuseCache:
+    settings = Settings(_env_file=None, database_url=UNREACHABLE_DB, **settings)
+    backend = PostgresBackend.from_settings(settings, FailingStore())
+    return ReuseCache(backend, FakeEmbedder(), ReuseConfig.from_settings(settings))
+
+
+def cache_job(steps: int = 4, off: str | None = None) -> CacheJob:
+    request = GenerationRequest(prompt="a red square moving right", num_inference_steps=steps)
+    return CacheJob(str(uuid.uuid4()), request, str(uuid.uuid4()), off)
+
+
+def test_default_settings_are_the_engines_defaults():
+    assert ReuseConfig.from_settings(Settings(_env_file=None)) == ReuseConfig()
+
+
+@pytest.mark.parametrize(
+    ("settings", "off", "reason"),
+    [
+        ({"cache_enabled": False}, None, "off: CHORUS_CACHE_ENABLED is false"),
+        ({}, "the job asked for cache mode off", "off: the job asked for cache mode off"),
+    ],
+)
+def test_a_job_with_the_cache_off_is_a_miss_that_captures_nothing(settings, off, reason):
+    session = unreachable_cache(**settings).open(None, [cache_job(off=off)])  # no adapter, no database needed
+    [job] = session.jobs
+    assert (job.role, job.plan.hit, job.plan.reason, job.admissible) == (Role.off, False, reason, False)
+    assert session.capture() is None
+    assert job.metrics()["looked_up"] is False  # not counted as a lookup in the hit ratio
+
+
+@pytest.mark.parametrize("steps", [4, 50])
+def test_misses_capture_attention_maps_only_at_step_counts_where_edits_are_reused(steps):
+    cache = unreachable_cache()
+    session = cache.open(None, [])
+    miss = cache_job(steps)
+    miss.namespace, miss.domain, miss.embedding = NAMESPACE, "d", np.zeros(384)
+    session.jobs = [miss]
+    maps = CaptureConfig() if steps >= cache.config.policy.min_edit_steps else CaptureConfig(map_steps=())
+    assert miss.role is Role.miss and miss.admissible and session.capture() == maps
+
+
+def test_an_unreachable_cache_database_makes_the_job_a_miss():
+    [job] = unreachable_cache().open(None, [cache_job()]).jobs
+    assert job.plan.reason == "miss: cache unavailable (OperationalError)" and job.role is Role.miss
+    assert job.metrics()["stages"] == {"stage1": 0, "stage2": 0, "stage3": 4}
+    assert job.metrics()["looked_up"] is True
+
+
+def test_failed_admission_and_hit_counting_are_logged_not_raised(caplog):
+    session = unreachable_cache().open(None, [])
+    miss, hit = cache_job(), cache_job()
+    for job in (miss, hit):
+        job.namespace, job.domain, job.embedding = NAMESPACE, "d", np.zeros(384)
+    miss.captured = make_run()
+    hit.plan = ReusePlan(4, stage1=2)
+    source = EntryRef(uuid.uuid4(), "d", NAMESPACE.key, hit.request.prompt, [], 0, "prefix", 1, [1, 2], None)
+    hit.found = Found(str(source.id), 0.9, None, "exact", ref=source)
+    session.jobs = [miss, hit]
+
+    with caplog.at_level(logging.WARNING, logger="chorus.cache.session"):
+        assert session.settle(delivered={miss.key, hit.key}) == 0
+    failed = {record.getMessage() for record in caplog.records}
+    assert failed == {f"cache bookkeeping for job {j.key} failed" for j in (miss, hit)}
