@@ -109,7 +109,7 @@ class ReuseConfig:
 class CacheJob:
     """One job's way through the cache. The caller fills the first four fields; the session the rest."""
 
-    key: str  # the job's id (the worker) or the request's index (the benchmark): names an admitted source
+    key: str  # the job's id: names the source of an admitted run (the in-memory backend takes any string)
     request: GenerationRequest
     tenant: str
     off_reason: str | None = None  # set: the cache is off for this job, and why
