@@ -21,36 +21,8 @@ Load once, time later (the HNSW build of 1M entries takes ~8.5 min on 2 cores)::
     python bench/cache_lookup.py --entries 1000000 --shared-buffers 4GB --pgdata /tmp/pg1m --build-only
     python bench/cache_lookup.py --entries 1000000 --shared-buffers 4GB --pgdata /tmp/pg1m
 
-Measured (2026-11-26, this 2-core VM, the background training paused with SIGSTOP for
-the run, 2000 queries; "before" = 7e5b0a6, "after" = the pooled-psycopg lookup, each
-pair run back to back in the same window). Latency in ms, wall clock; recall@1 against
-brute force::
-
-    entries  code    p50   p99   retried: n, ms p50/max   recall@1  near-dup  new prompts  load avg
-    100k     before  2.15  3.55  6 at ef 1000, 12/18      94.35%    97.13%    87.37%       4.0
-    100k     after   1.73  3.34  6 at ef 400, 5.7/8.7     94.35%    97.13%    87.37%       3.7
-    100k     before  1.90  3.26  (repeat)                                                3.2
-    100k     after   1.61  3.36  (repeat)                                                2.9
-    1M       before  3.97  7.37  12 at ef 1000, 42/51     75.95%    82.20%    60.62%       2.0
-    1M       after*  3.33  6.50  8 at ef 400, 17/23       76.00%    82.27%    60.62%       4.2
-    1M       before  4.18  17.1  12 at ef 1000, 34/116    75.95%    82.20%    60.62%       7.3
-    1M       after   3.53  12.6  12 at ef 400, 21/52      75.95%    82.20%    60.62%       8.3
-
-(*) with an exact fallback for partitions of up to 10k rows that was then dropped: its 4
-queries took 33-87 ms (a 5-10k-row partition's rows lie on as many heap pages); the
-final code sends them to ef 400 like the rest. The last pair ran while other sessions'
-load tests kept the load average at 7-9 (at nice 19): wall times include waiting for a
-CPU (CPU time per lookup p50/p99: 3.85/7.2 ms before, 3.35/6.3 ms after). A first
-"before" run at 100k while other sessions' tests ran gave p99 12.6 ms with CPU p99
-4.9 ms: earlier p99 figures of ~12 ms were waiting for a CPU, not lookup work.
-
-Where a lookup's CPU goes at 100k (measured outside a quiet window, so high in absolute
-terms): the HNSW probe at ef_search 100 dominates (backend); planning ~0.13 ms; the
-capped partition count of the old single statement ~0.27 ms, now once per partition per
-size_ttl_s; the client ~0.9 ms through SQLAlchemy, ~0.5 ms on the raw psycopg connection.
-Recall is unchanged: the first HNSW try is the same; only retries (new prompts in small
-partitions) go to ef 400 before ef 1000. Near-duplicate recall at 1M (82%) is limited by
-ef_search 100 on this clustered synthetic data, not by the lookup's paths.
+Prints p50/p99 lookup latency (wall and CPU), retries by path, recall@1 overall, on near-duplicates
+and on new prompts, and the naive query's misses. Measured figures: ``bench/results/cache_lookup.md``.
 """
 
 from __future__ import annotations

@@ -10,35 +10,13 @@ on the edit's region, TGAA on or off) and without reuse. Printed per plan: the c
 on the target (all four attributes, and the edited attribute alone), PSNR against the target's
 no-reuse video, and the transformer tokens relative to no reuse (the compute proxy).
 
-Measured on the 2-core development machine, model chorus-shapes@step-12500-distill4-1400, 48 pairs
-(one pair is 2 points; the shipped policy's edit plan sizes come from these):
-
-    steps  plan                 all    edited attr  compute
-    4      no reuse             41.7%  87.5%        1.00
-    4      k1=1                 35.4%  58.3%        0.75
-    4      k1=0 k2=1 TGAA on    25.0%  (every edit plan at 4 steps lost accuracy)
-    20     no reuse             52.1%  87.5%        1.00
-    20     k1=0 k2=2 TGAA on    47.9%  87.5%        0.93
-    20     k1=0 k2=2 TGAA off   45.8%  87.5%        0.93
-    20     k1=2                 56.2%  85.4%        0.90
-    20     k1=2 k2=2 TGAA on    37.5%  72.9%        0.83
-    20     k1=0 k2=5 TGAA on    35.4%  72.9%        0.82
-    20     k1=5                 35.4%  70.8%        0.75
-    20     k1=10                27.1%  45.8%        0.50
-
     python bench/reuse_sweep.py --seed-variants --pairs 96 --steps 4
 
 Seed variants (identical prompt, another seed): Stage 1 from the source's run for k1 steps, the
 source's noise swapped for the new seed's. Printed: accuracy, and how far the variant lies from its
 source (mean absolute pixel difference) against a fresh sample with the new seed: a variant near 0 is
-a copy, not the other sample the user asked for. Model step-15000-distill4-5758, 96 prompts (eval's
-draw):
-
-    k1            all    |variant - source|
-    no reuse      56.2%  24.0
-    1             56.2%   9.8
-    2 (shipped)   57.3%   6.2
-    3             56.2%   0.5   (the source again: the last step removes the swapped noise)
+a copy, not the other sample the user asked for.
+Measured figures: ``bench/results/reuse_sweep.md``.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The speed/quality benchmark (``chorus bench``): Chorus against no cache, diffusers' intra-request caches
-and NIRVANA-style reuse, on seeded workload traces, through the engine as a library.
+and NIRVANA-style reuse, on seeded workload traces, through the same cache session as the worker.
 
 Modules, one job each:
 - workload: seeded prompt streams (similar, repeat, unrelated) saved as JSONL traces
@@ -8,6 +8,9 @@ Modules, one job each:
 - report: results JSON, BENCHMARKS.md and its plots
 - runner: modes (quick, full), tuning of the intra-request caches, the whole run
 
-The logic lives in the ``chorus`` package (not in bench/) so that the installed ``chorus`` command can
-import it; bench/ holds the traces and results it writes.
+One place per concern: the benchmark's logic lives here (the installed ``chorus`` command imports it) and
+drives the service's own cache session; ``bench/`` holds standalone scripts (load, API submit, lookup,
+engine micro-benchmarks, the reuse sweep: each docstring says how to run it and what it prints), the
+traces, and ``bench/results/`` every measured figure (JSON from ``chorus bench``, a markdown file per
+script); BENCHMARKS.md is the generated report.
 """
