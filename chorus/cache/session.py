@@ -31,7 +31,7 @@ import torch
 
 from chorus.cache.backends.base import CacheBackend, Found
 from chorus.cache.embedder import PromptEmbedder
-from chorus.cache.namespace import Namespace
+from chorus.cache.namespace import SHARED_DOMAIN, Namespace
 from chorus.engine.capture import CaptureConfig, CapturedRun
 from chorus.engine.denoise import Canceled, DenoiseStats, GenerationRequest, StepCallback
 from chorus.engine.plan import ReusePlan, ReusePolicy
@@ -146,12 +146,16 @@ class CacheJob:
         self.miss(f"off: {why}")
 
     def metrics(self) -> dict[str, Any]:
-        """The job's ``metrics.cache``: the plan, where its source came from, and what the cache cost."""
+        """The job's ``metrics.cache``: the plan, where its source came from, and what the cache cost.
+
+        A source from the opted-in shared pool may be another tenant's: it is reported as "shared", with
+        nothing that identifies it or its prompt (no entry or job id, no source words or tokens, no
+        similarity), since approximate caches leak prompts through exactly such reports."""
         found = self.found
         figures = {f"{name}_seconds": round(seconds, 4) for name, seconds in self.timings.items()}
         if found is not None:
             figures["fetched_from"] = "local" if found.local else "store"
-        return {
+        metrics = {
             **self.plan.to_dict(),
             "role": str(self.role),
             "looked_up": self.role is not Role.off,
@@ -159,6 +163,11 @@ class CacheJob:
             "lookup_path": found.path if found else None,
             **figures,
         }
+        if found is not None and self.domain == SHARED_DOMAIN:
+            metrics |= {"source_id": None, "source_job_id": "shared", "similarity": None}
+            if metrics["diff"] is not None:
+                metrics["diff"] |= {"source_words": None, "source_tokens": None}
+        return metrics
 
 
 class ReuseCache:

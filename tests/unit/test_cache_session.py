@@ -13,14 +13,17 @@ import numpy as np
 import pytest
 
 from chorus.cache.backends.base import Found
+from chorus.cache.backends.memory import MemoryBackend
 from chorus.cache.backends.postgres import PostgresBackend
+from chorus.cache.embedder import MiniLMEmbedder as RealEmbedder
 from chorus.cache.index import EntryRef
 from chorus.cache.namespace import Namespace
-from chorus.cache.session import CacheJob, GenerationRequest, ReuseCache, ReuseConfig, Role
+from chorus.cache.session import CacheJob, DenoiseStats, GenerationRequest, ReuseCache, ReuseConfig, Role
 from chorus.config import Settings
 from chorus.engine.capture import CaptureConfig
 from chorus.engine.plan import ReusePlan
 from chorus.storage import StoreError
+from tests.fixtures.random_wan import random_wan_adapter
 from tests.unit.test_cache_entries import make_run
 
 UNREACHABLE_DB = "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2"
@@ -109,3 +112,42 @@ def test_failed_admission_and_hit_counting_are_logged_not_raised(caplog):
         assert session.settle(delivered={miss.key, hit.key}) == 0
     failed = {record.getMessage() for record in caplog.records}
     assert failed == {f"cache bookkeeping for job {j.key} failed" for j in (miss, hit)}
+
+
+@pytest.mark.parametrize("steps", [4, 50])
+def test_an_exact_repeat_runs_no_transformer_forward(tmp_path, steps):
+    """Same prompt, negative prompt, seed, size, steps and guidance: the stored final latent is the answer."""
+    adapter = random_wan_adapter(tmp_path / "tiny")
+    cache = ReuseCache(MemoryBackend(), RealEmbedder(), ReuseConfig())
+    forwards, frames = [], []
+    for key in ("first", "repeat"):
+        job = CacheJob(key, GenerationRequest(prompt="a red square moving right", num_inference_steps=steps), "t")
+        stats = DenoiseStats()
+        session = cache.open(adapter, [job])
+        frames.append(session.denoise(stats=stats))
+        session.settle({key})
+        forwards.append(stats.forwards)
+    assert forwards == [steps, 0] and job.plan.reason == "replay"
+    assert (frames[0].int() - frames[1].int()).abs().max() <= 1  # the stored latent is fp16
+
+
+def test_a_hit_from_the_shared_pool_names_nothing_of_its_source(tmp_path):
+    """Tenant t1 reuses its own run by name; t2 and t3 (opted in to sharing) see only "shared"."""
+    adapter = random_wan_adapter(tmp_path / "tiny")
+    cache = ReuseCache(MemoryBackend(shared_tenants={"t2", "t3"}), RealEmbedder(), ReuseConfig())
+
+    def run(key: str, tenant: str, prompt: str = "a red square moving right", seed: int = 0) -> dict:
+        job = CacheJob(key, GenerationRequest(prompt=prompt, seed=seed), tenant)
+        session = cache.open(adapter, [job])
+        session.denoise()
+        session.settle({key})
+        return job.metrics()
+
+    run("own-source", "t1")
+    own = run("own-repeat", "t1", seed=1)
+    assert own["hit"] and own["source_job_id"] == "own-source" and own["source_id"] is not None
+    run("shared-source", "t2")
+    shared = run("other-tenant", "t3", seed=1)
+    assert shared["hit"] and shared["source_job_id"] == "shared"
+    assert shared["source_id"] is None and shared["similarity"] is None
+    assert "shared-source" not in str(shared)
