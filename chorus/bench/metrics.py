@@ -51,6 +51,7 @@ def summarize(records: Sequence[Record]) -> dict[str, Any]:
         "forwards_per_request": float(np.mean([r.forwards for r in records])),
         "tokens_per_request": float(np.mean([r.tokens for r in records])),
         "block_tokens_per_request": float(np.mean([r.block_tokens for r in records])),
+        "stage2_steps": sum(r.stage2 for r in records),  # what a TGAA ablation can differ on
         "hit_rate": len(hits) / len(records),
         "hits": len(hits),
         "cache_bytes": records[-1].cache_bytes,

@@ -38,6 +38,17 @@ def _pct(value: float | None) -> str:
     return _f(None if value is None else 100 * value, ".1f", "%")
 
 
+# An ablation whose switch acts only in Stage 2 is the same run as what it ablates where no Stage 2 ran:
+# its rows say so instead of standing as a silent duplicate.
+STAGE2_ABLATIONS = {"chorus-no-tgaa"}
+
+
+def _system_label(row: dict[str, Any]) -> str:
+    if row["system"] in STAGE2_ABLATIONS and not row.get("stage2_steps"):
+        return f"{row['system']} (no Stage 2 ran: same run as chorus, TGAA had nothing to act on)"
+    return row["system"]
+
+
 def _table(rows: list[dict[str, Any]]) -> list[str]:
     head = (
         "| system | setting | phase | req/s | speedup | compute | p50 s | p99 s | hit rate | acc. all "
@@ -46,7 +57,7 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
     out = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         out.append(
-            f"| {r['system']} | {r['setting']} | {r['phase']} | {_f(r['throughput_rps'])} "
+            f"| {_system_label(r)} | {r['setting']} | {r['phase']} | {_f(r['throughput_rps'])} "
             f"| {_f(r['speedup'], '.2f', 'x')} "
             f"| {_f(r['compute_ratio'])} | {_f(r['latency_p50_s'], '.3f')} | {_f(r['latency_p99_s'], '.3f')} "
             f"| {_pct(r['hit_rate'])} | {_pct(r['accuracy']['all'])} | {_pct(r['accuracy_hits']['all'])} ({r['hits']}) "
