@@ -98,14 +98,14 @@ class Settings(BaseSettings):
     """Edited prompts less similar than this (cosine of prompt embeddings) to their nearest entry compute in full."""
     cache_full_similarity: float = 0.95
     """Edited prompts at least this similar get the largest reuse plan; plans grow linearly up to it."""
-    cache_stage1_share: float = 0.0
-    """Largest share of an edited prompt's steps skipped by full reuse (Stage 1)."""
-    cache_stage2_share: float = 0.1
-    """Largest share of an edited prompt's steps that recompute only the edit's region (Stage 2)."""
+    cache_stage1_sigma: float = 1.0
+    """Noise level down to which an edited prompt reuses its source in full (Stage 1); 1.0: no Stage 1."""
+    cache_stage2_sigma: float = 0.95
+    """Noise level down to which an edited prompt then recomputes only the edit's region (Stage 2)."""
     cache_min_repair_steps: int = 1
-    """Final steps every edit or seed variant runs in full (Stage 3)."""
-    cache_seed_variant_share: float = 0.5
-    """Share of steps skipped for an identical prompt with another seed or negative prompt."""
+    """Final steps that still move the latent, run in full by every edit or seed variant (Stage 3)."""
+    cache_seed_variant_sigma: float = 0.75
+    """Noise level down to which an identical prompt with another seed or negative prompt reuses its source."""
     cache_replay_identical: bool = True
     """Identical prompt, seed and negative prompt: replay the stored trajectory instead of computing."""
     cache_max_region_fraction: float = 0.5

@@ -70,7 +70,7 @@ class System:
         """None (no inter-request cache), "stage1" (NIRVANA-style) or "chorus" (with Stage 2)."""
         if not self.reuse.enabled:
             return None
-        return "chorus" if self.reuse.policy.stage2_share > 0 else "stage1"
+        return "chorus" if self.reuse.policy.runs_stage2 else "stage1"
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -82,10 +82,10 @@ class System:
         }
 
 
-def nirvana(name: str, stage1_share: float) -> System:
-    """Stage 1 only (K grows with similarity up to ``stage1_share`` of the steps), no region, no TGAA,
-    and edits reused at any step count (NIRVANA has no step floor)."""
-    policy = ReusePolicy(stage1_share=stage1_share, stage2_share=0.0, min_edit_steps=1)
+def nirvana(name: str, stage1_sigma: float) -> System:
+    """Stage 1 only: the first K steps skipped, K the steps down to ``stage1_sigma`` (grows with similarity),
+    no region, no TGAA, and edits reused at any step count (NIRVANA has no step floor)."""
+    policy = ReusePolicy(stage1_sigma=stage1_sigma, stage2_sigma=stage1_sigma, min_edit_steps=1)
     return System(name, ReuseConfig(policy=policy, tgaa=TGAAConfig(alpha=1.0)))
 
 

@@ -86,10 +86,10 @@ class ReuseConfig:
             policy=ReusePolicy(
                 min_similarity=settings.cache_min_similarity,
                 full_similarity=settings.cache_full_similarity,
-                stage1_share=settings.cache_stage1_share,
-                stage2_share=settings.cache_stage2_share,
+                stage1_sigma=settings.cache_stage1_sigma,
+                stage2_sigma=settings.cache_stage2_sigma,
                 min_repair_steps=settings.cache_min_repair_steps,
-                seed_variant_share=settings.cache_seed_variant_share,
+                seed_variant_sigma=settings.cache_seed_variant_sigma,
                 replay_identical=settings.cache_replay_identical,
                 max_region_fraction=settings.cache_max_region_fraction,
                 min_edit_steps=settings.cache_min_edit_steps,

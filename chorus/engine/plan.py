@@ -5,22 +5,25 @@ Cases, deliberately distinct:
   *is* the answer: skip to the last stored latent (all steps when the final one is stored; no repair
   is needed because nothing differs).
 - identical prompt, another seed (or negative prompt): the user asked for another sample. Stage 1
-  skips ``seed_variant_share`` of the steps (the engine swaps the source's noise for the target's seed,
+  reuses the source down to ``seed_variant_sigma`` (the engine swaps the source's noise for the target's seed,
   see staged.py), no Stage 2 (no token differs), the rest run in full so the new seed shapes the detail.
 - edited prompt: Stage 1 and Stage 2 grow with similarity between ``min_similarity`` and
-  ``full_similarity``; at least ``min_repair_steps`` run in full; the differing tokens are always
-  recomputed (Stage 2 on their region, or no Stage 2 at all when no region is known). A region larger
-  than ``max_region_fraction`` means the edit is global: Stage 2 is dropped and Stage 1 halved.
+  ``full_similarity``; at least ``min_repair_steps`` steps that still move the latent run in full; the
+  differing tokens are always recomputed (Stage 2 on their region, or no Stage 2 at all when no region
+  is known). A region larger than ``max_region_fraction`` means the edit is global: Stage 2 is dropped
+  and Stage 1 halved.
 - unrelated prompt, similarity below ``min_similarity``, or an edit at fewer than ``min_edit_steps``
   steps: miss. In a few-step model the first step already fixes colour, shape and motion, so an edit
   that starts from the source's trajectory keeps the source's attributes (bench/reuse_sweep.py measures
   it per plan; at 4 steps every edit plan lost accuracy).
 Similarity only scales how much is reused; it never decides that nothing needs recomputing.
+Stages are placed by noise level (``StepGrid``): the same policy covers the same part of the trajectory
+at any step count and on any sampler grid.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -81,20 +84,54 @@ class ReusePlan:
         }
 
 
+class StepGrid:
+    """A sampler's noise levels, read the way the policy places its stages."""
+
+    MOVES = 1e-2  # a step whose sigma drops less than this leaves the latent as it was
+
+    def __init__(self, num_steps: int, sigmas: Sequence[float] | None = None) -> None:
+        self.sigmas = (
+            [1 - i / num_steps for i in range(num_steps + 1)] if sigmas is None else [float(s) for s in sigmas]
+        )
+        if len(self.sigmas) != num_steps + 1:
+            raise ValueError(f"{num_steps} steps need {num_steps + 1} sigmas, got {len(self.sigmas)}")
+
+    def steps_down_to(self, sigma: float) -> int:
+        """How many steps from the start end at a noise level >= ``sigma``."""
+        return sum(1 for s in self.sigmas[1:] if s >= sigma - 1e-6)
+
+    def reusable_steps(self, repair: int) -> int:
+        """The most steps a hit may take from its source while ``repair`` steps that still move the latent
+        remain to run in full at the end (a last step from sigma ~0.004 to 0 does not count)."""
+        if repair <= 0:
+            return len(self.sigmas) - 1
+        moving = 0
+        for i in range(len(self.sigmas) - 2, -1, -1):
+            moving += self.sigmas[i] - self.sigmas[i + 1] > self.MOVES
+            if moving == repair:
+                return i
+        return 0
+
+
 @dataclass(frozen=True)
 class ReusePolicy:
     min_similarity: float = 0.8  # edited prompts below this: miss
     full_similarity: float = 0.95  # edited prompts at or above this get the largest plan
-    # Edit plan sizes, measured on the shipped model (bench/reuse_sweep.py, 48 edit pairs at 20 steps):
-    # Stage 2 alone on 10% of the steps kept the edited attribute as often as no reuse (87.5%); 25% of
-    # the steps in Stage 2, or 10% in Stage 1 plus 10% in Stage 2, lost 13-15 points.
-    stage1_share: float = 0.0  # largest Stage 1 for an edit, as a share of the steps
-    stage2_share: float = 0.1  # largest Stage 2 for an edit
-    min_repair_steps: int = 1  # full steps every edit or seed variant keeps at the end
-    seed_variant_share: float = 0.5  # Stage 1 for an identical prompt with another seed or negative prompt
+    # Stage boundaries are noise levels, not step indices, so one policy means the same at 4, 8 or 50
+    # steps: a stage that reaches down to sigma b covers the steps that end at a noise level >= b.
+    # Edit plans: on the shipped model at 20 steps (bench/results/reuse_sweep.md) Stage 2 on the first
+    # 10% of the trajectory kept the edited attribute as often as no reuse; more lost 13-15 points.
+    stage1_sigma: float = 1.0  # an edit's Stage 1 reuses the source down to this sigma (1.0: none)
+    stage2_sigma: float = 0.95  # then Stage 2 recomputes the region down to this sigma
+    min_repair_steps: int = 1  # steps that still move the latent, run in full at the end of every hit
+    seed_variant_sigma: float = 0.75  # Stage 1 for an identical prompt with another seed or negative prompt
     replay_identical: bool = True  # identical prompt, seed and negative prompt: replay the stored trajectory
     max_region_fraction: float = 0.5  # a larger Stage-2 region drops Stage 2 and halves Stage 1
     min_edit_steps: int = 20  # edits at fewer steps are misses (at 4 steps every edit plan lost accuracy)
+
+    @property
+    def runs_stage2(self) -> bool:
+        return self.stage2_sigma < self.stage1_sigma
 
     def reuses_edits(self, num_steps: int) -> bool:
         return num_steps >= self.min_edit_steps
@@ -103,7 +140,7 @@ class ReusePolicy:
         """What a miss of ``num_steps`` should store: attention maps only locate an edit's Stage-2
         region, so a policy that runs no Stage 2 at that step count stores latents only (the maps
         cost a recomputed query/key product per layer)."""
-        return capture if self.stage2_share > 0 and self.reuses_edits(num_steps) else capture.latents_only()
+        return capture if self.runs_stage2 and self.reuses_edits(num_steps) else capture.latents_only()
 
     def dissimilar(self, similarity: float, num_steps: int, source_id: str | None = None) -> ReusePlan | None:
         """The miss that similarity alone decides, before the prompts are diffed (an identical prompt
@@ -119,38 +156,42 @@ class ReusePolicy:
         diff: PromptDiff,
         num_steps: int,
         *,
+        sigmas: Sequence[float] | None = None,
         same_inputs: bool = False,
         region_fraction: float | None = None,
         stored_steps: Collection[int] | None = None,
         source_id: str | None = None,
     ) -> ReusePlan:
-        """``same_inputs``: seed and negative prompt equal the source's. ``region_fraction``: share of the
-        token grid the edit's region covers (None: no maps). ``stored_steps``: steps-done counts whose
-        source latents exist (None: all)."""
+        """``sigmas``: the sampler's noise levels (``num_steps`` + 1, from ~1 down to 0; default: evenly
+        spaced). ``same_inputs``: seed and negative prompt equal the source's. ``region_fraction``: share
+        of the token grid the edit's region covers (None: no maps). ``stored_steps``: steps-done counts
+        whose source latents exist (None: all)."""
         if (miss := self.dissimilar(similarity, num_steps, source_id)) is not None:
             return replace(miss, diff=diff)
+        grid = StepGrid(num_steps, sigmas)
         info = {"similarity": similarity, "diff": diff, "source_id": source_id}
         stored = set(range(1, num_steps + 1)) if stored_steps is None else set(stored_steps)
+        budget = grid.reusable_steps(self.min_repair_steps)
         if diff.kind is DiffKind.IDENTICAL:
             if same_inputs and self.replay_identical:
                 k1 = max((s for s in stored if s <= num_steps), default=0)
                 return self._fit(ReusePlan(num_steps, k1, 0, "replay", **info), stored)
-            k1 = min(round(self.seed_variant_share * num_steps), num_steps - self.min_repair_steps)
-            return self._fit(ReusePlan(num_steps, max(k1, 0), 0, "seed variant", **info), stored)
+            k1 = min(grid.steps_down_to(self.seed_variant_sigma), budget)
+            return self._fit(ReusePlan(num_steps, k1, 0, "seed variant", **info), stored)
         if diff.kind is DiffKind.UNRELATED:
             return ReusePlan(num_steps, reason="miss: unrelated prompt", **info)
         if not self.reuses_edits(num_steps):
             return ReusePlan(num_steps, reason=f"miss: edit at fewer than {self.min_edit_steps} steps", **info)
+        # Less similar prompts reuse less: each boundary moves up from its sigma towards pure noise.
         scale = min(1.0, (similarity - self.min_similarity) / (self.full_similarity - self.min_similarity))
-        budget = max(num_steps - self.min_repair_steps, 0)
-        k1 = min(round(self.stage1_share * num_steps * scale), budget)
-        k2 = min(round(self.stage2_share * num_steps * scale), budget - k1)
+        k1 = min(grid.steps_down_to(1 - scale * (1 - self.stage1_sigma)), budget)
+        k2 = min(grid.steps_down_to(1 - scale * (1 - self.stage2_sigma)), budget) - k1
         reason = "edit"
         if not region_fraction:
             k2, reason = 0, "edit, no region"
         elif region_fraction > self.max_region_fraction:
             k1, k2, reason = k1 // 2, 0, f"edit, region {region_fraction:.2f} too large"
-        return self._fit(ReusePlan(num_steps, k1, k2, reason, region_fraction=region_fraction, **info), stored)
+        return self._fit(ReusePlan(num_steps, k1, max(k2, 0), reason, region_fraction=region_fraction, **info), stored)
 
     @staticmethod
     def _fit(plan: ReusePlan, stored: set[int]) -> ReusePlan:

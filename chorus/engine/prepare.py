@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chorus.engine.capture import CapturedRun
-from chorus.engine.denoise import GenerationRequest
+from chorus.engine.denoise import GenerationRequest, make_scheduler
 from chorus.engine.plan import ReusePlan, ReusePolicy
 from chorus.engine.prompt_diff import DiffKind, diff_prompts
 from chorus.engine.region import RegionConfig, region_mask
@@ -39,6 +39,7 @@ def prepare_reuse(
         diff,
         steps,
         same_inputs=run.seed == request.seed and run.negative_prompt == request.negative_prompt,
+        sigmas=make_scheduler(adapter, steps).sigmas.tolist(),
         region_fraction=mask.fraction if mask is not None else None,
         stored_steps=run.latents.keys(),
         source_id=source_id,

@@ -6,7 +6,7 @@ import pytest
 
 from chorus.engine.capture import CaptureConfig
 from chorus.engine.denoise import GenerationRequest
-from chorus.engine.plan import ReusePlan, ReusePolicy
+from chorus.engine.plan import ReusePlan, ReusePolicy, StepGrid
 from chorus.engine.prepare import prepare_reuse
 from chorus.engine.prompt_diff import DiffKind, PromptDiff
 
@@ -14,7 +14,8 @@ IDENTICAL = PromptDiff(DiffKind.IDENTICAL)
 EDIT = PromptDiff(DiffKind.EDITED, ("up",), ("down",), (3,), (3,), 0.33)
 UNRELATED = PromptDiff(DiffKind.UNRELATED, changed_fraction=0.9)
 # Larger edit plans than the defaults, at any step count, so each stage shows; the defaults have their own test.
-policy = ReusePolicy(stage1_share=0.25, stage2_share=0.5, min_edit_steps=1)
+# Without a sampler's sigmas the grid is evenly spaced: sigma 0.75 is a quarter of the steps, 0.25 three.
+policy = ReusePolicy(stage1_sigma=0.75, stage2_sigma=0.25, min_edit_steps=1)
 
 
 @pytest.mark.parametrize(("steps", "stages"), [(4, (1, 2, 1)), (50, (12, 25, 13))])
@@ -44,7 +45,9 @@ def test_edits_below_the_step_floor_are_misses_but_seed_variants_are_not():
     below = default.plan(1.0, EDIT, default.min_edit_steps - 1, region_fraction=0.2)
     assert not below.hit and below.reason == f"miss: edit at fewer than {default.min_edit_steps} steps"
     at_floor = default.plan(1.0, EDIT, default.min_edit_steps, region_fraction=0.2)
-    assert (at_floor.stage1, at_floor.stage2) == (0, 2)  # the measured default: Stage 2 on 10% of the steps
+    assert (at_floor.stage1, at_floor.stage2) == (0, 1)  # sigma 0.95 on an even 20-step grid: one step
+    wan = [3 * s / (1 + 2 * s) for s in [1 - i / 20 for i in range(21)]]
+    assert default.plan(1.0, EDIT, 20, sigmas=wan, region_fraction=0.2).stage2 == 2  # 10% of its steps
     assert default.plan(1.0, IDENTICAL, 4).hit
 
 
@@ -62,8 +65,10 @@ def test_identical_prompt_same_seed_replays_the_stored_trajectory():
 
 
 def test_identical_prompt_other_seed_is_a_seed_variant():
-    plan = policy.plan(1.0, IDENTICAL, 4, same_inputs=False)
+    wan = [3 * s / (1 + 2 * s) for s in (1, 0.75, 0.5, 0.25, 0)]  # sigma 0.75 after two steps
+    plan = policy.plan(1.0, IDENTICAL, 4, sigmas=wan, same_inputs=False)
     assert (plan.stage1, plan.stage2, plan.stage3, plan.reason) == (2, 0, 2, "seed variant")
+    assert policy.plan(1.0, IDENTICAL, 4, same_inputs=False).stage1 == 1  # the same noise level, evenly spaced
     assert not policy.plan(1.0, IDENTICAL, 1).hit
 
 
@@ -95,7 +100,7 @@ def test_misses_store_attention_maps_only_where_a_stage_2_can_use_them():
     assert latents.map_steps == () and latents.latent_steps == full.latent_steps
     assert ReusePolicy().capture_for(full, 50) == full
     assert ReusePolicy().capture_for(full, 4) == latents  # edits are misses below min_edit_steps
-    assert ReusePolicy(stage2_share=0.0).capture_for(full, 50) == latents  # Stage 1 only: no region to find
+    assert ReusePolicy(stage1_sigma=0.5, stage2_sigma=0.5).capture_for(full, 50) == latents  # Stage 1 only
 
 
 def test_a_dissimilar_source_is_a_miss_before_the_prompts_are_diffed():
@@ -105,3 +110,19 @@ def test_a_dissimilar_source_is_a_miss_before_the_prompts_are_diffed():
     plan, source = prepare_reuse(fake_adapter, request, fake_run, similarity=0.5, source_id="7")
     assert source is None and not plan.hit
     assert (plan.reason, plan.similarity, plan.source_id) == ("miss: similarity below 0.8", 0.5, "7")
+
+
+def test_stages_are_placed_by_noise_level_whatever_the_step_count():
+    """The same policy covers the same part of the trajectory at 4, 8 and 50 steps of one grid."""
+    for steps in (4, 8, 50):
+        wan = [3 * s / (1 + 2 * s) for s in [1 - i / steps for i in range(steps + 1)]]
+        variant = ReusePolicy().plan(1.0, IDENTICAL, steps, sigmas=wan)
+        assert variant.stage1 == steps // 2  # sigma 0.75 is half way on Wan's shift-3 grid
+
+
+def test_repair_steps_are_steps_that_still_move_the_latent():
+    """diffusers' default grid ends with a step from sigma ~0.004 to 0: repairing there repairs nothing."""
+    default_grid = [1.0, 0.8, 0.5, 0.004, 0.0]
+    plan = ReusePolicy(seed_variant_sigma=0.0).plan(1.0, IDENTICAL, 4, sigmas=default_grid)
+    assert (plan.stage1, plan.stage3) == (2, 2)
+    assert StepGrid(4, default_grid).reusable_steps(1) == 2 and StepGrid(4).reusable_steps(1) == 3
