@@ -34,7 +34,7 @@ from chorus.data.captions import caption
 from chorus.data.shapes import BACKGROUNDS, COLORS, DIRECTIONS, SHAPES, ClipSpec, all_specs
 from chorus.engine.capture import CaptureConfig
 from chorus.engine.denoise import DenoiseStats, GenerationRequest
-from chorus.engine.plan import ReusePlan
+from chorus.engine.plan import ReusePlan, ReusePolicy
 from chorus.engine.prepare import prepare_reuse
 from chorus.engine.staged import ReuseSource, generate_with_reuse
 from chorus.engine.tgaa import TGAAConfig
@@ -65,6 +65,8 @@ def edit_pairs(count: int, seed: int) -> list[tuple[ClipSpec, ClipSpec, str]]:
     return pairs
 
 
+# What prepare_reuse needs to find every edit's diff and region: no step floor, no region size limit.
+UNGATED = ReusePolicy(min_edit_steps=1, max_region_fraction=1.0, stage2_sigma=0.0)
 PLAN_SHARES = (0.0, 0.1, 0.25, 0.5, 0.75)  # k1 and k2 tried, as shares of the steps
 
 
@@ -146,11 +148,14 @@ def main() -> None:
 
     report("no reuse", baseline, 1.0, 0.0)
     for k1, k2, tgaa in plan_grid(args.steps):
-        plans, reuse_sources = [], []
+        plans, reuse_sources, no_region = [], [], 0
         for target, run in zip(targets, captured):
-            plan, source = prepare_reuse(adapter, target, run, similarity=1.0)
+            # Candidates are built here, not through the service policy's gate: only the diff and region
+            # come from prepare_reuse, with a policy that never turns an edit away.
+            plan, source = prepare_reuse(adapter, target, run, similarity=1.0, policy=UNGATED)
             region = source.region if source is not None else None
             if k2 and (region is None or not region.mask.any()):
+                no_region += 1
                 plans.append(ReusePlan(args.steps, k1, 0, "sweep", diff=plan.diff))
             else:
                 plans.append(
@@ -163,7 +168,7 @@ def main() -> None:
             adapter, targets, plans, reuse_sources, tgaa=TGAAConfig() if tgaa else TGAAConfig(alpha=1.0), stats=stats
         )
         report(
-            f"k1={k1} k2={k2} tgaa={'on' if tgaa else 'off'}",
+            f"k1={k1} k2={k2} tgaa={'on' if tgaa else 'off'}" + (f" ({no_region} without region)" if no_region else ""),
             out.frames.cpu().numpy(),
             stats.tokens / baseline_stats.tokens,
             time.perf_counter() - start,
