@@ -11,11 +11,12 @@ on the target (all four attributes, and the edited attribute alone), PSNR agains
 no-reuse video, and the transformer tokens relative to no reuse (the compute proxy).
 
     python bench/reuse_sweep.py --seed-variants --pairs 96 --steps 4
+    python bench/reuse_sweep.py --seed-variants --pairs 48 --steps 50 --k1 2 4 8
 
 Seed variants (identical prompt, another seed): Stage 1 from the source's run for k1 steps, the
 source's noise swapped for the new seed's. Printed: accuracy, and how far the variant lies from its
 source (mean absolute pixel difference) against a fresh sample with the new seed: a variant near 0 is
-a copy, not the other sample the user asked for.
+a copy, not the other sample the user asked for; the ratio to a fresh sample's distance says how new it is.
 Measured figures: ``bench/results/reuse_sweep.md``.
 """
 
@@ -81,7 +82,7 @@ def plan_grid(steps: int) -> list[tuple[int, int, bool]]:
     ]
 
 
-def sweep_seed_variants(adapter, count: int, steps: int, seed: int) -> None:
+def sweep_seed_variants(adapter, count: int, steps: int, seed: int, stage1: list[int] | None = None) -> None:
     prompts = draw_prompts(count, seed=seed)  # eval's draw: held-in specs, varied phrasings, seeds
     specs = [p.spec for p in prompts]
     sources = requests_for(adapter, prompts, steps, guidance=None)
@@ -90,15 +91,21 @@ def sweep_seed_variants(adapter, count: int, steps: int, seed: int) -> None:
     captured = generate_with_reuse(adapter, sources, capture=CaptureConfig().latents_only())
     source_frames = captured.frames.cpu().numpy().astype(np.float32)
 
+    fresh_distance: list[float] = []
+
     def report(name: str, frames: torch.Tensor) -> None:
         pixels = frames.cpu().numpy()
-        distance = np.abs(pixels.astype(np.float32) - source_frames).mean()
+        distance = float(np.abs(pixels.astype(np.float32) - source_frames).mean())
+        if not fresh_distance:
+            fresh_distance.append(distance)
         print(
             f"{name:<12} all {100 * score(read_clips(pixels), specs)['all']:5.1f}%  |variant - source| {distance:5.1f}"
+            f"  ratio to a fresh sample {distance / fresh_distance[0]:4.2f}"
         )
 
-    report("no reuse", generate_with_reuse(adapter, targets).frames)
-    for k1 in range(1, steps):
+    fresh = generate_with_reuse(adapter, targets).frames
+    report("no reuse", fresh)
+    for k1 in stage1 or range(1, steps):
         plans = [ReusePlan(steps, k1, 0, "sweep") for _ in targets]
         reused = [ReuseSource(run) for run in captured.captured]
         report(f"k1={k1}", generate_with_reuse(adapter, targets, plans, reused).frames)
@@ -111,11 +118,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", default="chorus-shapes")
     parser.add_argument("--seed-variants", action="store_true", help="sweep Stage 1 for identical prompts")
+    parser.add_argument("--k1", type=int, nargs="*", help="seed variants: the Stage-1 lengths to try (default: all)")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     adapter = load_adapter(args.model, get_settings().models_dir)
     if args.seed_variants:
-        sweep_seed_variants(adapter, args.pairs, args.steps, args.seed + 1)
+        sweep_seed_variants(adapter, args.pairs, args.steps, args.seed + 1, args.k1)
         return
     rng = np.random.default_rng(args.seed + 1)
     pairs = edit_pairs(args.pairs, args.seed)

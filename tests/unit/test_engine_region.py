@@ -17,7 +17,8 @@ def planted_maps(text_tokens: int = 16) -> torch.Tensor:
 
 
 def test_mask_covers_the_planted_region_exactly_without_margin():
-    region = region_mask(planted_maps(), [5], MAP_GRID, TOKEN_GRID, RegionConfig(margin=(0, 0, 0)))
+    config = RegionConfig(margin=(0, 0, 0), union_frames=False)
+    region = region_mask(planted_maps(), [5], MAP_GRID, TOKEN_GRID, config)
     expected = torch.zeros(TOKEN_GRID, dtype=torch.bool)
     expected[1:3, 0:4, 2:6] = True  # the box, upsampled x2 in h and w
     assert torch.equal(region.mask, expected)
@@ -26,7 +27,8 @@ def test_mask_covers_the_planted_region_exactly_without_margin():
 
 
 def test_margin_dilates_in_token_space():
-    region = region_mask(planted_maps(), [5], MAP_GRID, TOKEN_GRID, RegionConfig(margin=(1, 1, 1)))
+    config = RegionConfig(margin=(1, 1, 1), union_frames=False)
+    region = region_mask(planted_maps(), [5], MAP_GRID, TOKEN_GRID, config)
     expected = torch.zeros(TOKEN_GRID, dtype=torch.bool)
     expected[0:4, 0:5, 1:7] = True
     assert torch.equal(region.mask, expected)
@@ -38,3 +40,21 @@ def test_several_tokens_union_and_flat_or_empty_maps():
     flat = torch.full((64, 16), 1 / 16)
     assert region_mask(flat, [5], MAP_GRID, TOKEN_GRID, RegionConfig()).fraction == 1.0
     assert region_mask(planted_maps(), [], MAP_GRID, TOKEN_GRID, RegionConfig()).fraction == 0.0
+
+
+def test_a_moving_pattern_gives_a_mask_over_its_whole_trajectory_in_every_frame():
+    """Token 5 attends to a blob that moves one map cell right per frame: every frame's mask covers all
+    the cells the object passes through, so a changed motion is recomputed wherever the object goes."""
+    torch.manual_seed(0)
+    maps = torch.rand(*MAP_GRID, 16) * 0.01
+    for t in range(MAP_GRID[0]):
+        maps[t, 1, t, 5] += 1.0
+    region = region_mask(maps.reshape(-1, 16), [5], MAP_GRID, TOKEN_GRID, RegionConfig(margin=(0, 0, 0)))
+    trajectory = torch.zeros(TOKEN_GRID[1:], dtype=torch.bool)
+    trajectory[2:4, 0:8] = True  # map row 1, columns 0-3, upsampled x2
+    for t in range(TOKEN_GRID[0]):
+        assert torch.equal(region.mask[t], trajectory)
+    frame_by_frame = region_mask(
+        maps.reshape(-1, 16), [5], MAP_GRID, TOKEN_GRID, RegionConfig(margin=(0, 0, 0), union_frames=False)
+    )
+    assert frame_by_frame.fraction < region.fraction  # each frame alone covers only where the object was
