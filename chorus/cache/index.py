@@ -96,6 +96,11 @@ _HNSW = (
     f"SELECT {_COLUMNS}, embedding <=> %(q)s AS distance FROM cache_entries WHERE {_LIVE}"
     " ORDER BY embedding <=> %(q)s LIMIT 1"
 )
+# A remix: the named job's entry in the partition, however far its prompt is from the query.
+_BY_JOB = (
+    f"SELECT {_COLUMNS}, embedding <=> %(q)s AS distance FROM cache_entries WHERE {_LIVE}"
+    " AND source_job_id = %(job)s ORDER BY created_at DESC LIMIT 1"
+)
 # The partition's size, counted up to a cap (an index-only scan of at most cap B-tree entries).
 _SIZE = (
     "SELECT count(*) FROM (SELECT 1 FROM cache_entries WHERE domain = %(domain)s AND namespace = %(namespace)s"
@@ -170,12 +175,27 @@ class CacheIndex:
     def lookup(self, embedding: np.ndarray, *, namespace: str, domain: str) -> Match | None:
         """The nearest live entry of the same namespace and domain, or None."""
         params = dict(q=np.asarray(embedding, dtype=np.float32), domain=domain, namespace=namespace, now=self.clock())
+        return self._read(lambda conn: self._search(conn, params))
+
+    def lookup_source(
+        self, embedding: np.ndarray, source_job_id: uuid.UUID, *, namespace: str, domain: str
+    ) -> Match | None:
+        """The live entry the job ``source_job_id`` left in the same namespace and domain, or None (never
+        run there, evicted, expired); its similarity to ``embedding`` is reported, not required."""
+        params = dict(
+            q=np.asarray(embedding, dtype=np.float32), domain=domain, namespace=namespace, now=self.clock(),
+            job=source_job_id,
+        )  # fmt: skip
+        return self._read(lambda conn: _match(conn.execute(_BY_JOB, params, prepare=False).fetchone(), "job"))
+
+    def _read(self, query: Callable[[psycopg.Connection], Match | None]) -> Match | None:
+        """Run a read on a pooled connection in autocommit, once more on a fresh one if it was dead."""
         for attempt in range(2):
             pooled = self.engine.raw_connection()
             conn: psycopg.Connection = pooled.driver_connection
             try:
                 conn.autocommit = True  # a read: no BEGIN/COMMIT round trips
-                return self._search(conn, params)
+                return query(conn)
             except psycopg.OperationalError:
                 if not conn.broken or attempt:
                     raise

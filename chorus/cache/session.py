@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import Collection, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -113,6 +113,7 @@ class CacheJob:
     request: GenerationRequest
     tenant: str
     off_reason: str | None = None  # set: the cache is off for this job, and why
+    remix_of: str | None = None  # a job of the same tenant whose run to reuse, instead of the nearest entry
     plan: ReusePlan | None = None
     source: ReuseSource | None = None
     namespace: Namespace | None = None  # None once the cache could not key the job
@@ -236,16 +237,19 @@ class CacheSession:
 
     def _look_up(self, job: CacheJob) -> tuple[Future[CapturedRun], float] | None:
         """The nearest entry; its fetch starts at once (the future, and when). None: a miss, already planned."""
-        tick = time.perf_counter()
+        tick, backend = time.perf_counter(), self.cache.backend
         try:
-            job.found = self.cache.backend.lookup(job.embedding, job.namespace, job.domain)
+            if job.remix_of is None:
+                job.found = backend.lookup(job.embedding, job.namespace, job.domain)
+            else:
+                job.found = backend.lookup_source(job.embedding, job.remix_of, job.namespace, job.domain)
         except Exception as exc:
             log.warning("cache lookup for job %s failed; computing in full", job.key, exc_info=True)
             job.miss(f"miss: lookup failed ({type(exc).__name__})")
             return None
         job.timings["lookup"] = time.perf_counter() - tick
         if job.found is None:
-            job.miss("miss: no entry")
+            job.miss("miss: no entry" if job.remix_of is None else "miss: the remixed job's run is not in the cache")
             return None
         return self.cache.backend.fetch(job.found), time.perf_counter()
 
@@ -261,15 +265,19 @@ class CacheSession:
         finally:
             job.timings["fetch"] = time.perf_counter() - started  # until the tensors were here, overlap included
         try:
+            # A remix names its source: the diff decides the plan, however far the prompts embed apart.
+            similarity = 1.0 if job.remix_of else job.found.similarity
             job.plan, job.source = prepare_reuse(
                 self.adapter,
                 job.request,
                 run,
-                job.found.similarity,
+                similarity,
                 policy=self.config.policy,
                 region=self.config.region,
                 source_id=job.found.entry_id,
             )
+            if job.remix_of:
+                job.plan = replace(job.plan, reason=f"remix: {job.plan.reason}", similarity=job.found.similarity)
         except Exception as exc:
             log.warning("reuse planning for job %s failed; computing in full", job.key, exc_info=True)
             job.miss(f"miss: planning failed ({type(exc).__name__})")

@@ -27,12 +27,13 @@ from chorus.storage.s3 import S3Store
 from tests.fixtures.random_wan import random_wan_adapter
 from tests.fixtures.services import S3_BUCKET
 
-TRACE = [  # (prompt, seed)
-    ("a red square moving right", 0),
-    ("a red square moving right", 0),  # replay
-    ("a red square moving right", 1),  # seed variant
-    ("a blue square moving right", 0),  # edit
-    ("a green triangle moving up on a black background", 0),  # unrelated
+TRACE = [  # (prompt, seed, remix of the trace's n-th job)
+    ("a red square moving right", 0, None),
+    ("a red square moving right", 0, None),  # replay
+    ("a red square moving right", 1, None),  # seed variant
+    ("a blue square moving right", 0, None),  # edit
+    ("a green triangle moving up on a black background", 0, None),  # unrelated
+    ("a red square moving left on a white background", 0, 0),  # remix of the first: no similarity lookup
 ]
 # A random model's maps are nearly flat: keep the top of them as the region, whatever their contrast.
 CONFIG = ReuseConfig(
@@ -42,9 +43,11 @@ CONFIG = ReuseConfig(
 
 
 def run_trace(cache: ReuseCache, adapter, tenant: str) -> list[tuple[dict, int, np.ndarray, Role]]:
-    out = []
-    for prompt, seed in TRACE:
-        job = CacheJob(str(uuid.uuid4()), GenerationRequest(prompt=prompt, seed=seed), tenant)  # a job's id
+    out, keys = [], []
+    for prompt, seed, remix in TRACE:
+        keys.append(str(uuid.uuid4()))  # a job's id
+        request = GenerationRequest(prompt=prompt, seed=seed)
+        job = CacheJob(keys[-1], request, tenant, remix_of=None if remix is None else keys[remix])
         stats = DenoiseStats()
         session = cache.open(adapter, [job])
         frames = session.denoise(stats=stats).numpy()
@@ -76,7 +79,8 @@ def test_one_trace_gives_the_same_plans_tokens_and_frames_on_both_backends(
     in_memory = run_trace(ReuseCache(MemoryBackend(), embedder, CONFIG), adapter, str(tenant.tenant_id))
 
     roles = [role for *_, role in on_postgres]
-    assert roles == [Role.miss, Role.hit, Role.hit, Role.hit, Role.miss]
+    assert roles == [Role.miss, Role.hit, Role.hit, Role.hit, Role.miss, Role.hit]
+    assert on_postgres[5][0]["reason"].startswith("remix: edit")
     assert on_postgres[3][0]["stages"]["stage2"] > 0  # the edit ran a Stage-2 region
     for (plan_pg, tokens_pg, frames_pg, _), (plan_mem, tokens_mem, frames_mem, _) in zip(on_postgres, in_memory):
         sim_pg, sim_mem = plan_pg.pop("similarity"), plan_mem.pop("similarity")  # pgvector's and numpy's cosine

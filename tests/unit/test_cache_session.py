@@ -151,3 +151,18 @@ def test_a_hit_from_the_shared_pool_names_nothing_of_its_source(tmp_path):
     assert shared["hit"] and shared["source_job_id"] == "shared"
     assert shared["source_id"] is None and shared["similarity"] is None
     assert "shared-source" not in str(shared)
+
+
+def test_a_remix_whose_source_left_the_cache_runs_in_full_and_says_why(tmp_path):
+    adapter = random_wan_adapter(tmp_path / "tiny")
+    cache = ReuseCache(MemoryBackend(), RealEmbedder(), ReuseConfig())
+    source = CacheJob("source", GenerationRequest(prompt="a red square moving right"), "t")
+    session = cache.open(adapter, [source])
+    session.denoise()
+    session.settle({"source"})
+    gone = CacheJob("remix", GenerationRequest(prompt="a red square moving right"), "t", remix_of="evicted-job")
+    [job] = cache.open(adapter, [gone]).jobs
+    assert job.role is Role.miss and job.plan.reason == "miss: the remixed job's run is not in the cache"
+    named = CacheJob("remix-2", GenerationRequest(prompt="a red square moving right", seed=3), "t", remix_of="source")
+    [job] = cache.open(adapter, [named]).jobs
+    assert job.role is Role.hit and job.plan.reason == "remix: seed variant" and job.found.source_job_id == "source"

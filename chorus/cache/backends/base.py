@@ -40,6 +40,12 @@ class CacheBackend(Protocol):
         """The nearest live entry of the same namespace and domain, or None."""
         ...
 
+    def lookup_source(
+        self, embedding: np.ndarray, source_job_id: str, namespace: Namespace, domain: str
+    ) -> Found | None:
+        """The live entry a given job left in the namespace and domain (a remix), or None if it is gone."""
+        ...
+
     def fetch(self, found: Found) -> Future[CapturedRun]:
         """Start loading the entry's tensors; the future raises EntryUnavailable if they are gone."""
         ...

@@ -61,7 +61,20 @@ class MemoryBackend:
         return {t: cache_domain(t, t in self.shared_tenants) for t in tenants}
 
     def lookup(self, embedding: np.ndarray, namespace: Namespace, domain: str) -> Found | None:
-        live = [e for e in self.entries.values() if e.namespace == namespace.key and e.domain == domain]
+        return self._nearest(
+            embedding, [e for e in self.entries.values() if (e.namespace, e.domain) == (namespace.key, domain)]
+        )
+
+    def lookup_source(
+        self, embedding: np.ndarray, source_job_id: str, namespace: Namespace, domain: str
+    ) -> Found | None:
+        partition = (namespace.key, domain, source_job_id)
+        return self._nearest(
+            embedding, [e for e in self.entries.values() if (e.namespace, e.domain, e.source_job_id) == partition]
+        )
+
+    @staticmethod
+    def _nearest(embedding: np.ndarray, live: list[MemoryEntry]) -> Found | None:
         if not live:
             return None
         sims = np.stack([e.embedding for e in live]) @ np.asarray(embedding, dtype=np.float32)

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from chorus.cache.backends.base import Found
 from chorus.cache.entries import write_entry
 from chorus.cache.eviction import Evictor
-from chorus.cache.index import CacheIndex
+from chorus.cache.index import CacheIndex, Match
 from chorus.cache.local import EntryFetcher, LocalEntryCache
 from chorus.cache.namespace import Namespace, cache_domain
 from chorus.config import Settings
@@ -50,7 +50,15 @@ class PostgresBackend:
         return {str(t): cache_domain(t, shared[t]) for t in ids}
 
     def lookup(self, embedding: np.ndarray, namespace: Namespace, domain: str) -> Found | None:
-        match = self.index.lookup(embedding, namespace=namespace.key, domain=domain)
+        return self._found(self.index.lookup(embedding, namespace=namespace.key, domain=domain))
+
+    def lookup_source(
+        self, embedding: np.ndarray, source_job_id: str, namespace: Namespace, domain: str
+    ) -> Found | None:
+        job = uuid.UUID(source_job_id)
+        return self._found(self.index.lookup_source(embedding, job, namespace=namespace.key, domain=domain))
+
+    def _found(self, match: Match | None) -> Found | None:
         if match is None:
             return None
         entry = match.entry
