@@ -20,11 +20,11 @@ def generation_request(job: Job) -> GenerationRequest:
 
 
 def cache_job(job: Job) -> CacheJob:
-    """The job's record in the cache session; ``input.cache.mode`` "off" keeps it out of the cache."""
+    """The job's record in the cache session; ``input.cache.mode`` "off" keeps it out of the cache, and
+    ``input.remix_of`` names the source instead of a similarity lookup."""
     off = (job.input.get("cache") or {}).get("mode", "auto") == "off"
-    return CacheJob(
-        str(job.id), generation_request(job), str(job.tenant_id), "the job asked for cache mode off" if off else None
-    )
+    why_off = "the job asked for cache mode off" if off else None
+    return CacheJob(str(job.id), generation_request(job), str(job.tenant_id), why_off, job.input.get("remix_of"))
 
 
 def service_cache(settings: Settings, store: ObjectStore) -> ReuseCache:

@@ -81,7 +81,7 @@ async def _respond(
             },
         }
     }
-    | error_responses(400, 401, 409, 413, 422, 503),
+    | error_responses(400, 401, 404, 409, 413, 422, 503),
     summary="Submit a job",
 )
 async def create(

@@ -53,6 +53,13 @@ class JobInput(BaseModel):
         list[WebhookEvent], Field(max_length=5, description="terminal events (succeeded, failed, canceled) always sent")
     ] = ["job.succeeded", "job.failed", "job.canceled"]
     cache: CacheOptions = CacheOptions()
+    remix_of: Annotated[
+        uuid.UUID | None,
+        Field(
+            description="an earlier job of yours whose run to reuse for this prompt, by the plan for the prompts' "
+            "difference (no similarity lookup); 404 if there is no such job; runs in full if its run left the cache"
+        ),
+    ] = None
     metadata: Annotated[
         dict[str, Any] | None, Field(description=f"any JSON object up to {MAX_METADATA_BYTES} bytes")
     ] = None

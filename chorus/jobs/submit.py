@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from chorus.cache.namespace import RunShape, batch_key
 from chorus.config import Settings
 from chorus.db.models import Job, JobStatus
-from chorus.jobs.errors import BrokerUnavailable, Conflict, InvalidInput
+from chorus.jobs.errors import BrokerUnavailable, Conflict, InvalidInput, NotFound
 from chorus.jobs.schemas import JobInput, ResolvedInput
 from chorus.models.catalog import ModelCard, find_model, list_models
 from chorus.webhooks.ssrf import check_webhook_url
@@ -95,6 +95,11 @@ def create_job(
     """Insert a queued job (not committed); returns (job, created). A replayed Idempotency-Key returns the
     earlier job with created False, or raises Conflict if it came with another body."""
     spec = resolve_input(body, settings)
+    if (
+        body.remix_of is not None
+        and session.scalar(select(Job.id).where(Job.id == body.remix_of, Job.tenant_id == tenant_id)) is None
+    ):  # another tenant's job is not found either
+        raise NotFound("remix_source_not_found", f"no job {body.remix_of} to remix")
     digest = request_hash(body) if idempotency_key else None  # only a replay compares it
     fields = {
         "id": uuid.uuid4(),
