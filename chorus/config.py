@@ -114,8 +114,10 @@ class Settings(BaseSettings):
     """Edited prompts with fewer steps than this compute in full (a few-step model fixes what an edit changes)."""
     cache_region_threshold: float = 0.5
     """Attention level (share of the way from a map's min to its max) at which a video token joins an edit region."""
-    cache_tgaa_alpha: float = 2.0
-    """Token-guided attention amplification in Stage 2: weight on the edited words' cross-attention (1: off)."""
+    cache_tgaa_alpha: float = 1.0
+    """Token-guided attention amplification in Stage 2: weight on the edited words' cross-attention (1: off).
+    Off by default: on the shipped model it lost accuracy at 4 steps and changed nothing measurable at 20
+    (bench/results/reuse_sweep.md)."""
     cache_capture_latent_steps: list[int] | None = None
     """Latents a miss stores, as counts of steps done, JSON (e.g. [1,2]); unset: after every step."""
     cache_capture_map_steps: list[int] | None = None

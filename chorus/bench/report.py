@@ -17,7 +17,7 @@ from chorus.vocab import Stage
 
 # The cache's own phases around the engine's stages (chorus.vocab.Stage), in the order a request meets them.
 STAGES = ("encode", "lookup", *Stage, "admit", "other")
-SYSTEM_ORDER = ("no-cache", "fbc", "magcache", "nirvana-k25", "nirvana-k50", "chorus", "chorus-no-tgaa", "chorus+fbc")
+SYSTEM_ORDER = ("no-cache", "fbc", "magcache", "nirvana-k25", "nirvana-k50", "chorus", "chorus+tgaa", "chorus+fbc")
 
 
 def _order(names) -> list[str]:
@@ -40,7 +40,7 @@ def _pct(value: float | None) -> str:
 
 # An ablation whose switch acts only in Stage 2 is the same run as what it ablates where no Stage 2 ran:
 # its rows say so instead of standing as a silent duplicate.
-STAGE2_ABLATIONS = {"chorus-no-tgaa"}
+STAGE2_ABLATIONS = {"chorus+tgaa"}
 
 
 def _system_label(row: dict[str, Any]) -> str:

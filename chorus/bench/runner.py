@@ -80,7 +80,7 @@ def reuse_systems(fbc: IntraCache | None) -> list[System]:
         nirvana("nirvana-k25", NIRVANA_K25_SIGMA),  # Stage 1 as long as Chorus' Stage 1
         nirvana("nirvana-k50", NIRVANA_K50_SIGMA),  # Stage 1 reaching about Chorus' savings
         CHORUS,
-        replace(CHORUS, name="chorus-no-tgaa", reuse=replace(CHORUS.reuse, tgaa=TGAAConfig(alpha=1.0))),
+        replace(CHORUS, name="chorus+tgaa", reuse=replace(CHORUS.reuse, tgaa=TGAAConfig(alpha=2.0))),  # ablation
     ]
     if fbc is not None:
         systems.append(replace(CHORUS, name="chorus+fbc", intra=fbc))

@@ -75,7 +75,7 @@ class ReuseConfig:
     admit: bool = True
     policy: ReusePolicy = field(default_factory=ReusePolicy)
     region: RegionConfig = field(default_factory=RegionConfig)
-    tgaa: TGAAConfig = field(default_factory=TGAAConfig)
+    tgaa: TGAAConfig = field(default_factory=lambda: TGAAConfig(alpha=1.0))  # off: it did not earn its place
     capture: CaptureConfig = field(default_factory=CaptureConfig)
 
     @classmethod
