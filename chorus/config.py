@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 from pathlib import Path
 
 from pydantic import Field
@@ -39,6 +40,9 @@ class Settings(BaseSettings):
     """Model of jobs that name none; workers load it at start."""
     device: str = "cpu"
     """Torch device the worker runs models on (cpu, cuda, cuda:1…)."""
+    dtype: Literal["fp32", "bf16", "fp16"] = "fp32"
+    """Precision of a model's transformer and text encoder (bf16 for real Wan2.1 on a GPU); latents and the
+    VAE stay in fp32, as WanPipeline keeps them."""
 
     # Queue and worker
     queue_name: str = "chorus"

@@ -53,11 +53,10 @@ class Namespace:
         guidance_scale: float,
         embedder: str,
     ) -> Namespace:
-        # Mirrors chorus.engine.denoise.make_scheduler: flow-matching Euler with the card's shift.
         return cls(
             model_id=card.model_id,
             revision=card.revision,
-            scheduler=f"flow_match_euler(shift={float(card.flow_shift)},grid={card.sigma_grid})",
+            scheduler=card.sampling_id,
             steps=steps,
             height=height,
             width=width,

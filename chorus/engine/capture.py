@@ -1,7 +1,7 @@
 """Capture on a full-compute run: what later requests reuse.
 
 Two things are recorded: the latent after each denoising step, and the cross-attention maps of the
-prompt tokens (video tokens x text tokens, softmax probabilities averaged over heads, conditional half
+prompt tokens (video tokens x text tokens, softmax probabilities averaged over heads, conditional rows
 only, averaged over the chosen layers, optionally average-pooled on the token grid, stored as fp16).
 The maps are recorded by a processor that wraps each chosen ``attn2`` processor: it leaves the
 forward's output untouched (a captured run is bit-identical to an uncaptured one) and recomputes the
@@ -189,9 +189,9 @@ class CaptureProcessor:
         rotary_emb: Any = None,
     ) -> torch.Tensor:
         if self.state.recording:
-            cond = len(self.state.rows)  # CFG batch: rows [0, cond) are the conditional pass
-            if hidden_states.shape[0] != 2 * cond:
-                raise ValueError(f"capture expects a CFG batch of {2 * cond} rows, got {hidden_states.shape[0]}")
+            cond = len(self.state.rows)  # rows [0, cond) are the conditional pass, then unconditional ones
+            if not cond <= hidden_states.shape[0] <= 2 * cond:
+                raise ValueError(f"capture expects {cond} to {2 * cond} rows, got {hidden_states.shape[0]}")
             self.state.add_maps(cross_attention_probs(attn, hidden_states[:cond], encoder_hidden_states[:cond]))
         return self.inner(attn, hidden_states, encoder_hidden_states, attention_mask, rotary_emb)
 
