@@ -22,9 +22,7 @@ from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
 from chorus.models.base import VideoModelAdapter
 from chorus.models.catalog import ModelCard
-
-# The schedulers a card may name (scheduler/ configs of Wan2.1 folders and their distillations).
-SCHEDULERS = ("UniPCMultistepScheduler", "FlowMatchEulerDiscreteScheduler")
+from chorus.models.register import SCHEDULERS
 
 
 def flow_match_scheduler(shift: float, grid: str, steps: int) -> FlowMatchEulerDiscreteScheduler:
