@@ -43,8 +43,8 @@ class WanFolderAdapter:
         self.card, self.model_id, self.revision, self.limits = card, card.model_id, card.revision, card.limits
         self.device, self.dtype = device, dtype
         weights = card.weights_path
-        vae = AutoencoderKLWan.from_pretrained(weights / "vae", torch_dtype=torch.float32)
-        self.pipe = WanPipeline.from_pretrained(weights, vae=vae, torch_dtype=dtype)
+        vae = AutoencoderKLWan.from_pretrained(weights / "vae", dtype=torch.float32)
+        self.pipe = WanPipeline.from_pretrained(weights, vae=vae, dtype=dtype)
         if card.lora:
             self.pipe.load_lora_weights(card.lora["path"], adapter_name="card")
             self.pipe.fuse_lora(lora_scale=float(card.lora.get("scale", 1.0)))

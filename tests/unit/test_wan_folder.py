@@ -15,7 +15,7 @@ from chorus.engine.staged import generate_with_reuse
 from chorus.models.catalog import ModelCard
 from chorus.models.loader import adapter_for
 from chorus.models.register import Options, add_model
-from tests.fixtures.wan_folder import write_wan_folder
+from tests.fixtures.wan_folder import write_random_lora, write_wan_folder
 
 REQUEST = GenerationRequest(
     "A red  square moving right &amp; a blue circle",  # cleaned as WanPipeline cleans it
@@ -93,3 +93,28 @@ def test_pinned_four_step_renoising_card_matches_wan_pipeline_in_one_forward_per
     tokens = 3 * 2 * 3  # latent 3x4x6, patch (1, 2, 2)
     assert stats.forwards_per_step == [1] * 4 and stats.tokens_per_step == [tokens] * 4  # no unconditional rows
     assert torch.allclose(scheduler.sigmas[:4], torch.tensor([1.0, 0.9375, 0.8333, 0.625]), atol=1e-4)
+
+
+def test_a_cards_lora_is_fused_at_load_as_wan_pipeline_applies_it(folders, tmp_path):
+    folder = folders["unipc"]
+    lora = write_random_lora(folder, tmp_path / "lora")
+    request = replace(REQUEST, num_inference_steps=3)
+    ours = chorus_frames(folder, tmp_path, Options(model_id="lora", lora=lora, lora_scale=0.7), request)
+    pipe = WanPipeline.from_pretrained(folder)
+    pipe.set_progress_bar_config(disable=True)
+    pipe.load_lora_weights(lora)
+    pipe.set_adapters(pipe.get_active_adapters(), adapter_weights=0.7)  # applied per step, not fused
+    theirs = pipe(
+        request.prompt,
+        negative_prompt=request.negative_prompt,
+        num_frames=request.num_frames,
+        height=request.height,
+        width=request.width,
+        num_inference_steps=request.num_inference_steps,
+        guidance_scale=request.guidance_scale,
+        generator=torch.Generator().manual_seed(request.seed),
+        output_type="np",
+    ).frames[0]
+    assert_equal_frames(ours, theirs.astype(np.float64) * 255, "UniPC + LoRA 0.7, 3 steps")
+    base = chorus_frames(folder, tmp_path, Options(model_id="base"), request)
+    assert np.abs(ours - base).max() > 10  # the LoRA changes the video
