@@ -168,9 +168,7 @@ def generate(
     for i, t in enumerate(paths.timesteps):
         tick = time.perf_counter()
         with cache_step(adapter.transformer, "cfg", i, steps):
-            velocity, rows = guided_velocity(
-                adapter, latents, t.to(adapter.device), text[:batch], text[batch:], scales
-            )
+            velocity, rows = guided_velocity(adapter, latents, t.to(adapter.device), text[:batch], text[batch:], scales)
         latents = paths.step(list(range(batch)), i, velocity, latents)
         tokens = rows * token_count(adapter, latents)
         stats.forwards += 1
