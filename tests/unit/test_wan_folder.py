@@ -3,7 +3,6 @@ prompt, negative prompt, seed, steps and guidance: with the folder's UniPC, with
 a pinned 4-step re-noising card at guidance 1 (LightX2V's distilled sampler)."""
 
 from dataclasses import replace
-from functools import partial
 
 import numpy as np
 import pytest
@@ -15,7 +14,7 @@ from chorus.engine.staged import generate_with_reuse
 from chorus.models.catalog import ModelCard
 from chorus.models.loader import adapter_for
 from chorus.models.register import Options, add_model
-from tests.fixtures.wan_folder import write_random_lora, write_wan_folder
+from tests.fixtures.wan_folder import wan_pipeline_frames, write_random_lora, write_wan_folder
 
 REQUEST = GenerationRequest(
     "A red  square moving right &amp; a blue circle",  # cleaned as WanPipeline cleans it
@@ -42,28 +41,6 @@ def chorus_frames(folder, models_dir, options: Options, request: GenerationReque
     return out.frames[0].numpy().astype(np.float64)
 
 
-def pipeline_frames(folder, request: GenerationRequest, scheduler=None, sigmas=None) -> np.ndarray:
-    pipe = WanPipeline.from_pretrained(folder)
-    pipe.set_progress_bar_config(disable=True)
-    generator = torch.Generator().manual_seed(request.seed)
-    if scheduler is not None:  # WanPipeline has no sigmas argument: pin them, and its step's generator
-        scheduler.set_timesteps = partial(scheduler.set_timesteps, sigmas=list(sigmas))
-        scheduler.step = partial(scheduler.step, generator=generator)
-        pipe.scheduler = scheduler
-    frames = pipe(
-        request.prompt,
-        negative_prompt=request.negative_prompt,
-        num_frames=request.num_frames,
-        height=request.height,
-        width=request.width,
-        num_inference_steps=request.num_inference_steps,
-        guidance_scale=request.guidance_scale,
-        generator=generator,
-        output_type="np",
-    ).frames[0]
-    return frames.astype(np.float64) * 255
-
-
 def assert_equal_frames(ours: np.ndarray, theirs: np.ndarray, label: str) -> None:
     diff = np.abs(ours - theirs)
     print(f"{label}: max {diff.max():.3f}/255, p99 {np.percentile(diff, 99):.3f}/255, shape {ours.shape}")
@@ -73,13 +50,13 @@ def assert_equal_frames(ours: np.ndarray, theirs: np.ndarray, label: str) -> Non
 
 def test_unipc_folder_matches_wan_pipeline(folders, tmp_path):
     ours = chorus_frames(folders["unipc"], tmp_path, Options(model_id="unipc"), REQUEST)
-    assert_equal_frames(ours, pipeline_frames(folders["unipc"], REQUEST), "UniPC, 6 steps, guidance 4")
+    assert_equal_frames(ours, wan_pipeline_frames(folders["unipc"], REQUEST), "UniPC, 6 steps, guidance 4")
 
 
 def test_flow_match_euler_folder_matches_wan_pipeline(folders, tmp_path):
     request = replace(REQUEST, num_inference_steps=5, guidance_scale=3.0, seed=3)
     ours = chorus_frames(folders["flow_match_euler"], tmp_path, Options(model_id="fme"), request)
-    theirs = pipeline_frames(folders["flow_match_euler"], request)
+    theirs = wan_pipeline_frames(folders["flow_match_euler"], request)
     assert_equal_frames(ours, theirs, "FlowMatchEuler, 5 steps, guidance 3")
 
 
@@ -88,7 +65,7 @@ def test_pinned_four_step_renoising_card_matches_wan_pipeline_in_one_forward_per
     stats = DenoiseStats()
     ours = chorus_frames(folders["unipc"], tmp_path, replace(LIGHTX2V, model_id="distilled"), request, stats)
     scheduler = FlowMatchEulerDiscreteScheduler(shift=5.0, stochastic_sampling=True)
-    theirs = pipeline_frames(folders["unipc"], request, scheduler, LIGHTX2V.sigmas)
+    theirs = wan_pipeline_frames(folders["unipc"], request, scheduler, LIGHTX2V.sigmas)
     assert_equal_frames(ours, theirs, "pinned 4-step re-noising, guidance 1")
     tokens = 3 * 2 * 3  # latent 3x4x6, patch (1, 2, 2)
     assert stats.forwards_per_step == [1] * 4 and stats.tokens_per_step == [tokens] * 4  # no unconditional rows
