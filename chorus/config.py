@@ -90,12 +90,15 @@ class Settings(BaseSettings):
     # Cache
     cache_enabled: bool = True
     """Reuse work across similar requests (jobs can still opt out with cache.mode=off)."""
-    cache_budget_bytes: int = 2 * 1024**3
-    """Stored cache bytes allowed per cache domain (a tenant, or the shared pool) before eviction."""
+    cache_budget_bytes: int = 16 * 1024**3
+    """Stored cache bytes allowed per cache domain (a tenant, or the shared pool) before eviction. Sized for
+    real Wan2.1 entries (scripts/entry_sizes.py: up to ~46 MB at 480p/50 steps, ~100 MB at 720p): a few
+    hundred entries per domain, where a cold cache stops missing."""
     cache_ttl_s: int = 7 * 24 * 3600
     """Cache entries expire this long after they were written."""
-    cache_local_bytes: int = 512 * 1024**2
-    """Bound of the worker-local LRU of fetched cache entries, in tensor bytes (entry sizes vary by model)."""
+    cache_local_bytes: int = 2 * 1024**3
+    """Bound of the worker-local LRU of fetched cache entries, in tensor bytes (host memory): ~40 real Wan2.1
+    480p entries, the hot set one worker reuses over and over."""
     cache_admit: bool = True
     """Store what full-compute (miss) jobs capture as new cache entries; off: workers only read the cache."""
     cache_min_similarity: float = 0.8
@@ -126,7 +129,7 @@ class Settings(BaseSettings):
     """0-based steps whose cross-attention maps a miss stores, JSON; unset: every step."""
     cache_capture_map_layers: list[int] | None = None
     """Transformer blocks whose cross-attention maps are recorded (and averaged), JSON; unset: all."""
-    cache_capture_map_stride: list[int] = [1, 1, 1]
+    cache_capture_map_stride: list[int] = [1, 2, 2]
     """Average-pool stored maps over the (t, h, w) token grid by this, JSON; larger: smaller entries."""
 
 

@@ -150,12 +150,15 @@ class CaptureState:
         if self.config.stores_latent(steps_done):
             self.latents[key][steps_done] = latent.detach().to("cpu", self.config.latent_dtype).clone()
 
-    def maps(self, key: Hashable, token_grid: Grid) -> tuple[dict[int, torch.Tensor], Grid]:
-        """The key's stored maps (layer-averaged, pooled, fp16, on CPU) and their grid."""
+    def maps(
+        self, key: Hashable, token_grid: Grid, text_tokens: int | None = None
+    ) -> tuple[dict[int, torch.Tensor], Grid]:
+        """The key's stored maps (layer-averaged, pooled, fp16, on CPU) and their grid. ``text_tokens``: keep
+        the prompt's own token columns only (the diff never points past them; UMT5 pads to 512)."""
         stride = self.config.map_stride
         out, grid = {}, token_grid
         for step, total in sorted(self._map_sums[key].items()):
-            mean = total / self._map_counts[key][step]  # (N, L)
+            mean = total[:, :text_tokens] / self._map_counts[key][step]  # (N, L)
             cube = mean.T.reshape(1, -1, *token_grid)  # (1, L, t, h, w)
             if stride != (1, 1, 1):
                 cube = F.avg_pool3d(cube, stride, stride, ceil_mode=True)

@@ -217,7 +217,7 @@ class _Loop:
 
     def captured_run(self, b: int) -> CapturedRun:
         request = self.requests[b]
-        maps, map_grid = self.capture.maps(b, self.grid)
+        maps, map_grid = self.capture.maps(b, self.grid, len(self.text_enc.token_ids[b]))
         return CapturedRun(
             prompt=request.prompt,
             negative_prompt=request.negative_prompt,

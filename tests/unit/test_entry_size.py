@@ -1,0 +1,48 @@
+"""Entry sizes computed from the capture configuration: equal to what a real capture stores, and within
+64 MB for Wan2.1 at 480x832, 81 frames, 50 steps."""
+
+import pytest
+import torch
+
+from chorus.cache.entry_size import WAN21, LatentSpace, capture_for_plans, entry_size
+from chorus.engine.capture import CaptureConfig
+from chorus.engine.denoise import GenerationRequest
+from chorus.engine.plan import ReusePolicy
+from chorus.engine.staged import generate_with_reuse
+from chorus.models.catalog import ModelCard
+from chorus.models.loader import adapter_for
+from chorus.models.register import Options, add_model
+from tests.fixtures.wan_folder import write_wan_folder
+
+POOLED = CaptureConfig(map_stride=(1, 2, 2))
+
+
+def test_the_policys_plans_read_only_the_stored_steps():
+    policy = ReusePolicy()
+    at50 = capture_for_plans(policy, 50, POOLED)
+    assert at50.latent_steps == (1, 2, 3, 4, 5, 25, 50)  # Stage 2 of edits, seed variants, replays
+    assert at50.map_steps == (0, 4)
+    at4 = capture_for_plans(policy, 4, POOLED)  # edits are misses at 4 steps: no maps
+    assert (at4.latent_steps, at4.map_steps) == ((2, 4), ())
+
+
+@pytest.mark.parametrize("model", sorted(WAN21))
+def test_wan21_entries_at_480p_50_steps_fit_in_64_mb(model):
+    config = capture_for_plans(ReusePolicy(), 50, POOLED)
+    size = entry_size(WAN21[model], 81, 480, 832, config, text_tokens=512)  # a prompt filling UMT5's 512
+    assert size.total <= 64 * 2**20
+    everything = CaptureConfig(latent_steps=tuple(range(1, 51)), map_steps=tuple(range(50)))
+    assert entry_size(WAN21[model], 81, 480, 832, everything, 512).total > 1.8e9  # the issue's 1.9 GB
+
+
+def test_computed_size_equals_a_real_captures_bytes(tmp_path):
+    folder = write_wan_folder(tmp_path / "wan")
+    adapter = adapter_for(ModelCard.load(add_model(folder, tmp_path / "models", Options())))
+    request = GenerationRequest("a red square moving right", "low quality", 9, 32, 48, 20, 4.0, 1)
+    config = capture_for_plans(ReusePolicy(), 20, POOLED)
+    run = generate_with_reuse(adapter, [request], capture=config).captured[0]
+    assert sorted(run.latents) == list(config.latent_steps) and sorted(run.attn_maps) == list(config.map_steps)
+    assert all(m.shape[1] == len(run.token_ids) for m in run.attn_maps.values())
+    expected = entry_size(LatentSpace(channels=4), 9, 32, 48, config, len(run.token_ids))
+    assert run.nbytes == expected.total and expected.map_bytes > 0
+    assert run.latents[20].dtype == torch.float16
