@@ -31,7 +31,7 @@ class CaptureConfig:
     latent_steps: tuple[int, ...] | None = None  # store the latent after these many steps (1..S); None: all
     map_steps: tuple[int, ...] | None = None  # 0-based steps whose cross-attention is recorded; None: all
     map_layers: tuple[int, ...] | None = None  # block indices recorded (their maps are averaged); None: all
-    map_stride: Grid = (1, 1, 1)  # average-pool the (t, h, w) token grid by this before storing
+    map_stride: Grid = (1, 2, 2)  # average-pool the (t, h, w) token grid by this before storing (2x2 patches)
     latent_dtype: torch.dtype = torch.float16
 
     def stores_latent(self, steps_done: int) -> bool:

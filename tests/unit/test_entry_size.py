@@ -14,7 +14,7 @@ from chorus.models.loader import adapter_for
 from chorus.models.register import Options, add_model
 from tests.fixtures.wan_folder import write_wan_folder
 
-POOLED = CaptureConfig(map_stride=(1, 2, 2))
+POOLED = CaptureConfig()  # maps pooled over 2x2 token patches
 
 
 def test_the_policys_plans_read_only_the_stored_steps():
@@ -31,7 +31,7 @@ def test_wan21_entries_at_480p_50_steps_fit_in_64_mb(model):
     config = capture_for_plans(ReusePolicy(), 50, POOLED)
     size = entry_size(WAN21[model], 81, 480, 832, config, text_tokens=512)  # a prompt filling UMT5's 512
     assert size.total <= 64 * 2**20
-    everything = CaptureConfig(latent_steps=tuple(range(1, 51)), map_steps=tuple(range(50)))
+    everything = CaptureConfig(tuple(range(1, 51)), tuple(range(50)), map_stride=(1, 1, 1))  # unpooled
     assert entry_size(WAN21[model], 81, 480, 832, everything, 512).total > 1.8e9  # the issue's 1.9 GB
 
 
