@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     """Model of jobs that name none; workers load it at start."""
     device: str = "cpu"
     """Torch device the worker runs models on (cpu, cuda, cuda:1…)."""
+    model_load_timeout_s: float = 1800
+    """Loading a model (weights from disk, LoRA fused, moved to the device) taking longer fails the load. Half an
+    hour: Wan2.1 14B's folder is ~70 GB (UMT5-XXL and the transformer in fp32) read from network storage."""
     dtype: Literal["fp32", "bf16", "fp16"] = "fp32"
     """Precision of a model's transformer and text encoder (bf16 for real Wan2.1 on a GPU); latents and the
     VAE stay in fp32, as WanPipeline keeps them."""
@@ -49,10 +52,11 @@ class Settings(BaseSettings):
     """Celery queue the API sends job ids to and workers consume."""
     max_batch: int = 4
     """Most jobs of the same model and shape a worker denoises in one batched forward."""
-    job_time_limit_s: int = 600
-    """A job still running this long after its claim fails with code `timeout` (checked between steps)."""
-    visibility_timeout_s: int = 3600
-    """Redis redelivers an unacknowledged message after this long; must exceed the longest job."""
+    job_time_limit_s: int = 3600
+    """A job still running this long after its claim fails with code `timeout` (checked between steps). An hour:
+    Wan2.1 14B at 720p, 81 frames, 50 guided steps takes tens of minutes on one GPU; a job past an hour is stuck."""
+    visibility_timeout_s: int = 7200
+    """Redis redelivers an unacknowledged message after this long; must exceed the longest job (twice the limit)."""
     max_attempts: int = 3
     """Runs of one job at most: a job whose worker died (SIGKILL, OOM) is taken over by the next worker that
     gets its message, until this many attempts; then it fails with `worker_lost`."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -14,6 +15,10 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class UnknownModel(LookupError):
+    pass
+
+
+class ModelLoadTimeout(TimeoutError):
     pass
 
 
@@ -34,8 +39,24 @@ def load_adapter(model_id: str, models_dir: Path, device: str = "cpu", dtype: st
     card = find_model(model_id, models_dir)
     if card is None:
         raise UnknownModel(model_id)
-    if dtype is None:
-        from chorus.config import get_settings
+    from chorus.config import get_settings
 
-        dtype = get_settings().dtype
-    return adapter_for(card, device, dtype)
+    settings = get_settings()
+    loaded: dict[str, object] = {}
+
+    def load() -> None:
+        try:
+            loaded["adapter"] = adapter_for(card, device, dtype or settings.dtype)
+        except BaseException as exc:  # handed to the caller's thread
+            loaded["error"] = exc
+
+    # A stuck read (a hung network disk) cannot be interrupted: the caller gets the timeout, the worker
+    # fails its start instead of waiting forever, and the daemon thread never holds the process open.
+    thread = threading.Thread(target=load, name=f"load-{model_id}", daemon=True)
+    thread.start()
+    thread.join(settings.model_load_timeout_s)
+    if thread.is_alive():
+        raise ModelLoadTimeout(f"{model_id} did not load within {settings.model_load_timeout_s} s")
+    if "error" in loaded:
+        raise loaded["error"]
+    return loaded["adapter"]
