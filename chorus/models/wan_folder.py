@@ -15,6 +15,7 @@ from diffusers.pipelines.wan.pipeline_wan import prompt_clean
 
 from chorus.models.base import PromptEncoding
 from chorus.models.catalog import ModelCard
+from chorus.models.wan import wan_velocity
 
 
 class UMT5Prompts:
@@ -72,12 +73,7 @@ class WanFolderAdapter:
     def predict_velocity(
         self, latents: torch.Tensor, timestep: torch.Tensor, text_states: torch.Tensor
     ) -> torch.Tensor:
-        return self.transformer(
-            hidden_states=latents.to(self.dtype),
-            timestep=timestep,
-            encoder_hidden_states=text_states,
-            return_dict=False,
-        )[0]
+        return wan_velocity(self.transformer, self.dtype, latents, timestep, text_states)
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """As WanPipeline's output_type="np" (floats in [0, 1]) times 255, rounded to uint8."""
