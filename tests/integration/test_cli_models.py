@@ -19,7 +19,10 @@ CHORUS = str(Path(sys.executable).with_name("chorus"))
 def env(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
     folder = write_wan_folder(root / "Wan2.1-tiny")
-    return folder, {**os.environ, "CHORUS_MODELS_DIR": str(root / "models")}
+    environ = {**os.environ, "CHORUS_MODELS_DIR": str(root / "models")}
+    added = chorus(environ, "models", "add", str(folder), "--id", "tiny", "--guidance", "4")
+    assert added.returncode == 0 and "installed tiny" in added.stdout, added.stderr
+    return folder, environ
 
 
 def chorus(env: dict, *args: str) -> subprocess.CompletedProcess:
@@ -28,8 +31,6 @@ def chorus(env: dict, *args: str) -> subprocess.CompletedProcess:
 
 def test_add_list_and_generate_frames_equal_to_wan_pipeline(env, tmp_path):
     folder, environ = env
-    added = chorus(environ, "models", "add", str(folder), "--id", "tiny", "--guidance", "4")
-    assert added.returncode == 0, added.stderr
     assert chorus(environ, "models", "list").stdout.split() == ["tiny"]
     out = tmp_path / "video.npy"
     args = ["--model", "tiny", "--prompt", "a red square moving right", "--negative-prompt", "low quality"]
@@ -57,7 +58,6 @@ def test_add_list_and_generate_frames_equal_to_wan_pipeline(env, tmp_path):
     ],
 )
 def test_bad_input_exits_2_with_a_message(env, args, message):
-    folder, environ = env
-    chorus(environ, "models", "add", str(folder), "--id", "tiny")
+    _, environ = env
     result = chorus(environ, *args)
     assert result.returncode == 2 and message in result.stderr
