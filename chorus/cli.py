@@ -12,7 +12,9 @@ from chorus.bench.cli import bench_command
 from chorus.cache import cli as cache_cli
 from chorus.db import cli as db_cli
 from chorus.eval.cli import eval_command
+from chorus.generate import generate_command
 from chorus.metrics_queue import queue_command
+from chorus.models import cli as models_cli
 from chorus.models.catalog import CARD_FILE
 from chorus.webhooks import cli as webhooks_cli
 
@@ -141,6 +143,8 @@ def up(
 app.command("eval")(eval_command)
 app.command("queue")(queue_command)
 app.command("bench")(bench_command)
+app.command("generate")(generate_command)
+app.add_typer(models_cli.app, name="models")
 app.add_typer(auth_cli.app, name="keys")
 app.add_typer(db_cli.app, name="db")
 app.add_typer(cache_cli.app, name="cache")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,16 +40,23 @@ class Settings(BaseSettings):
     """Model of jobs that name none; workers load it at start."""
     device: str = "cpu"
     """Torch device the worker runs models on (cpu, cuda, cuda:1…)."""
+    model_load_timeout_s: float = 1800
+    """Loading a model (weights from disk, LoRA fused, moved to the device) taking longer fails the load. Half an
+    hour: Wan2.1 14B's folder is ~70 GB (UMT5-XXL and the transformer in fp32) read from network storage."""
+    dtype: Literal["fp32", "bf16", "fp16"] = "fp32"
+    """Precision of a model's transformer and text encoder (bf16 for real Wan2.1 on a GPU); latents and the
+    VAE stay in fp32, as WanPipeline keeps them."""
 
     # Queue and worker
     queue_name: str = "chorus"
     """Celery queue the API sends job ids to and workers consume."""
     max_batch: int = 4
     """Most jobs of the same model and shape a worker denoises in one batched forward."""
-    job_time_limit_s: int = 600
-    """A job still running this long after its claim fails with code `timeout` (checked between steps)."""
-    visibility_timeout_s: int = 3600
-    """Redis redelivers an unacknowledged message after this long; must exceed the longest job."""
+    job_time_limit_s: int = 3600
+    """A job still running this long after its claim fails with code `timeout` (checked between steps). An hour:
+    Wan2.1 14B at 720p, 81 frames, 50 guided steps takes tens of minutes on one GPU; a job past an hour is stuck."""
+    visibility_timeout_s: int = 7200
+    """Redis redelivers an unacknowledged message after this long; must exceed the longest job (twice the limit)."""
     max_attempts: int = 3
     """Runs of one job at most: a job whose worker died (SIGKILL, OOM) is taken over by the next worker that
     gets its message, until this many attempts; then it fails with `worker_lost`."""
@@ -86,12 +94,15 @@ class Settings(BaseSettings):
     # Cache
     cache_enabled: bool = True
     """Reuse work across similar requests (jobs can still opt out with cache.mode=off)."""
-    cache_budget_bytes: int = 2 * 1024**3
-    """Stored cache bytes allowed per cache domain (a tenant, or the shared pool) before eviction."""
+    cache_budget_bytes: int = 16 * 1024**3
+    """Stored cache bytes allowed per cache domain (a tenant, or the shared pool) before eviction. Sized for
+    real Wan2.1 entries (scripts/entry_sizes.py: up to ~46 MB at 480p/50 steps, ~100 MB at 720p): a few
+    hundred entries per domain, where a cold cache stops missing."""
     cache_ttl_s: int = 7 * 24 * 3600
     """Cache entries expire this long after they were written."""
-    cache_local_bytes: int = 512 * 1024**2
-    """Bound of the worker-local LRU of fetched cache entries, in tensor bytes (entry sizes vary by model)."""
+    cache_local_bytes: int = 2 * 1024**3
+    """Bound of the worker-local LRU of fetched cache entries, in tensor bytes (host memory): ~40 real Wan2.1
+    480p entries, the hot set one worker reuses over and over."""
     cache_admit: bool = True
     """Store what full-compute (miss) jobs capture as new cache entries; off: workers only read the cache."""
     cache_min_similarity: float = 0.8
@@ -124,7 +135,7 @@ class Settings(BaseSettings):
     """0-based steps whose cross-attention maps a miss stores, JSON; unset: every step."""
     cache_capture_map_layers: list[int] | None = None
     """Transformer blocks whose cross-attention maps are recorded (and averaged), JSON; unset: all."""
-    cache_capture_map_stride: list[int] = [1, 1, 1]
+    cache_capture_map_stride: list[int] = [1, 2, 2]
     """Average-pool stored maps over the (t, h, w) token grid by this, JSON; larger: smaller entries."""
 
 

@@ -84,11 +84,10 @@ class Namespace:
     @classmethod
     def for_request(cls, card: ModelCard, request: GuidedRequest, *, embedder: str) -> Namespace:
         shape = RunShape.of(request)
-        # Mirrors chorus.engine.denoise.make_scheduler: flow-matching Euler with the card's shift and grid.
         return cls(
             model_id=card.model_id,
             revision=card.revision,
-            scheduler=f"flow_match_euler(shift={float(card.flow_shift)},grid={card.sigma_grid})",
+            scheduler=card.sampling_id,
             steps=shape.steps,
             height=shape.height,
             width=shape.width,

@@ -37,6 +37,7 @@ from chorus.engine.denoise import Canceled, DenoiseStats, GenerationRequest, Ste
 from chorus.engine.plan import ReusePlan, ReusePolicy
 from chorus.engine.prepare import prepare_reuse
 from chorus.engine.region import RegionConfig
+from chorus.engine.sampling import make_scheduler
 from chorus.engine.staged import ReuseSource, generate_with_reuse
 from chorus.engine.tgaa import TGAAConfig
 from chorus.models.base import VideoModelAdapter
@@ -287,7 +288,8 @@ class CacheSession:
         shares one step count)."""
         if not (self.config.admit and any(job.admissible for job in self.jobs)):
             return None
-        return self.config.policy.capture_for(self.config.capture, self.jobs[0].request.num_inference_steps)
+        steps = self.jobs[0].request.num_inference_steps
+        return self.config.policy.capture_for(self.config.capture, steps, make_scheduler(self.adapter, steps).sigmas)
 
     def denoise(self, on_step: StepCallback | None = None, stats: DenoiseStats | None = None) -> torch.Tensor:
         """The staged denoise of the batch, each job by its plan; uint8 frames (B, F, H, W, 3)."""

@@ -1,7 +1,7 @@
 """Capture on a full-compute run: what later requests reuse.
 
 Two things are recorded: the latent after each denoising step, and the cross-attention maps of the
-prompt tokens (video tokens x text tokens, softmax probabilities averaged over heads, conditional half
+prompt tokens (video tokens x text tokens, softmax probabilities averaged over heads, conditional rows
 only, averaged over the chosen layers, optionally average-pooled on the token grid, stored as fp16).
 The maps are recorded by a processor that wraps each chosen ``attn2`` processor: it leaves the
 forward's output untouched (a captured run is bit-identical to an uncaptured one) and recomputes the
@@ -31,7 +31,7 @@ class CaptureConfig:
     latent_steps: tuple[int, ...] | None = None  # store the latent after these many steps (1..S); None: all
     map_steps: tuple[int, ...] | None = None  # 0-based steps whose cross-attention is recorded; None: all
     map_layers: tuple[int, ...] | None = None  # block indices recorded (their maps are averaged); None: all
-    map_stride: Grid = (1, 1, 1)  # average-pool the (t, h, w) token grid by this before storing
+    map_stride: Grid = (1, 2, 2)  # average-pool the (t, h, w) token grid by this before storing (2x2 patches)
     latent_dtype: torch.dtype = torch.float16
 
     def stores_latent(self, steps_done: int) -> bool:
@@ -150,12 +150,15 @@ class CaptureState:
         if self.config.stores_latent(steps_done):
             self.latents[key][steps_done] = latent.detach().to("cpu", self.config.latent_dtype).clone()
 
-    def maps(self, key: Hashable, token_grid: Grid) -> tuple[dict[int, torch.Tensor], Grid]:
-        """The key's stored maps (layer-averaged, pooled, fp16, on CPU) and their grid."""
+    def maps(
+        self, key: Hashable, token_grid: Grid, text_tokens: int | None = None
+    ) -> tuple[dict[int, torch.Tensor], Grid]:
+        """The key's stored maps (layer-averaged, pooled, fp16, on CPU) and their grid. ``text_tokens``: keep
+        the prompt's own token columns only (the diff never points past them; UMT5 pads to 512)."""
         stride = self.config.map_stride
         out, grid = {}, token_grid
         for step, total in sorted(self._map_sums[key].items()):
-            mean = total / self._map_counts[key][step]  # (N, L)
+            mean = total[:, :text_tokens] / self._map_counts[key][step]  # (N, L)
             cube = mean.T.reshape(1, -1, *token_grid)  # (1, L, t, h, w)
             if stride != (1, 1, 1):
                 cube = F.avg_pool3d(cube, stride, stride, ceil_mode=True)
@@ -189,9 +192,9 @@ class CaptureProcessor:
         rotary_emb: Any = None,
     ) -> torch.Tensor:
         if self.state.recording:
-            cond = len(self.state.rows)  # CFG batch: rows [0, cond) are the conditional pass
-            if hidden_states.shape[0] != 2 * cond:
-                raise ValueError(f"capture expects a CFG batch of {2 * cond} rows, got {hidden_states.shape[0]}")
+            cond = len(self.state.rows)  # rows [0, cond) are the conditional pass, then unconditional ones
+            if not cond <= hidden_states.shape[0] <= 2 * cond:
+                raise ValueError(f"capture expects {cond} to {2 * cond} rows, got {hidden_states.shape[0]}")
             self.state.add_maps(cross_attention_probs(attn, hidden_states[:cond], encoder_hidden_states[:cond]))
         return self.inner(attn, hidden_states, encoder_hidden_states, attention_mask, rotary_emb)
 

@@ -13,10 +13,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
-from diffusers import FlowMatchEulerDiscreteScheduler
 from diffusers.hooks import HookRegistry
 
 from chorus.cache.namespace import RunShape
+from chorus.engine.sampling import Trajectories
 from chorus.models.base import VideoModelAdapter
 from chorus.models.catalog import ModelLimits
 from chorus.vocab import Stage
@@ -45,8 +45,8 @@ class GenerationRequest:
         return cls(
             prompt=prompt,
             num_frames=limits.default_frames,
-            height=limits.default_side,
-            width=limits.default_side,
+            height=limits.default_height,
+            width=limits.default_width,
             num_inference_steps=steps,
             guidance_scale=limits.default_guidance if guidance is None else guidance,
             seed=seed,
@@ -81,41 +81,48 @@ class DenoiseStats:
 StepCallback = Callable[[int, int], bool]
 
 
-def flow_match_scheduler(shift: float, grid: str, steps: int) -> FlowMatchEulerDiscreteScheduler:
-    """diffusers' flow-matching Euler scheduler set to ``steps`` on ``grid`` (see ``ModelCard.sigma_grid``)."""
-    scheduler = FlowMatchEulerDiscreteScheduler(shift=shift)
-    if grid == "linear":  # the scheduler shifts these and appends the terminal 0
-        scheduler.set_timesteps(sigmas=torch.linspace(1, 0, steps + 1)[:-1].tolist())
-    elif grid == "default":
-        scheduler.set_timesteps(steps)
-    else:
-        raise ValueError(f"unknown sigma grid {grid!r}")
-    return scheduler
-
-
-def make_scheduler(adapter: VideoModelAdapter, steps: int) -> FlowMatchEulerDiscreteScheduler:
-    return flow_match_scheduler(adapter.card.flow_shift, adapter.card.sigma_grid, steps)
-
-
 def initial_noise(adapter: VideoModelAdapter, requests: list[GenerationRequest]) -> torch.Tensor:
-    shape = [adapter.latent_shape(r.num_frames, r.height, r.width) for r in requests]
-    noise = [torch.randn(s, generator=torch.Generator().manual_seed(r.seed)) for s, r in zip(shape, requests)]
-    return torch.stack(noise).to(adapter.device, adapter.dtype)
+    """The requests' initial noise (B, C, F, H, W), fp32: each seed's first draw (see chorus.engine.sampling)."""
+    shape = adapter.latent_shape(requests[0].num_frames, requests[0].height, requests[0].width)
+    return Trajectories(adapter, [r.seed for r in requests], shape, requests[0].num_inference_steps).noise
 
 
-def apply_guidance(both: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
-    """Classifier-free guidance over a (2B, ...) prediction whose first half is conditional."""
-    cond, uncond = both.chunk(2)
-    return uncond + scales.view(-1, *[1] * (both.ndim - 1)) * (cond - uncond)
+def guided_rows(scales: torch.Tensor) -> torch.Tensor:
+    """Rows that run an unconditional pass: guidance above 1, as WanPipeline decides (at <= 1 it is skipped)."""
+    return torch.nonzero(scales > 1).flatten()
+
+
+def cfg_inputs(
+    latents: torch.Tensor, text: torch.Tensor, negative: torch.Tensor, guided: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One forward's batch: every row conditional first, then the guided rows' unconditional pass."""
+    return torch.cat([latents, latents[guided]]), torch.cat([text, negative[guided]])
+
+
+def apply_guidance(out: torch.Tensor, scales: torch.Tensor, guided: torch.Tensor) -> torch.Tensor:
+    """Classifier-free guidance over a (B + G, ...) prediction laid out by ``cfg_inputs``."""
+    batch = scales.shape[0]
+    cond, uncond = out[:batch], out[batch:]
+    if not len(guided):
+        return cond
+    velocity = cond.clone()
+    scale = scales[guided].view(-1, *[1] * (out.ndim - 1))
+    velocity[guided] = uncond + scale * (cond[guided] - uncond)
+    return velocity
 
 
 def guided_velocity(
-    adapter: VideoModelAdapter, latents: torch.Tensor, t: torch.Tensor, text: torch.Tensor, scales: torch.Tensor
-) -> torch.Tensor:
-    """Conditional and unconditional halves in one forward; ``text`` is (2B, L, D), cond first."""
-    batch = latents.shape[0]
-    both = adapter.predict_velocity(torch.cat([latents, latents]), t.expand(2 * batch), text)
-    return apply_guidance(both, scales)
+    adapter: VideoModelAdapter,
+    latents: torch.Tensor,
+    t: torch.Tensor,
+    text: torch.Tensor,
+    negative: torch.Tensor,
+    scales: torch.Tensor,
+) -> tuple[torch.Tensor, int]:
+    """Guided velocity of ``latents`` in one forward, and the number of rows that forward ran."""
+    guided = guided_rows(scales)
+    x, states = cfg_inputs(latents, text, negative, guided)
+    return apply_guidance(adapter.predict_velocity(x, t.expand(len(x)), states), scales, guided), len(x)
 
 
 def reset_intra_caches(transformer: torch.nn.Module) -> None:
@@ -151,18 +158,20 @@ def generate(
         raise ValueError("a batch must share frames, size and step count")
     stats = stats if stats is not None else DenoiseStats()
     steps = requests[0].num_inference_steps
+    batch = len(requests)
     text = adapter.encode_prompts([r.prompt for r in requests] + [r.negative_prompt for r in requests]).states
     scales = torch.tensor([r.guidance_scale for r in requests], device=adapter.device, dtype=adapter.dtype)
-    latents = initial_noise(adapter, requests)
-    scheduler = make_scheduler(adapter, steps)
+    shape = adapter.latent_shape(requests[0].num_frames, requests[0].height, requests[0].width)
+    paths = Trajectories(adapter, [r.seed for r in requests], shape, steps)
+    latents = paths.noise.clone()
     reset_intra_caches(adapter.transformer)
     start = time.perf_counter()
-    for i, t in enumerate(scheduler.timesteps):
+    for i, t in enumerate(paths.timesteps):
         tick = time.perf_counter()
         with cache_step(adapter.transformer, "cfg", i, steps):
-            velocity = guided_velocity(adapter, latents, t.to(adapter.device), text, scales)
-        latents = scheduler.step(velocity, t, latents, return_dict=False)[0]
-        tokens = 2 * len(requests) * token_count(adapter, latents)
+            velocity, rows = guided_velocity(adapter, latents, t.to(adapter.device), text[:batch], text[batch:], scales)
+        latents = paths.step(list(range(batch)), i, velocity, latents)
+        tokens = rows * token_count(adapter, latents)
         stats.forwards += 1
         stats.tokens += tokens
         stats.forwards_per_step.append(1)

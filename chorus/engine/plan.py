@@ -136,11 +136,30 @@ class ReusePolicy:
     def reuses_edits(self, num_steps: int) -> bool:
         return num_steps >= self.min_edit_steps
 
-    def capture_for(self, capture: CaptureConfig, num_steps: int) -> CaptureConfig:
-        """What a miss of ``num_steps`` should store: attention maps only locate an edit's Stage-2
-        region, so a policy that runs no Stage 2 at that step count stores latents only (the maps
-        cost a recomputed query/key product per layer)."""
-        return capture if self.runs_stage2 and self.reuses_edits(num_steps) else capture.latents_only()
+    def capture_for(
+        self, capture: CaptureConfig, num_steps: int, sigmas: Sequence[float] | None = None
+    ) -> CaptureConfig:
+        """What a miss of ``num_steps`` should store: the latents a plan of this policy can start from or
+        read (a replay the last, a seed variant the end of its Stage 1, an edit every step to the end of its
+        largest Stage 2) and, where edits run a Stage 2 at this step count, maps at that Stage 2's first and
+        last step (maps cost a recomputed query/key product per layer). Steps named in ``capture`` win."""
+        grid = StepGrid(num_steps, sigmas)
+        budget = grid.reusable_steps(self.min_repair_steps)
+        latents: set[int] = {num_steps} if self.replay_identical else set()
+        if (variant := min(grid.steps_down_to(self.seed_variant_sigma), budget)) > 0:
+            latents.add(variant)
+        maps: tuple[int, ...] = ()
+        if self.reuses_edits(num_steps):
+            k1 = min(grid.steps_down_to(self.stage1_sigma), budget)
+            end = min(grid.steps_down_to(self.stage2_sigma), budget)
+            latents.update(range(1, max(k1, end) + 1))  # less similar edits reuse less: any of these
+            if self.runs_stage2 and end > k1:
+                maps = tuple(sorted({k1, end - 1}))
+        return replace(
+            capture,
+            latent_steps=tuple(sorted(latents)) if capture.latent_steps is None else capture.latent_steps,
+            map_steps=maps if not maps or capture.map_steps is None else capture.map_steps,
+        )
 
     def dissimilar(self, similarity: float, num_steps: int, source_id: str | None = None) -> ReusePlan | None:
         """The miss that similarity alone decides, before the prompts are diffed (an identical prompt

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from chorus.engine.capture import CapturedRun
-from chorus.engine.denoise import GenerationRequest, make_scheduler
+from chorus.engine.denoise import GenerationRequest
 from chorus.engine.plan import ReusePlan, ReusePolicy
-from chorus.engine.prompt_diff import DiffKind, diff_prompts
+from chorus.engine.prompt_diff import DiffKind, diff_for
 from chorus.engine.region import RegionConfig, region_mask
+from chorus.engine.sampling import make_scheduler
 from chorus.engine.staged import ReuseSource
 from chorus.models.base import VideoModelAdapter
 
@@ -28,8 +29,7 @@ def prepare_reuse(
         return ReusePlan(steps, reason="miss: source sampled with other settings", source_id=source_id), None
     if (miss := policy.dissimilar(similarity, steps, source_id)) is not None:  # no tokenizing needed
         return miss, None
-    encoder = adapter.text_encoder
-    diff = diff_prompts(run.prompt, request.prompt, encoder.tokenizer, encoder.max_tokens)
+    diff = diff_for(adapter.text_encoder, run.prompt, request.prompt)
     mask = None
     maps = run.mean_map()
     if diff.kind is DiffKind.EDITED and maps is not None:

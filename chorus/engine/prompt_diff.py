@@ -4,7 +4,10 @@ Sentence embeddings barely separate prompts that differ in one decisive word ("t
 down"), so the reuse plan never relies on similarity alone: this word-level diff says what must be
 recomputed. Words are aligned with difflib; differing words map, through the fast tokenizer's offset
 mapping, to indices into the padded token sequence the transformer's cross-attention reads (the same
-tokenizer call as the text encoder: truncated to ``max_length``; words past it have no tokens).
+tokenizer call as the text encoder: truncated to ``max_length``; words past it have no tokens). An
+encoder that rewrites prompts before tokenising (WanPipeline's prompt cleaning for UMT5) passes that
+rewrite as ``clean``, so words and offsets index the text its tokenizer actually saw; ``diff_for`` reads
+tokenizer, length and cleaning off the encoder.
 
 For an inserted word the source has nothing to point at, so its side of the diff takes the source
 word at the insertion point (the following word, else the preceding one): in "a circle" -> "a red
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
@@ -70,11 +74,24 @@ def _tokens_of(spans: list[tuple[str, int, int]], offsets: list[tuple[int, int]]
     )
 
 
+def diff_for(encoder: Any, source: str, target: str, unrelated_fraction: float = 0.5) -> PromptDiff:
+    """``diff_prompts`` with the text encoder's own tokenizer, length and prompt cleaning (if it has one)."""
+    clean = getattr(encoder, "clean", None)
+    return diff_prompts(source, target, encoder.tokenizer, encoder.max_tokens, unrelated_fraction, clean)
+
+
 def diff_prompts(
-    source: str, target: str, tokenizer: Any, max_length: int, unrelated_fraction: float = 0.5
+    source: str,
+    target: str,
+    tokenizer: Any,
+    max_length: int,
+    unrelated_fraction: float = 0.5,
+    clean: Callable[[str], str] | None = None,
 ) -> PromptDiff:
     """Align ``source`` and ``target`` word by word; ``unrelated_fraction`` is the changed share of words
-    above which the prompts count as unrelated."""
+    above which the prompts count as unrelated; ``clean``: the encoder's rewrite of a prompt, if any."""
+    if clean is not None:
+        source, target = clean(source), clean(target)
     src_ids, src_offsets, src_special = _tokenize(tokenizer, source, max_length)
     tgt_ids, tgt_offsets, tgt_special = _tokenize(tokenizer, target, max_length)
     if src_ids == tgt_ids:

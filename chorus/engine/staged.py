@@ -11,7 +11,10 @@ forward, Stage-2 rows one subset forward per distinct region.
 
 The target keeps its own seed: reused latents get the source's noise component swapped for the
 target's (``x + sigma_k * (noise_target - noise_source)``, exact for a straight flow path, and a
-no-op when the seeds are equal), so a seed variant is not a copy of the source.
+no-op when the seeds are equal), so a seed variant is not a copy of the source. Each request steps
+its own scheduler, restarted where its latent was reused (chorus.engine.sampling), so multistep
+schedulers such as Wan2.1's UniPC never mix another trajectory's history into theirs. Rows at
+guidance <= 1 run no unconditional pass.
 
 diffusers' intra-request caches (FirstBlockCache, MagCache…) key their state by cache context; every
 stream of same-shaped forwards (the full rows, each Stage-2 group) gets its own context name, so their
@@ -23,7 +26,7 @@ the hit actually runs: still bounded by its threshold, but offset from the true 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 
@@ -35,13 +38,14 @@ from chorus.engine.denoise import (
     StepCallback,
     apply_guidance,
     cache_step,
+    cfg_inputs,
+    guided_rows,
     guided_velocity,
-    initial_noise,
-    make_scheduler,
     reset_intra_caches,
 )
 from chorus.engine.plan import ReusePlan
 from chorus.engine.region import Grid, RegionMask
+from chorus.engine.sampling import Trajectories
 from chorus.engine.subset_forward import patchify, subset_forward, token_grid, unpatchify
 from chorus.engine.tgaa import TGAAConfig, TGAAState, apply_tgaa, remove_tgaa
 from chorus.models.base import VideoModelAdapter
@@ -63,13 +67,6 @@ class ReuseOutput:
     captured: list[CapturedRun | None]  # per request: its capture (misses, when capture was asked for)
 
 
-def euler_step(
-    sample: torch.Tensor, velocity: torch.Tensor, sigma: torch.Tensor, sigma_next: torch.Tensor
-) -> torch.Tensor:
-    """FlowMatchEulerDiscreteScheduler.step's deterministic update, op for op, for any subset of a batch."""
-    return (sample.to(torch.float32) + (sigma_next - sigma) * velocity).to(velocity.dtype)
-
-
 class _Sources:
     """The sources' latents on the engine's device, with the target's noise swapped in."""
 
@@ -78,21 +75,23 @@ class _Sources:
         adapter: VideoModelAdapter,
         requests: list[GenerationRequest],
         sources: list[ReuseSource | None],
-        noise: torch.Tensor,
-        sigmas: torch.Tensor,
+        paths: Trajectories,
         renoise: bool,
     ) -> None:
-        self.adapter, self.sources, self.sigmas = adapter, sources, sigmas
-        self.noise_shift: dict[int, torch.Tensor] = {}
-        for b, (request, source) in enumerate(zip(requests, sources)):
-            if source is not None and renoise and source.run.seed != request.seed:
-                source_noise = initial_noise(adapter, [replace(request, seed=source.run.seed)])[0]
-                self.noise_shift[b] = noise[b] - source_noise
+        self.adapter, self.requests, self.sources, self.paths = adapter, requests, sources, paths
+        self.swapped = [
+            source is not None and renoise and source.run.seed != request.seed
+            for request, source in zip(requests, sources)
+        ]
 
     def latent(self, b: int, steps_done: int) -> torch.Tensor:
-        latent = self.sources[b].run.latents[steps_done].to(self.adapter.device, self.adapter.dtype)
-        if b in self.noise_shift:
-            latent = latent + self.sigmas[steps_done] * self.noise_shift[b]
+        latent = self.sources[b].run.latents[steps_done].to(self.adapter.device, torch.float32)
+        if self.swapped[b]:  # the noise component after steps_done steps: draw steps_done of each seed
+            paths = self.paths
+            shift = paths.noise_at(self.requests[b].seed, steps_done) - paths.noise_at(
+                self.sources[b].run.seed, steps_done
+            )
+            latent = latent + paths.sigmas[steps_done] * shift
         return latent
 
 
@@ -129,25 +128,27 @@ class _Loop:
         self.requests, self.batch, self.steps = requests, len(requests), requests[0].num_inference_steps
         self.text_enc = adapter.encode_prompts([r.prompt for r in requests] + [r.negative_prompt for r in requests])
         self.scales = torch.tensor([r.guidance_scale for r in requests], device=adapter.device, dtype=adapter.dtype)
-        noise = initial_noise(adapter, requests)
-        self.grid = token_grid(adapter.transformer, noise)
+        shape = adapter.latent_shape(requests[0].num_frames, requests[0].height, requests[0].width)
+        self.paths = Trajectories(adapter, [r.seed for r in requests], shape, self.steps)
+        self.grid = token_grid(adapter.transformer, self.paths.noise)
         _check(requests, plans, sources, self.grid)
-        self.scheduler = make_scheduler(adapter, self.steps)
-        self.sigmas = self.scheduler.sigmas
         start = time.perf_counter()
-        self.reused = _Sources(adapter, requests, sources, noise, self.sigmas, renoise)
-        self.latents = noise.clone()
+        self.reused = _Sources(adapter, requests, sources, self.paths, renoise)
+        self.latents = self.paths.noise.clone()
         for b, plan in enumerate(plans):
             if plan.stage1:  # Stage 1: start from the source's latent after k1 steps
                 self.latents[b] = self.reused.latent(b, plan.stage1)
+                self.paths.start_at(b, plan.stage1)
                 stats.steps_skipped += plan.stage1
         stats.add_stage_time(Stage.stage1, time.perf_counter() - start)
         self.tgaa: TGAAState | None = None
         self.capture: CaptureState | None = None
         self.capturing: list[bool] = [False] * self.batch
 
-    def _text(self, rows: list[int]) -> torch.Tensor:
-        return self.text_enc.states[rows + [self.batch + b for b in rows]]
+    def _text(self, rows: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The rows' prompt states and negative prompt states."""
+        states = self.text_enc.states
+        return states[rows], states[[self.batch + b for b in rows]]
 
     def full_step(self, i: int, t: torch.Tensor, rows: list[int], stages: list[Stage]) -> int:
         """One batched forward for the rows that run in full (misses, Stage 3); returns tokens processed."""
@@ -155,14 +156,14 @@ class _Loop:
         if self.capture is not None:
             self.capture.begin_forward(i, [b if self.capturing[b] else None for b in rows])
         with cache_step(self.adapter.transformer, f"full{rows}", i, self.steps):
-            velocity = guided_velocity(self.adapter, self.latents[rows], t, self._text(rows), self.scales[rows])
+            velocity, ran = guided_velocity(self.adapter, self.latents[rows], t, *self._text(rows), self.scales[rows])
         if self.capture is not None:
             self.capture.end_forward()
-        self.latents[rows] = euler_step(self.latents[rows], velocity, self.sigmas[i], self.sigmas[i + 1])
+        self.latents[rows] = self.paths.step(rows, i, velocity, self.latents[rows])
         share = (time.perf_counter() - tick) / len(rows)
         for b in rows:
             self.stats.add_stage_time(stages[b], share)
-        return 2 * len(rows) * self.grid[0] * self.grid[1] * self.grid[2]
+        return ran * self.grid[0] * self.grid[1] * self.grid[2]
 
     def region_step(self, i: int, t: torch.Tensor, rows: list[int], region: RegionMask) -> int:
         """Stage 2 for rows sharing ``region``: a subset forward on its tokens (TGAA on), every other token
@@ -170,24 +171,29 @@ class _Loop:
         tick = time.perf_counter()
         adapter, patch = self.adapter, self.adapter.patch_size
         index = region.index.to(adapter.device)
-        x = self.latents[rows]
+        x, scales = self.latents[rows], self.scales[rows]
+        guided = guided_rows(scales)
+        inputs, states = cfg_inputs(x, *self._text(rows), guided)
         if self.tgaa is not None:
             self.tgaa.set([self.plans[b].diff.target_tokens if self.plans[b].diff else () for b in rows])
         with cache_step(adapter.transformer, f"region{rows}", i, self.steps):
-            out = subset_forward(
-                adapter.transformer, torch.cat([x, x]), t.expand(2 * len(rows)), self._text(rows), index
-            )
+            out = subset_forward(adapter.transformer, inputs, t.expand(len(inputs)), states, index)
         if self.tgaa is not None:
             self.tgaa.reset()
-        velocity = apply_guidance(out, self.scales[rows])
+        # The schedulers step whole latents; outside the region the velocity is a placeholder (their
+        # updates are elementwise) and the result there is replaced by the source's latent.
+        velocity = patchify(torch.zeros_like(x), patch)
+        velocity[:, index] = apply_guidance(out, scales, guided).to(velocity.dtype)
+        stepped = patchify(self.paths.step(rows, i, unpatchify(velocity, self.grid, patch), x), patch)
         merged = patchify(torch.stack([self.reused.latent(b, i + 1) for b in rows]), patch)
-        merged[:, index] = euler_step(patchify(x, patch)[:, index], velocity, self.sigmas[i], self.sigmas[i + 1])
+        merged[:, index] = stepped[:, index]
         self.latents[rows] = unpatchify(merged, self.grid, patch)
+        self.paths.borrowed(rows)
         self.stats.add_stage_time(Stage.stage2, time.perf_counter() - tick)
-        return 2 * len(rows) * len(index)
+        return len(inputs) * len(index)
 
     def run(self, on_step: StepCallback | None) -> None:
-        for i, t in enumerate(self.scheduler.timesteps):
+        for i, t in enumerate(self.paths.timesteps):
             tick = time.perf_counter()
             t = t.to(self.adapter.device)
             stages = [plan.stage_of(i) for plan in self.plans]
@@ -211,7 +217,7 @@ class _Loop:
 
     def captured_run(self, b: int) -> CapturedRun:
         request = self.requests[b]
-        maps, map_grid = self.capture.maps(b, self.grid)
+        maps, map_grid = self.capture.maps(b, self.grid, len(self.text_enc.token_ids[b]))
         return CapturedRun(
             prompt=request.prompt,
             negative_prompt=request.negative_prompt,

@@ -2,9 +2,9 @@
 
 In Stage 2 the reused latent already encodes the source prompt; TGAA makes the target's differing
 words win by multiplying their cross-attention weights by ``alpha`` before normalisation: log(alpha)
-is added to those logits, so every row still sums to one. Only the conditional half of the CFG batch
-is amplified (rows [0, B) of a (2B, ...) forward, cond first): amplifying the unconditional pass too
-would cancel out in the guidance difference.
+is added to those logits, so every row still sums to one. Only the conditional rows are amplified (rows
+[0, B) of a forward, cond first, then the unconditional pass of the guided rows): amplifying the
+unconditional pass too would cancel out in the guidance difference.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class TGAAState:
         """(batch, text_len) additive bias, or None when nothing is amplified (the stock path, bit for bit)."""
         if alpha == 1.0 or not any(self.tokens):
             return None
-        if batch != 2 * len(self.tokens):
+        if not len(self.tokens) <= batch <= 2 * len(self.tokens):
             raise ValueError(f"TGAA holds tokens for {len(self.tokens)} prompts but the batch has {batch} rows")
         bias = torch.zeros(batch, text_len, dtype=like.dtype, device=like.device)
         for row, idx in enumerate(self.tokens):

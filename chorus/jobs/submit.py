@@ -67,8 +67,8 @@ def resolve_input(body: JobInput, settings: Settings) -> ResolvedInput:
     defaults = {
         "model": model_id,
         "num_frames": limits.default_frames,
-        "height": limits.default_side,
-        "width": limits.default_side,
+        "height": limits.default_height,
+        "width": limits.default_width,
         "num_inference_steps": limits.default_steps,
         "guidance_scale": limits.default_guidance,
         "seed": secrets.randbelow(2**32),  # drawn once and stored, so a rerun is the same video

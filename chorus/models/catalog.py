@@ -24,8 +24,10 @@ class ModelLimits:
     max_side: int
     side_multiple: int
     max_steps: int = 100
+    min_steps: int = 1  # a card pinned to a sigma list runs exactly that many steps
     default_frames: int = 8
-    default_side: int = 32
+    default_height: int = 32
+    default_width: int = 32
     default_steps: int = 4
     default_guidance: float = 3.0
     fps: int = 8
@@ -39,8 +41,8 @@ class ModelLimits:
                 return f"invalid_{name}", f"{name} must be in [{self.min_side}, {self.max_side}]"
             if side % self.side_multiple:
                 return f"invalid_{name}", f"{name} must be divisible by {self.side_multiple}"
-        if not 1 <= steps <= self.max_steps:
-            return "invalid_num_inference_steps", f"num_inference_steps must be in [1, {self.max_steps}]"
+        if not self.min_steps <= steps <= self.max_steps:
+            return "invalid_num_inference_steps", f"num_inference_steps must be in [{self.min_steps}, {self.max_steps}]"
         return None
 
 
@@ -59,6 +61,14 @@ class ModelCard:
     # "default": the scheduler's own spacing (diffusers' FlowMatchEuler ends at sigma ~0.004, a step that
     # changes nothing); "linear": s evenly on [1, 0) before the shift, Wan2.1's own grid, every step moves.
     sigma_grid: str = "default"
+    # A diffusers folder's sampler: {"class": "UniPCMultistepScheduler", "config": {...}} as its scheduler/
+    # config (with the card's overrides); None: our own model's FlowMatchEuler on flow_shift and sigma_grid.
+    scheduler: dict[str, Any] | None = None
+    # Pinned noise levels, passed to the scheduler's set_timesteps(sigmas=...), which shifts them by its
+    # shift as diffusers does (LightX2V's 4-step Wan2.1: 1, 0.75, 0.5, 0.25 at shift 5 -> 1, 0.9375, 0.8333, 0.625).
+    sigmas: tuple[float, ...] | None = None
+    weights: str | None = None  # the diffusers folder, when it is not the card's own folder
+    lora: dict[str, Any] | None = None  # {"path": file, "scale": s}: loaded and fused at load
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -66,8 +76,29 @@ class ModelCard:
         raw = json.loads((path / CARD_FILE).read_text())
         limits = raw.pop("limits")
         limits["frames"] = tuple(limits["frames"])
+        if "default_side" in limits:  # cards written before height and width defaults were separate
+            side = limits.pop("default_side")
+            limits.setdefault("default_height", side)
+            limits.setdefault("default_width", side)
         known = {k: raw.pop(k) for k in list(raw) if k in cls.__dataclass_fields__}
+        if known.get("sigmas") is not None:
+            known["sigmas"] = tuple(known["sigmas"])
         return cls(path=path, limits=ModelLimits(**limits), extra=raw, **known)
+
+    @property
+    def weights_path(self) -> Path:
+        """Where the diffusers components (transformer/, vae/ ...) are."""
+        return Path(self.weights) if self.weights else self.path
+
+    @property
+    def sampling_id(self) -> str:
+        """The sampler's identity for cache namespaces: class, config and grid. Our own model keeps the
+        id its existing entries were stored under."""
+        if self.scheduler is None:
+            return f"flow_match_euler(shift={float(self.flow_shift)},grid={self.sigma_grid})"
+        config = json.dumps(self.scheduler["config"], sort_keys=True, separators=(",", ":"))
+        grid = "default" if self.sigmas is None else ",".join(f"{s:g}" for s in self.sigmas)
+        return f"{self.scheduler['class']}({config},sigmas={grid})"
 
 
 def find_model(model_id: str, models_dir: Path) -> ModelCard | None:

@@ -16,6 +16,19 @@ from chorus.models.catalog import ModelCard
 from chorus.models.text import shared_minilm
 
 
+def wan_velocity(
+    transformer: WanTransformer3DModel,
+    dtype: torch.dtype,
+    latents: torch.Tensor,
+    timestep: torch.Tensor,
+    text_states: torch.Tensor,
+) -> torch.Tensor:
+    """One forward of a Wan transformer in ``dtype`` (latents are kept in fp32 between steps)."""
+    return transformer(
+        hidden_states=latents.to(dtype), timestep=timestep, encoder_hidden_states=text_states, return_dict=False
+    )[0]
+
+
 class WanAdapter:
     def __init__(self, card: ModelCard, device: str = "cpu", dtype: torch.dtype = torch.float32) -> None:
         if card.text_encoder != "minilm":
@@ -26,14 +39,14 @@ class WanAdapter:
         self.limits = card.limits
         self.device = device
         self.dtype = dtype
-        self.transformer = WanTransformer3DModel.from_pretrained(card.path / "transformer", torch_dtype=dtype)
+        self.transformer = WanTransformer3DModel.from_pretrained(card.path / "transformer", dtype=dtype)
         self.transformer.to(device).eval().requires_grad_(False)
         self.text_encoder = shared_minilm(card.text_max_tokens, device)
         self.vae = None
         if card.latent_space == "wan_vae":
             from diffusers import AutoencoderKLWan
 
-            self.vae = AutoencoderKLWan.from_pretrained(card.path / "vae", torch_dtype=dtype).to(device).eval()
+            self.vae = AutoencoderKLWan.from_pretrained(card.path / "vae", dtype=dtype).to(device).eval()
         elif card.latent_space != "pixel":
             raise ValueError(f"unknown latent space {card.latent_space!r}")
 
@@ -59,12 +72,7 @@ class WanAdapter:
     def predict_velocity(
         self, latents: torch.Tensor, timestep: torch.Tensor, text_states: torch.Tensor
     ) -> torch.Tensor:
-        return self.transformer(
-            hidden_states=latents.to(self.dtype),
-            timestep=timestep,
-            encoder_hidden_states=text_states,
-            return_dict=False,
-        )[0]
+        return wan_velocity(self.transformer, self.dtype, latents, timestep, text_states)
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         if self.vae is not None:

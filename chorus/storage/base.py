@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlparse
 
@@ -20,6 +21,14 @@ class ObjectStore(Protocol):
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None: ...
 
     def get(self, key: str) -> bytes: ...
+
+    def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> None:
+        """Upload the file at ``path``, streamed (multipart on S3): large objects never sit in memory whole."""
+        ...
+
+    def get_file(self, key: str, path: Path) -> None:
+        """Download the object into the file at ``path``, streamed."""
+        ...
 
     def delete(self, key: str) -> None:
         """Idempotent: deleting a missing key is not an error."""

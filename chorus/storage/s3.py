@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import boto3
+from boto3.exceptions import S3UploadFailedError
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -25,6 +28,22 @@ class S3Store:
             self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type)
         except (BotoCoreError, ClientError) as exc:
             raise StoreError(f"put {key}: {exc}") from exc
+
+    def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> None:
+        try:  # boto3's managed transfer: multipart above 8 MB, read from the file in chunks
+            self.client.upload_file(str(path), self.bucket, self._key(key), ExtraArgs={"ContentType": content_type})
+        except (BotoCoreError, ClientError, S3UploadFailedError) as exc:
+            raise StoreError(f"put {key}: {exc}") from exc
+
+    def get_file(self, key: str, path: Path) -> None:
+        try:
+            self.client.download_file(self.bucket, self._key(key), str(path))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise ObjectNotFound(key) from exc
+            raise StoreError(f"get {key}: {exc}") from exc
+        except BotoCoreError as exc:
+            raise StoreError(f"get {key}: {exc}") from exc
 
     def get(self, key: str) -> bytes:
         try:

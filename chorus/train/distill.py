@@ -28,8 +28,8 @@ import torch.nn.functional as F
 from diffusers import WanTransformer3DModel
 from tqdm import tqdm
 
-from chorus.engine.denoise import flow_match_scheduler
-from chorus.models.catalog import CARD_FILE
+from chorus.engine.sampling import flow_match_scheduler
+from chorus.models.catalog import CARD_FILE, ModelCard
 from chorus.models.text import MiniLMTextEncoder
 from chorus.train.data import CaptionStates, ClipStream
 from chorus.train.loop import resume, save_checkpoint, update_ema
@@ -110,8 +110,8 @@ def distill(
     teacher_sigmas = schedule(shift, cfg.teacher_steps, grid)
     # Student steps that move (diffusers' last step goes from ~0.004 to 0): sampled evenly.
     moving = [i for i in range(cfg.student_steps) if student_sigmas[i] - student_sigmas[i + 1] > 0.01]
-    limits = card["limits"]
-    stream = ClipStream(rng, limits["default_frames"], limits["default_side"])
+    limits = ModelCard.load(teacher_dir).limits
+    stream = ClipStream(rng, limits.default_frames, limits.default_height)
     texts = CaptionStates(MiniLMTextEncoder(max_tokens=card.get("text_max_tokens", 32)))
     gen = torch.Generator().manual_seed(cfg.seed + step)
     stop_at = min(cfg.max_steps, step + max_steps) if max_steps else cfg.max_steps

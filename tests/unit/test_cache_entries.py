@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from chorus.cache.entries import decode, encode, read_entry, write_entry
+from chorus.cache.entries import load_run, read_entry, save_run, write_entry
 from chorus.cache.layout import EntryUnavailable, object_key
 from chorus.engine.capture import CapturedRun
 from chorus.storage.local import LocalStore
@@ -24,9 +24,14 @@ def make_run(latent_steps=(1, 2, 3, 4), map_steps=(0, 1), seed: int = 0, side: i
     )
 
 
-def test_encode_decode_round_trip():
+def round_trip(run: CapturedRun, path) -> CapturedRun:
+    save_run(run, path / "entry.safetensors")
+    return load_run(path / "entry.safetensors")
+
+
+def test_save_load_round_trip(tmp_path):
     run = make_run()
-    back = decode(encode(run))
+    back = round_trip(run, tmp_path)
     assert back.metadata() == run.metadata()
     for step, latent in run.latents.items():
         assert torch.equal(back.latents[step], latent)
@@ -44,7 +49,7 @@ def test_written_entry_size_is_what_is_stored_and_follows_the_captured_steps(tmp
     saved = 3 * 3 * 8 * 8 * 8 * 2 + 2 * 64 * 7 * 2
     assert saved <= full.nbytes - fewer.nbytes < saved + 1024
     assert full.prefix == f"cache/tenant-a/ns/{full.id}"
-    assert torch.equal(read_entry(store, full.prefix).latents[3], decode(encode(make_run())).latents[3])
+    assert torch.equal(read_entry(store, full.prefix).latents[3], make_run().latents[3])
 
 
 def test_missing_or_corrupt_entries_are_unavailable(tmp_path):

@@ -22,6 +22,7 @@ from chorus.cache.session import CacheJob, DenoiseStats, GenerationRequest, Reus
 from chorus.config import Settings
 from chorus.engine.capture import CaptureConfig
 from chorus.engine.plan import ReusePlan
+from chorus.engine.sampling import make_scheduler
 from chorus.storage import StoreError
 from tests.fixtures.random_wan import random_wan_adapter
 from tests.unit.test_cache_entries import make_run
@@ -80,14 +81,17 @@ def test_a_job_with_the_cache_off_is_a_miss_that_captures_nothing(settings, off,
 
 
 @pytest.mark.parametrize("steps", [4, 50])
-def test_misses_capture_attention_maps_only_at_step_counts_where_edits_are_reused(steps):
+def test_misses_capture_attention_maps_only_at_step_counts_where_edits_are_reused(tmp_path, steps):
     cache = unreachable_cache()
-    session = cache.open(None, [])
+    adapter = random_wan_adapter(tmp_path / "tiny")
+    session = cache.open(adapter, [])
     miss = cache_job(steps)
     miss.namespace, miss.domain, miss.embedding = NAMESPACE, "d", np.zeros(384)
     session.jobs = [miss]
-    maps = CaptureConfig() if steps >= cache.config.policy.min_edit_steps else CaptureConfig(map_steps=())
-    assert miss.role is Role.miss and miss.admissible and session.capture() == maps
+    policy = cache.config.policy
+    expected = policy.capture_for(CaptureConfig(), steps, make_scheduler(adapter, steps).sigmas)
+    assert miss.role is Role.miss and miss.admissible and session.capture() == expected
+    assert bool(expected.map_steps) == (steps >= policy.min_edit_steps)  # maps only where edits are reused
 
 
 def test_an_unreachable_cache_database_makes_the_job_a_miss():

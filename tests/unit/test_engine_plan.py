@@ -96,11 +96,18 @@ def test_to_dict_is_what_job_metrics_record():
 
 
 def test_misses_store_attention_maps_only_where_a_stage_2_can_use_them():
-    full, latents = CaptureConfig(), CaptureConfig().latents_only()
-    assert latents.map_steps == () and latents.latent_steps == full.latent_steps
-    assert ReusePolicy().capture_for(full, 50) == full
-    assert ReusePolicy().capture_for(full, 4) == latents  # edits are misses below min_edit_steps
-    assert ReusePolicy(stage1_sigma=0.5, stage2_sigma=0.5).capture_for(full, 50) == latents  # Stage 1 only
+    full = CaptureConfig()
+    assert ReusePolicy().capture_for(full, 50).map_steps  # edits reused at 50 steps: their region's maps
+    assert ReusePolicy().capture_for(full, 4).map_steps == ()  # edits are misses below min_edit_steps
+    assert ReusePolicy(stage1_sigma=0.5, stage2_sigma=0.5).capture_for(full, 50).map_steps == ()  # Stage 1 only
+    named = CaptureConfig(latent_steps=(3,), map_steps=(1,))
+    assert ReusePolicy().capture_for(named, 50) == named  # steps named in the config win
+
+
+def test_misses_store_only_the_latents_a_plan_reads():
+    """Even grid, 50 steps: a replay reads 50, a seed variant 12 (sigma 0.75), edits 1-2 (down to 0.95)."""
+    config = ReusePolicy(seed_variant_sigma=0.75).capture_for(CaptureConfig(), 50)
+    assert (config.latent_steps, config.map_steps) == ((1, 2, 12, 50), (0, 1))
 
 
 def test_a_dissimilar_source_is_a_miss_before_the_prompts_are_diffed():

@@ -9,10 +9,11 @@ from diffusers import AutoencoderKLWan, WanPipeline
 from diffusers.hooks import FirstBlockCacheConfig, MagCacheConfig
 
 from chorus.engine.capture import CaptureConfig
-from chorus.engine.denoise import Canceled, DenoiseStats, GenerationRequest, generate, initial_noise, make_scheduler
+from chorus.engine.denoise import Canceled, DenoiseStats, GenerationRequest, generate, initial_noise
 from chorus.engine.plan import ReusePlan, ReusePolicy
 from chorus.engine.prepare import prepare_reuse
 from chorus.engine.region import RegionConfig, RegionMask
+from chorus.engine.sampling import make_scheduler
 from chorus.engine.staged import ReuseSource, generate_with_reuse
 from chorus.engine.subset_forward import patchify
 from chorus.engine.tgaa import TGAAConfig

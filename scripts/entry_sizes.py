@@ -1,0 +1,41 @@
+"""Print bytes per cache entry for Wan2.1 1.3B and 14B at 480p and 720p (81 frames), computed from the
+capture configuration the default reuse policy needs (chorus.cache.entry_size); no weights are loaded.
+
+    python scripts/entry_sizes.py [--steps 50 4] [--text-tokens 128 512]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from chorus.cache.entry_size import WAN21, entry_size, wan_sigmas
+from chorus.config import get_settings
+from chorus.engine.capture import CaptureConfig
+from chorus.engine.plan import ReusePolicy
+
+SIZES = {"480p": (480, 832), "720p": (720, 1280)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, nargs="+", default=[50, 4])
+    parser.add_argument("--text-tokens", type=int, nargs="+", default=[128, 512], help="prompt tokens kept in maps")
+    args = parser.parse_args()
+    base = CaptureConfig(map_stride=tuple(get_settings().cache_capture_map_stride))
+    print("| model | size | steps | prompt tokens | latent steps | map steps | latents MB | maps MB | entry MB |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for steps in args.steps:
+        config = ReusePolicy().capture_for(base, steps, wan_sigmas(steps))
+        for model, space in WAN21.items():
+            for name, (height, width) in SIZES.items():
+                for tokens in args.text_tokens:
+                    size = entry_size(space, 81, height, width, config, tokens)
+                    print(
+                        f"| {model} | {name} {height}x{width}x81 | {steps} | {tokens} | {list(config.latent_steps)}"
+                        f" | {list(config.map_steps)} | {size.latent_bytes / 1e6:.1f} | {size.map_bytes / 1e6:.1f}"
+                        f" | {size.total / 1e6:.1f} |"
+                    )
+
+
+if __name__ == "__main__":
+    main()
