@@ -58,7 +58,8 @@ def test_a_similar_second_job_is_a_cache_hit(
     assert first["metrics"]["cache"]["reason"] == "miss: no entry" and first["metrics"]["cache"]["looked_up"]
     assert_full_compute(first)
     [stored] = admitted(db, first)
-    assert stored.steps_stored == list(range(1, STEPS + 1)) and stored.domain == str(tenant.tenant_id)
+    # The latents a plan can read: the last (a replay), the end of a seed variant's Stage 1.
+    assert STEPS in stored.steps_stored and stored.domain == str(tenant.tenant_id)
 
     second = run(http, tenant, celery_worker, seed=2)  # same prompt, another sample
     cache, metrics = second["metrics"]["cache"], second["metrics"]

@@ -19,7 +19,7 @@ from tests.fixtures.wan_folder import write_wan_folder
 from tests.fixtures.worker import WorkerProcess, run_worker
 
 STEPS = 20  # edits are reused from 20 steps on (ReusePolicy.min_edit_steps)
-SIZE = {"num_frames": 9, "height": 32, "width": 48, "num_inference_steps": STEPS, "guidance_scale": 4.0}
+SIZE = {"num_frames": 9, "height": 32, "width": 64, "num_inference_steps": STEPS, "guidance_scale": 4.0}
 PROMPT = "a red square moving right"
 
 
@@ -31,9 +31,11 @@ def wan_env(service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactor
         **service_env,
         "CHORUS_MODELS_DIR": str(root / "models"),
         "CHORUS_DEFAULT_MODEL": "wan-tiny",
-        # The edit below gets a Stage 2 whatever MiniLM's similarity of the two prompts: a 3x2x3 token grid
-        # makes any region a large share, and the default plan size shrinks to nothing below 0.87.
+        # The edit below gets a Stage 2 whatever MiniLM's similarity of the two prompts: a 3x2x4 token grid
+        # makes any region (kept in every frame, dilated) a large share, and the default plan size shrinks
+        # to nothing below 0.87; only the top of the maps is kept, so the region stays smaller than the grid.
         "CHORUS_CACHE_MAX_REGION_FRACTION": "1.0",
+        "CHORUS_CACHE_REGION_THRESHOLD": "0.95",
         "CHORUS_CACHE_FULL_SIMILARITY": "0.8",
         "CHORUS_CACHE_MIN_SIMILARITY": "0.5",
     }
@@ -66,7 +68,7 @@ def test_replay_seed_variant_and_edit_on_a_wan_folder(wan_http, tenant: TenantKe
     assert first["input"]["model"] == "wan-tiny" and first["metrics"]["cache"]["hit"] is False
     assert first["metrics"]["forwards"] == STEPS
     video = httpx.get(first["output"]["video_url"], timeout=30)
-    assert iio.imread(video.content, plugin="FFMPEG", extension=".mp4").shape == (9, 32, 48, 3)
+    assert iio.imread(video.content, plugin="FFMPEG", extension=".mp4").shape == (9, 32, 64, 3)
 
     replay = run(wan_http, tenant, wan_worker, seed=1)
     cache = replay["metrics"]["cache"]
