@@ -318,6 +318,8 @@ def write_report(result: dict[str, Any], results_dir: Path, report: Path, caveat
             f"| {p['system']} | {p['budget_share']:.2f} | {p['cache_bytes']:,} | {_pct(p['hit_rate'])} "
             f"| {_pct(p['accuracy_all'])} | {_f(p['throughput_rps'])} |"
         )
+    lines += ["", "## Other measurements", "", "Each script's figures, in `bench/results/`:", ""]
+    lines += [f"- [{md.stem}]({link(md)})" for md in sorted(results_dir.glob("*.md"))]
     lines += [
         "",
         "## Plots",
