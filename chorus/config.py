@@ -115,7 +115,7 @@ class Settings(BaseSettings):
     """Noise level down to which an edited prompt then recomputes only the edit's region (Stage 2)."""
     cache_min_repair_steps: int = 1
     """Final steps that still move the latent, run in full by every edit or seed variant (Stage 3)."""
-    cache_seed_variant_sigma: float = 0.75
+    cache_seed_variant_sigma: float = 0.97
     """Noise level down to which an identical prompt with another seed or negative prompt reuses its source."""
     cache_replay_identical: bool = True
     """Identical prompt, seed and negative prompt: replay the stored trajectory instead of computing."""

@@ -124,7 +124,10 @@ class ReusePolicy:
     stage1_sigma: float = 1.0  # an edit's Stage 1 reuses the source down to this sigma (1.0: none)
     stage2_sigma: float = 0.95  # then Stage 2 recomputes the region down to this sigma
     min_repair_steps: int = 1  # steps that still move the latent, run in full at the end of every hit
-    seed_variant_sigma: float = 0.75  # Stage 1 for an identical prompt with another seed or negative prompt
+    # Seed variants: the user asked for a new sample, so Stage 1 may only go as far as keeps the variant about
+    # as far from its source as a fresh sample (>= 0.8 of that distance, bench/results/reuse_sweep.md): on
+    # the shipped model 4 of 50 steps did, no Stage 1 at 4 steps did. Below sigma 0.97 a 4-step run has no step.
+    seed_variant_sigma: float = 0.97  # Stage 1 for an identical prompt with another seed or negative prompt
     replay_identical: bool = True  # identical prompt, seed and negative prompt: replay the stored trajectory
     max_region_fraction: float = 0.5  # a larger Stage-2 region drops Stage 2 and halves Stage 1
     min_edit_steps: int = 20  # edits at fewer steps are misses (at 4 steps every edit plan lost accuracy)

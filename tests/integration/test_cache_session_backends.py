@@ -37,7 +37,7 @@ TRACE = [  # (prompt, seed, remix of the trace's n-th job)
 ]
 # A random model's maps are nearly flat: keep the top of them as the region, whatever their contrast.
 CONFIG = ReuseConfig(
-    policy=ReusePolicy(min_edit_steps=1, stage2_sigma=0.5, min_similarity=0.7),
+    policy=ReusePolicy(min_edit_steps=1, stage2_sigma=0.5, seed_variant_sigma=0.75, min_similarity=0.7),
     region=RegionConfig(threshold=0.8, margin=(0, 0, 0), flat_contrast=0.0),
 )
 

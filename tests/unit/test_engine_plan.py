@@ -15,7 +15,7 @@ EDIT = PromptDiff(DiffKind.EDITED, ("up",), ("down",), (3,), (3,), 0.33)
 UNRELATED = PromptDiff(DiffKind.UNRELATED, changed_fraction=0.9)
 # Larger edit plans than the defaults, at any step count, so each stage shows; the defaults have their own test.
 # Without a sampler's sigmas the grid is evenly spaced: sigma 0.75 is a quarter of the steps, 0.25 three.
-policy = ReusePolicy(stage1_sigma=0.75, stage2_sigma=0.25, min_edit_steps=1)
+policy = ReusePolicy(stage1_sigma=0.75, stage2_sigma=0.25, seed_variant_sigma=0.75, min_edit_steps=1)
 
 
 @pytest.mark.parametrize(("steps", "stages"), [(4, (1, 2, 1)), (50, (12, 25, 13))])
@@ -48,7 +48,11 @@ def test_edits_below_the_step_floor_are_misses_but_seed_variants_are_not():
     assert (at_floor.stage1, at_floor.stage2) == (0, 1)  # sigma 0.95 on an even 20-step grid: one step
     wan = [3 * s / (1 + 2 * s) for s in [1 - i / 20 for i in range(21)]]
     assert default.plan(1.0, EDIT, 20, sigmas=wan, region_fraction=0.2).stage2 == 2  # 10% of its steps
-    assert default.plan(1.0, IDENTICAL, 4).hit
+    wan4 = [3 * s / (1 + 2 * s) for s in (1, 0.75, 0.5, 0.25, 0)]
+    variant = default.plan(1.0, IDENTICAL, 4, sigmas=wan4)  # no Stage 1 at 4 steps keeps a variant new
+    assert not variant.hit and variant.reason == "miss: seed variant leaves nothing to reuse"
+    wan50 = [3 * s / (1 + 2 * s) for s in [1 - i / 50 for i in range(51)]]
+    assert default.plan(1.0, IDENTICAL, 50, sigmas=wan50).stage1 == 4  # 4 of 50 keep it 0.82 as far as new
 
 
 def test_large_region_drops_stage2_and_halves_stage1():
@@ -123,7 +127,7 @@ def test_stages_are_placed_by_noise_level_whatever_the_step_count():
     """The same policy covers the same part of the trajectory at 4, 8 and 50 steps of one grid."""
     for steps in (4, 8, 50):
         wan = [3 * s / (1 + 2 * s) for s in [1 - i / steps for i in range(steps + 1)]]
-        variant = ReusePolicy().plan(1.0, IDENTICAL, steps, sigmas=wan)
+        variant = policy.plan(1.0, IDENTICAL, steps, sigmas=wan)
         assert variant.stage1 == steps // 2  # sigma 0.75 is half way on Wan's shift-3 grid
 
 
