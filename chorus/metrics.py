@@ -21,8 +21,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from chorus.config import Settings
-from chorus.db.models import Job, JobStatus
+from chorus.db.models import Job
 from chorus.metrics_worker import HISTOGRAMS, heartbeat_prefix, key
+from chorus.vocab import JobStatus
 from chorus.webhooks.send import webhook_queue
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from chorus.config import Settings
-from chorus.db.models import Job, JobStatus
+from chorus.db.models import Job
 from chorus.db.session import session_scope
 from chorus.engine.denoise import Canceled, DenoiseStats
 from chorus.jobs.claim import claim, claim_batch_mates, fail_stale, finish, job_status, report_progress
@@ -26,6 +26,7 @@ from chorus.metrics_worker import JobMetricsRecorder, start_heartbeat
 from chorus.models.loader import load_adapter
 from chorus.storage import ObjectStore, StoreError
 from chorus.video import upload_video, video_key
+from chorus.vocab import JobStatus
 from chorus.webhooks.notify import JobNotifier
 from worker.batch import run_batch
 from worker.reuse import WorkerCache

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import uuid
 from datetime import datetime
 from typing import Any
@@ -12,23 +11,13 @@ from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Enum, Float, Foreign
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from chorus.vocab import JobStatus
+
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 
 class Base(DeclarativeBase):
     pass
-
-
-class JobStatus(enum.StrEnum):
-    queued = "queued"
-    running = "running"
-    succeeded = "succeeded"
-    failed = "failed"
-    canceled = "canceled"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self in (JobStatus.succeeded, JobStatus.failed, JobStatus.canceled)
 
 
 class Tenant(Base):

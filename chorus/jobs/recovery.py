@@ -23,9 +23,10 @@ from sqlalchemy.orm import Session
 
 from chorus.broker_redis import broker_redis
 from chorus.config import Settings
-from chorus.db.models import Job, JobStatus
+from chorus.db.models import Job
 from chorus.metrics_worker import HEARTBEAT_TTL_S, heartbeat_prefix, heartbeats_settled
 from chorus.queue import RUN_JOB_TASK, make_celery
+from chorus.vocab import JobStatus
 
 log = logging.getLogger(__name__)
 

@@ -30,10 +30,11 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from chorus.config import Settings
-from chorus.db.models import Job, JobStatus
+from chorus.db.models import Job
 from chorus.metrics import live_workers, queue_lists
 from chorus.metrics_worker import heartbeats_settled
 from chorus.queue import RUN_JOB_TASK
+from chorus.vocab import JobStatus
 
 log = logging.getLogger(__name__)
 UNACKED_HASH = "unacked"  # kombu's Redis transport: delivery tag -> [message, exchange, routing key]

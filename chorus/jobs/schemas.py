@@ -14,11 +14,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 
-from chorus.db.models import JobStatus
+from chorus.vocab import JobStatus, WebhookEvent
 
 MAX_PROMPT_CHARS = 2000
 MAX_METADATA_BYTES = 4096
-WebhookEvent = Literal["job.started", "job.progress", "job.succeeded", "job.failed", "job.canceled"]
 
 
 def _check_text(value: str) -> str:
@@ -51,7 +50,7 @@ class JobInput(BaseModel):
     webhook: Annotated[AnyHttpUrl | None, Field(description="POSTed the job object on the chosen events")] = None
     webhook_events: Annotated[
         list[WebhookEvent], Field(max_length=5, description="terminal events (succeeded, failed, canceled) always sent")
-    ] = ["job.succeeded", "job.failed", "job.canceled"]
+    ] = [WebhookEvent.succeeded, WebhookEvent.failed, WebhookEvent.canceled]
     cache: CacheOptions = CacheOptions()
     metadata: Annotated[
         dict[str, Any] | None, Field(description=f"any JSON object up to {MAX_METADATA_BYTES} bytes")

@@ -8,7 +8,8 @@ import uuid
 
 from sqlalchemy import func, select, update
 
-from chorus.db.models import Job, JobStatus
+from chorus.db.models import Job
+from chorus.vocab import JobStatus
 
 PROMPT = {"prompt": "a red square moving right"}
 

@@ -14,10 +14,11 @@ from sqlalchemy import update
 
 from chorus.broker_redis import broker_redis
 from chorus.config import Settings
-from chorus.db.models import Job, JobStatus
+from chorus.db.models import Job
 from chorus.jobs.requeue import UNACKED_HASH, held_messages, sweep, unsent_jobs
 from chorus.metrics_worker import heartbeat_prefix
 from chorus.queue import enqueue_job, make_celery
+from chorus.vocab import JobStatus
 from tests.fixtures.services import TenantKey
 
 

@@ -10,6 +10,7 @@ import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from chorus.jobs.errors import InvalidInput
+from chorus.vocab import WebhookEvent
 from chorus.webhooks.events import wanted, webhook_id
 from chorus.webhooks.notify import Throttle
 from chorus.webhooks.retry import backoff_s, next_delay_s, retry_after_s, retryable
@@ -78,8 +79,12 @@ def test_a_public_address_is_allowed() -> None:
 
 def test_terminal_events_always_go_out_others_when_chosen() -> None:
     job = {"webhook": "https://example.com/h", "webhook_events": ["job.started"]}
-    assert wanted(job, "job.started") and wanted(job, "job.failed") and not wanted(job, "job.progress")
-    assert not wanted({"webhook": None, "webhook_events": ["job.started"]}, "job.succeeded")
+    assert (
+        wanted(job, WebhookEvent.started)
+        and wanted(job, WebhookEvent.failed)
+        and not wanted(job, WebhookEvent.progress)
+    )
+    assert not wanted({"webhook": None, "webhook_events": ["job.started"]}, WebhookEvent.succeeded)
     jid = uuid.uuid4()
     assert webhook_id(jid, "job.progress", 40) != webhook_id(jid, "job.progress", 60)
     assert webhook_id(jid, "job.succeeded") == webhook_id(jid, "job.succeeded")
