@@ -12,7 +12,7 @@ from chorus.bench.cli import bench_command
 from chorus.cache import cli as cache_cli
 from chorus.db import cli as db_cli
 from chorus.eval.cli import eval_command
-from chorus.metrics_queue import queue_command
+from chorus.metrics.queue_cli import queue_command
 from chorus.models.catalog import CARD_FILE
 from chorus.webhooks import cli as webhooks_cli
 

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 from celery.signals import worker_process_init
 
+from chorus.broker.app import RUN_JOB_TASK, make_celery
 from chorus.config import get_settings
-from chorus.queue import RUN_JOB_TASK, make_celery
 from worker.start import READY_LOG_LINE
 
 if TYPE_CHECKING:

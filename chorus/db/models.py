@@ -75,10 +75,8 @@ class Job(Base):
     output: Mapped[dict[str, Any] | None] = mapped_column(JSONType)  # object key, sizes, fps, bytes
     error_code: Mapped[str | None] = mapped_column(String(100))
     error_message: Mapped[str | None] = mapped_column(Text)
+    # What the timestamps cannot tell (batch, forwards, tokens, the cache plan): see chorus.jobs.view.
     metrics: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-    batch_size: Mapped[int | None] = mapped_column(Integer)  # size of the batched forward it ran in
-    run_seconds: Mapped[float | None] = mapped_column(Float)
-    video_bytes: Mapped[int | None] = mapped_column(BigInteger)
 
 
 EMBEDDING_DIM = 384

@@ -9,8 +9,8 @@ import imageio.v3 as iio
 import pytest
 from sqlalchemy import select
 
+from chorus.broker.app import enqueue_job, make_celery
 from chorus.db.models import Job
-from chorus.queue import enqueue_job, make_celery
 from tests.e2e.client import finished, submit, wait_until
 from tests.fixtures.services import TenantKey
 from tests.fixtures.worker import WorkerProcess
