@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     """S3 region (also signs presigned URLs)."""
     public_base_url: str = "http://127.0.0.1:8000"
     """The API's public URL; video links of a local-folder store point at its /v1/files route."""
+    link_secret: str = ""
+    """Secret (any long random string, the same for API and workers) that signs a local-folder store's video
+    links; links expire after CHORUS_PRESIGN_EXPIRY_S. `chorus up` and `chorus demo` make one per data folder."""
 
     # Models
     models_dir: Path = REPO_MODELS_DIR

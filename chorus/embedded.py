@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import httpx
 
+from chorus.ports import free_port
 from worker.start import READY_LOG_LINE
 
 DATABASE = "chorus"
@@ -42,12 +42,6 @@ class Stack:
     def check_alive(self) -> None:
         for process in self.children:
             process.check_alive()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager

@@ -52,3 +52,11 @@ def held_messages(client: redis.Redis, queue: str) -> HeldMessages:
         return {job_id for job_id in map(message_job_id, raws) if job_id is not None}
 
     return HeldMessages(job_ids([raw for values in lists for raw in values]), job_ids(unacked))
+
+
+def in_flight(client: redis.Redis, queue: str) -> int:
+    """Messages of any task for ``queue``: waiting in its lists, or taken by a worker and not yet acknowledged
+    (with acks_late, until the task has returned)."""
+    waiting = sum(client.llen(name) for name in queue_lists(queue))
+    taken = sum(1 for raw in client.hvals(UNACKED_HASH) if json.loads(raw)[2] == queue)
+    return waiting + taken

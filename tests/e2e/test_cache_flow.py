@@ -16,7 +16,7 @@ from sqlalchemy import select
 from chorus.cache.layout import delete_objects
 from chorus.db.models import CacheEntry
 from chorus.storage import open_store
-from tests.e2e.client import finished, submit
+from tests.fixtures.client import finished, submit
 from tests.fixtures.services import TenantKey
 from tests.fixtures.worker import WorkerProcess
 

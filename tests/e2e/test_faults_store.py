@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.e2e.client import finished, submit
+from tests.fixtures.client import finished, submit
 from tests.fixtures.faults import FaultPlan, s3_fault_relay
 from tests.fixtures.services import TenantKey, run_api
 from tests.fixtures.webhooks import STARTUP_S, start_worker

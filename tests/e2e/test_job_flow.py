@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from chorus.broker.app import enqueue_job, make_celery
 from chorus.db.models import Job
-from tests.e2e.client import finished, submit, wait_until
+from tests.fixtures.client import finished, submit, wait_until
 from tests.fixtures.services import TenantKey
 from tests.fixtures.worker import WorkerProcess
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from standardwebhooks import Webhook
 
 from chorus.db.models import WebhookDelivery
-from tests.e2e.client import finished, poll, submit
+from tests.fixtures.client import finished, poll, submit
 from tests.fixtures.services import TenantKey, free_port
 from tests.fixtures.webhooks import STARTUP_S, Receiver
 from tests.fixtures.worker import WorkerProcess

@@ -29,8 +29,8 @@ from chorus.cache.namespace import Namespace, cache_domain
 from chorus.db.models import CacheEntry
 from chorus.storage import open_store
 from chorus.storage.s3 import S3Store
+from tests.fixtures.cache_runs import make_run
 from tests.fixtures.services import S3_BUCKET
-from tests.unit.test_cache_entries import make_run
 
 DIM = 384
 T0 = datetime(2030, 1, 1, tzinfo=UTC)

@@ -8,7 +8,7 @@ from chorus.cache.index import EntryRef
 from chorus.cache.layout import EntryUnavailable, StoredEntry, object_key
 from chorus.cache.local import EntryFetcher, LocalEntryCache
 from chorus.storage.local import LocalStore
-from tests.unit.test_cache_entries import make_run
+from tests.fixtures.cache_runs import make_run
 
 
 def ref(stored: StoredEntry) -> EntryRef:

@@ -22,7 +22,7 @@ from chorus.engine.plan import ReusePlan, ReusePolicy
 from chorus.engine.region import RegionConfig
 from chorus.engine.tgaa import TGAAConfig
 from chorus.storage import StoreError
-from tests.unit.test_cache_entries import make_run
+from tests.fixtures.cache_runs import make_run
 from worker.reuse import JobReuse, WorkerCache
 
 UNREACHABLE_DB = "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2"
