@@ -78,7 +78,7 @@ async def deliveries(job_id: str, context: Context, key: ApiKey) -> DeliveryList
     "/v1/webhooks/test",
     status_code=202,
     response_model=TestQueued,
-    responses=error_responses(401, 422, 503),
+    responses=error_responses(400, 401, 413, 422, 503),
     summary="Send a signed test event",
 )
 async def send_test(body: TestRequest, context: Context, key: ApiKey) -> TestQueued:

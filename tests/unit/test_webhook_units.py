@@ -60,10 +60,8 @@ def test_only_timeouts_429_and_5xx_are_retried(status: int | None, again: bool) 
         "http://localhost/hook",
         "http://10.1.2.3/hook",
         "http://192.168.0.5/hook",
-        "http://169.254.169.254/latest/meta-data",
         "http://[::1]/hook",
         "http://[::ffff:127.0.0.1]/hook",
-        "http://0.0.0.0/hook",
     ],
 )
 def test_webhooks_to_private_addresses_are_refused_unless_allowed(url: str) -> None:
@@ -71,6 +69,25 @@ def test_webhooks_to_private_addresses_are_refused_unless_allowed(url: str) -> N
         check_webhook_url(url, allow_private=False)
     assert refused.value.code == "webhook_forbidden_address"
     check_webhook_url(url, allow_private=True)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data",
+        "http://169.254.10.1/hook",
+        "http://[fd00:ec2::254]/latest/meta-data",
+        "http://[fe80::1]/hook",
+        "http://[::ffff:169.254.169.254]/hook",
+        "http://100.100.100.200/latest/meta-data",
+        "http://0.0.0.0/hook",
+    ],
+)
+def test_link_local_and_metadata_addresses_are_refused_even_when_private_ones_are_allowed(url: str) -> None:
+    for allow_private, networks in ((False, ()), (True, ()), (True, ["0.0.0.0/0", "::/0"])):
+        with pytest.raises(InvalidInput) as refused:
+            check_webhook_url(url, allow_private=allow_private, allowed_networks=networks)
+        assert refused.value.code == "webhook_forbidden_address"
 
 
 def test_a_public_address_is_allowed() -> None:
