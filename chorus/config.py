@@ -73,7 +73,8 @@ class Settings(BaseSettings):
     webhook_progress_interval_s: float = 2.0
     """Least time between two progress webhooks of one job."""
     webhook_allow_private: bool = False
-    """Allow webhook URLs that resolve to private or loopback addresses (development only)."""
+    """Allow webhook URLs that resolve to private or loopback addresses (development only); link-local and cloud
+    metadata addresses stay refused."""
     webhook_allow_networks: list[str] = []
     """Networks (CIDR, JSON list) webhooks may target despite the SSRF guard, e.g. ["127.0.0.0/8"] for a local
     receiver or an internal one."""
