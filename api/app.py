@@ -17,8 +17,8 @@ from api.body_limit import BodyLimit
 from api.context import AppContext
 from api.errors import install_error_handlers
 from api.routes import files, health, jobs, metrics, webhooks
+from chorus.broker.app import make_celery
 from chorus.config import Settings, get_settings
-from chorus.queue import make_celery
 from chorus.storage import open_store
 
 MAX_BODY_BYTES = 64 * 1024  # a job body is a few KB; larger ones are refused before parsing (413)

@@ -17,13 +17,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from chorus.auth import authenticate, hash_key
-from chorus.broker_redis import broker_redis
+from chorus.broker.app import enqueue_job
+from chorus.broker.client import broker_redis
 from chorus.config import Settings
-from chorus.db.models import JobStatus
 from chorus.jobs.claim import job_status
 from chorus.jobs.requeue import sweep
-from chorus.queue import enqueue_job
 from chorus.storage import ObjectStore
+from chorus.vocab import JobStatus
 from chorus.webhooks.notify import JobNotifier
 from chorus.webhooks.send import WebhookSender
 

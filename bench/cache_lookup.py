@@ -108,10 +108,10 @@ def load(conn: psycopg.Connection, data: Data, build_workers: int) -> tuple[floa
     cur = conn.cursor()
     cur.execute("DROP INDEX IF EXISTS ix_cache_entries_embedding_hnsw")
     columns = (
-        "id, domain, namespace, namespace_info, prompt, token_ids, embedding, seed, object_prefix, bytes, "
+        "id, domain, namespace, namespace_info, prompt, embedding, seed, object_prefix, bytes, "
         "steps_stored, hits, steps_saved_total, created_at, expires_at"
     )
-    types = ["uuid", "text", "text", "jsonb", "text", "jsonb", "vector", "int8", "text", "int8", "jsonb", "int4"]
+    types = ["uuid", "text", "text", "jsonb", "text", "vector", "int8", "text", "int8", "jsonb", "int4"]
     types += ["float8", "timestamptz", "timestamptz"]
     t0 = time.perf_counter()
     with cur.copy(f"COPY cache_entries ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
@@ -119,7 +119,7 @@ def load(conn: psycopg.Connection, data: Data, build_workers: int) -> tuple[floa
         for i, (entry_id, vec, part) in enumerate(zip(data.ids, data.vectors, data.partition)):
             domain, namespace = data.partitions[part]
             prefix = f"cache/{domain}/{namespace}/{entry_id}"
-            row = (entry_id, domain, namespace, info, f"prompt {i}", Jsonb([101, 102]), vec, i, prefix, 400_000)
+            row = (entry_id, domain, namespace, info, f"prompt {i}", vec, i, prefix, 400_000)
             copy.write_row((*row, Jsonb([0, 1, 2, 3]), 0, 0.0, now, expires))
     conn.commit()
     copy_s = time.perf_counter() - t0

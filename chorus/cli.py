@@ -13,7 +13,7 @@ from chorus.cache import cli as cache_cli
 from chorus.db import cli as db_cli
 from chorus.eval.cli import eval_command
 from chorus.generate import generate_command
-from chorus.metrics_queue import queue_command
+from chorus.metrics.queue_cli import queue_command
 from chorus.models import cli as models_cli
 from chorus.models.catalog import CARD_FILE
 from chorus.webhooks import cli as webhooks_cli
@@ -99,6 +99,9 @@ def worker(
 
 
 DataDir = Annotated[Path, typer.Option(help="where the embedded Postgres, Redis, store and logs keep their data")]
+Model = Annotated[
+    str | None, typer.Option(help="the model jobs run on (a folder under CHORUS_MODELS_DIR; default: the server's)")
+]
 
 
 @app.command()
@@ -107,16 +110,22 @@ def demo(
     out: Annotated[Path, typer.Option(help="where to write the MP4")] = Path("demo.mp4"),
     data_dir: DataDir = Path("chorus-data"),
     seed: Annotated[int | None, typer.Option(help="fixed seed (default: random)")] = None,
+    model: Model = None,
     timeout: Annotated[float, typer.Option(help="seconds to wait for the job")] = 600,
 ) -> None:
-    """Start the embedded stack, render one video through the HTTP API, save it, print the job, stop."""
+    """Start the embedded stack, render one video through the HTTP API, save it, print the job, stop.
+
+    A worker that cannot load the model makes this fail at once (exit code 2) with the load error."""
     import json
 
     from chorus.embedded import EmbeddedError, run_demo
 
+    def report(line: str) -> None:
+        typer.echo(line, err=True)  # stdout is the job JSON only
+
     generation = {} if seed is None else {"seed": seed}
     try:
-        job = run_demo(prompt, out, data_dir, timeout, report=lambda line: typer.echo(line, err=True), **generation)
+        job = run_demo(prompt, out, data_dir, timeout, report=report, model=model, **generation)
     except EmbeddedError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -129,12 +138,20 @@ def demo(
 def up(
     data_dir: DataDir = Path("chorus-data"),
     port: Annotated[int, typer.Option(help="API port on 127.0.0.1")] = 8000,
+    model: Model = None,
+    allow_private_webhooks: Annotated[
+        bool,
+        typer.Option(
+            help="let webhooks reach loopback and private addresses (local receivers in development); "
+            "link-local and cloud metadata addresses stay refused"
+        ),
+    ] = False,
 ) -> None:
-    """Run the embedded stack (Postgres, Redis, local store, API, one worker) until Ctrl-C."""
+    """Run the embedded stack (Postgres, Redis, local store, API, one worker, webhook delivery) until Ctrl-C."""
     from chorus.embedded import EmbeddedError, serve
 
     try:
-        serve(data_dir, port, report=typer.echo)
+        serve(data_dir, port, report=typer.echo, model=model, allow_private_webhooks=allow_private_webhooks)
     except EmbeddedError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc

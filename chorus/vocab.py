@@ -20,3 +20,42 @@ class Stage(enum.StrEnum):
     @property
     def computed_in_full(self) -> bool:
         return self in (Stage.full, Stage.stage3)
+
+
+class JobStatus(enum.StrEnum):
+    """A job's place in its state machine (``chorus.jobs``); Postgres stores it as the ``job_status`` enum."""
+
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    canceled = "canceled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (JobStatus.succeeded, JobStatus.failed, JobStatus.canceled)
+
+
+class WebhookEvent(enum.StrEnum):
+    """The job events a webhook receives (the ``type`` of its body); jobs choose among them in ``webhook_events``."""
+
+    started = "job.started"
+    progress = "job.progress"
+    succeeded = "job.succeeded"
+    failed = "job.failed"
+    canceled = "job.canceled"
+
+    @classmethod
+    def ended(cls, status: JobStatus) -> WebhookEvent:
+        """The event of a terminal status (always sent)."""
+        return {JobStatus.succeeded: cls.succeeded, JobStatus.failed: cls.failed, JobStatus.canceled: cls.canceled}[
+            status
+        ]
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (WebhookEvent.succeeded, WebhookEvent.failed, WebhookEvent.canceled)
+
+
+# Not a job event: what `POST /v1/webhooks/test` sends, so a receiver can check its set-up.
+WEBHOOK_TEST_EVENT = "webhook.test"

@@ -16,16 +16,19 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from chorus.broker.heartbeats import start_heartbeat
 from chorus.cache.session import Canceled, DenoiseStats
 from chorus.config import Settings
-from chorus.db.models import Job, JobStatus
+from chorus.db.models import Job
 from chorus.db.session import session_scope
 from chorus.jobs.claim import claim, claim_batch_mates, fail_stale, finish, job_status, report_progress
 from chorus.jobs.recovery import Recovery
-from chorus.metrics_worker import JobMetricsRecorder, start_heartbeat
+from chorus.metrics.record import JobMetricsRecorder
+from chorus.metrics.stats import JobStats
 from chorus.models.loader import load_adapter
 from chorus.storage import ObjectStore, StoreError
 from chorus.video import upload_video, video_key
+from chorus.vocab import JobStatus
 from chorus.webhooks.notify import JobNotifier
 from worker.batch import cache_job, service_cache
 
@@ -57,9 +60,8 @@ class Batch:
         self.cache_metrics: dict[uuid.UUID, dict[str, Any]] = {}  # per job: its metrics.cache, once planned
 
     def metrics(self, job: Job, denoised: bool) -> dict[str, Any]:
+        """The job's ``metrics`` column: what its timestamps cannot tell (queue and run time they can)."""
         metrics: dict[str, Any] = {
-            "queue_seconds": round((job.started_at - job.created_at).total_seconds(), 4),
-            "run_seconds": round(time.perf_counter() - self.started, 4),
             "batch_size": len(self.jobs),
             "batch_id": str(self.jobs[0].id),  # the lead job: groups the jobs that shared forwards
         }
@@ -73,22 +75,25 @@ class Batch:
                 metrics["cache"] = self.cache_metrics[job.id]
         return metrics
 
+    def job_stats(self, job: Job, metrics: dict[str, Any]) -> JobStats:
+        cache = metrics.get("cache") or {}
+        return JobStats(
+            queue_seconds=(job.started_at - job.created_at).total_seconds(),
+            run_seconds=time.perf_counter() - self.started,
+            batch_size=metrics["batch_size"],
+            denoise_seconds=metrics.get("denoise_seconds"),
+            cache_looked_up=bool(cache.get("looked_up")),
+            cache_hit=bool(cache.get("hit")),
+        )
+
     def close(self, jobs: Iterable[Job], status: JobStatus, denoised: bool = False, **values: Any) -> None:
         """Finish jobs one UPDATE each (their metrics differ); jobs finished elsewhere are left alone."""
-        finished: dict[uuid.UUID, dict[str, Any]] = {}
+        finished: dict[uuid.UUID, JobStats] = {}
         with session_scope(self.database_url) as session:
             for job in jobs:
                 metrics = self.metrics(job, denoised)
-                if finish(
-                    session,
-                    [job.id],
-                    status,
-                    metrics=metrics,
-                    batch_size=metrics["batch_size"],
-                    run_seconds=metrics["run_seconds"],
-                    **values,
-                ):
-                    finished[job.id] = metrics
+                if finish(session, [job.id], status, metrics=metrics, **values):
+                    finished[job.id] = self.job_stats(job, metrics)
                 self.live.discard(job.id)
         self.notifier.finished(finished.keys())  # after the commit
         self.recorder.observe(finished.values())
@@ -198,7 +203,7 @@ class JobRunner:
                 log.warning("upload of job %s failed: %s", job.id, exc)
                 batch.close([job], JobStatus.failed, True, error_code="upload_failed", error_message=str(exc)[:2000])
                 continue
-            batch.close([job], JobStatus.succeeded, True, output=output, progress=100, video_bytes=output["bytes"])
+            batch.close([job], JobStatus.succeeded, True, output=output, progress=100)
             delivered.add(str(job.id))
         # Only once the jobs are succeeded: the cache's bookkeeping never delays or fails a delivery.
         admitted = session.settle(delivered)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import socket
 
-READY_LOG_LINE = "pool process ready"  # logged once a pool process has loaded the default model
+
+def node_name(pid: int) -> str:
+    """The Celery node name of the worker whose main process is ``pid`` (for remote control: ping, pause)."""
+    return f"chorus-{pid}@{socket.gethostname()}"
 
 
 def celery_argv(queue: str, pool: str = "prefork", concurrency: int = 1, loglevel: str = "info") -> list[str]:
@@ -22,7 +26,7 @@ def celery_argv(queue: str, pool: str = "prefork", concurrency: int = 1, logleve
         "--loglevel",
         loglevel,
         "--hostname",
-        f"chorus-{os.getpid()}@%h",  # several workers per host (tests, --scale) must not share a name
+        node_name(os.getpid()),  # several workers per host (tests, --scale) must not share a name
         "--without-gossip",  # workers do not talk to each other; Postgres coordinates them
         "--without-mingle",
     ]

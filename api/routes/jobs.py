@@ -14,11 +14,12 @@ from api.context import ApiKey, AppContext, Context
 from api.errors import error_responses
 from api.schemas import JobInput, JobList, JobView
 from api.waiting import parse_wait, wait_for_end
-from chorus.db.models import Job, JobStatus
+from chorus.db.models import Job
 from chorus.jobs.errors import Conflict, NotFound
 from chorus.jobs.queries import cancel_job, get_job, list_jobs, queue_positions
 from chorus.jobs.submit import submit_job
 from chorus.jobs.view import job_model
+from chorus.vocab import JobStatus
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 

@@ -7,7 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from starlette.concurrency import run_in_threadpool
 
 from api.context import Context
-from chorus.metrics import ChorusCollector
+from chorus.metrics.prometheus import ChorusCollector
 
 router = APIRouter(tags=["health"])
 

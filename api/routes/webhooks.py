@@ -16,7 +16,7 @@ from api.errors import error_responses
 from chorus.db.models import WebhookDelivery
 from chorus.jobs.errors import BrokerUnavailable, NotFound
 from chorus.jobs.queries import get_job
-from chorus.webhooks.events import TEST
+from chorus.vocab import WEBHOOK_TEST_EVENT
 from chorus.webhooks.secrets import rotate_secret, tenant_secrets
 from chorus.webhooks.send import WebhookSender, event_message
 from chorus.webhooks.ssrf import check_webhook_url
@@ -78,7 +78,7 @@ async def deliveries(job_id: str, context: Context, key: ApiKey) -> DeliveryList
     "/v1/webhooks/test",
     status_code=202,
     response_model=TestQueued,
-    responses=error_responses(401, 422, 503),
+    responses=error_responses(400, 401, 413, 422, 503),
     summary="Send a signed test event",
 )
 async def send_test(body: TestRequest, context: Context, key: ApiKey) -> TestQueued:
@@ -91,7 +91,7 @@ async def send_test(body: TestRequest, context: Context, key: ApiKey) -> TestQue
         msg_id = f"msg_test_{uuid.uuid4().hex}"
         try:
             WebhookSender(context.settings, context.celery).send(
-                event_message(tenant_id, None, url, TEST, msg_id, {"tenant_id": str(tenant_id)})
+                event_message(tenant_id, None, url, WEBHOOK_TEST_EVENT, msg_id, {"tenant_id": str(tenant_id)})
             )
         except Exception as exc:
             raise BrokerUnavailable("broker_unavailable", "the webhook queue is unavailable; retry later") from exc

@@ -69,11 +69,9 @@ class EntryRef:
     domain: str
     namespace: str
     prompt: str
-    token_ids: list[int]
     seed: int
     object_prefix: str
     bytes: int
-    steps_stored: list[int]
     source_job_id: uuid.UUID | None
 
 
@@ -134,7 +132,6 @@ class CacheIndex:
         domain: str,
         embedding: np.ndarray,
         prompt: str,
-        token_ids: list[int],
         seed: int,
         ttl_s: float,
         source_job_id: uuid.UUID | None = None,
@@ -152,7 +149,6 @@ class CacheIndex:
             namespace_info=namespace.info(),
             source_job_id=source_job_id,
             prompt=prompt,
-            token_ids=list(token_ids),
             embedding=np.asarray(embedding, dtype=np.float32),
             seed=seed,
             object_prefix=stored.prefix,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import uuid
 from datetime import datetime
 from typing import Any
@@ -12,23 +11,13 @@ from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Enum, Float, Foreign
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from chorus.vocab import JobStatus
+
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 
 class Base(DeclarativeBase):
     pass
-
-
-class JobStatus(enum.StrEnum):
-    queued = "queued"
-    running = "running"
-    succeeded = "succeeded"
-    failed = "failed"
-    canceled = "canceled"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self in (JobStatus.succeeded, JobStatus.failed, JobStatus.canceled)
 
 
 class Tenant(Base):
@@ -86,10 +75,8 @@ class Job(Base):
     output: Mapped[dict[str, Any] | None] = mapped_column(JSONType)  # object key, sizes, fps, bytes
     error_code: Mapped[str | None] = mapped_column(String(100))
     error_message: Mapped[str | None] = mapped_column(Text)
+    # What the timestamps cannot tell (batch, forwards, tokens, the cache plan): see chorus.jobs.view.
     metrics: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-    batch_size: Mapped[int | None] = mapped_column(Integer)  # size of the batched forward it ran in
-    run_seconds: Mapped[float | None] = mapped_column(Float)
-    video_bytes: Mapped[int | None] = mapped_column(BigInteger)
 
 
 EMBEDDING_DIM = 384
@@ -121,7 +108,6 @@ class CacheEntry(Base):
     namespace_info: Mapped[dict[str, Any]] = mapped_column(JSONType)  # the fields hashed into namespace
     source_job_id: Mapped[uuid.UUID | None] = mapped_column()
     prompt: Mapped[str] = mapped_column(Text)
-    token_ids: Mapped[list[int]] = mapped_column(JSONType)
     embedding = mapped_column(Vector(EMBEDDING_DIM), nullable=False)
     seed: Mapped[int] = mapped_column(BigInteger)
     object_prefix: Mapped[str] = mapped_column(String(300))

@@ -17,7 +17,8 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from chorus.db.models import Job, JobStatus
+from chorus.db.models import Job
+from chorus.vocab import JobStatus
 
 _RUNNING = {"status": JobStatus.running, "attempts": Job.attempts + 1, "started_at": func.now(), "progress": 0}
 

@@ -11,8 +11,9 @@ from datetime import datetime
 from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.orm import Session, aliased
 
-from chorus.db.models import Job, JobStatus
+from chorus.db.models import Job
 from chorus.jobs.errors import Conflict, InvalidInput, NotFound
+from chorus.vocab import JobStatus
 
 
 def get_job(session: Session, tenant_id: uuid.UUID, job_id: uuid.UUID) -> Job:

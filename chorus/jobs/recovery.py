@@ -3,7 +3,7 @@
 A message that finds its job ``running`` is either a duplicate (a batch
 mate's own message, a redelivery while the owner still works) or the
 redelivery of a dead worker's job. The owner's heartbeat in Redis
-(``chorus.metrics_worker``) tells them apart: while it lives the message is
+(``chorus.broker.heartbeats``) tells them apart: while it lives the message is
 sent again for a later look (the job may still be orphaned: a killed pool
 child's heartbeat outlives it by up to its TTL, and a Redis that restarted less
 than a TTL ago has lost live workers' heartbeats too); once it has expired, the dead
@@ -21,11 +21,12 @@ import redis
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from chorus.broker_redis import broker_redis
+from chorus.broker.app import RUN_JOB_TASK, make_celery
+from chorus.broker.client import broker_redis
+from chorus.broker.heartbeats import HEARTBEAT_TTL_S, heartbeat_prefix, heartbeats_settled
 from chorus.config import Settings
-from chorus.db.models import Job, JobStatus
-from chorus.metrics_worker import HEARTBEAT_TTL_S, heartbeat_prefix, heartbeats_settled
-from chorus.queue import RUN_JOB_TASK, make_celery
+from chorus.db.models import Job
+from chorus.vocab import JobStatus
 
 log = logging.getLogger(__name__)
 

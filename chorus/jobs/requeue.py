@@ -17,64 +17,22 @@ Every API process runs the sweep; a Redis lock lets one of them do it per interv
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 
 import redis
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from chorus.broker.heartbeats import heartbeats_settled, live_workers
+from chorus.broker.held import held_messages
 from chorus.config import Settings
-from chorus.db.models import Job, JobStatus
-from chorus.metrics import live_workers, queue_lists
-from chorus.metrics_worker import heartbeats_settled
-from chorus.queue import RUN_JOB_TASK
+from chorus.db.models import Job
+from chorus.vocab import JobStatus
 
 log = logging.getLogger(__name__)
-UNACKED_HASH = "unacked"  # kombu's Redis transport: delivery tag -> [message, exchange, routing key]
-
-
-def message_job_id(raw: bytes | str) -> str | None:
-    """The job id a Celery message for ``chorus.run_job`` carries, or None for any other message."""
-    try:
-        message = json.loads(raw)
-        if isinstance(message, list):  # an unacked entry: [message, exchange, routing key]
-            message = message[0]
-        if message.get("headers", {}).get("task") != RUN_JOB_TASK:
-            return None
-        body = message["body"]
-        if message.get("properties", {}).get("body_encoding") == "base64":
-            body = base64.b64decode(body)
-        args = json.loads(body)[0]
-        return str(args[0])
-    except (ValueError, KeyError, IndexError, TypeError):
-        return None
-
-
-@dataclass(frozen=True)
-class HeldMessages:
-    """Job ids with a message in Redis."""
-
-    waiting: set[str]  # in the queue's lists
-    taken: set[str]  # taken by a worker, not yet acknowledged (kombu's unacked hash)
-
-
-def held_messages(client: redis.Redis, queue: str) -> HeldMessages:
-    pipe = client.pipeline(transaction=False)
-    for name in queue_lists(queue):
-        pipe.lrange(name, 0, -1)
-    pipe.hvals(UNACKED_HASH)
-    *lists, unacked = pipe.execute()
-
-    def job_ids(raws: list[bytes]) -> set[str]:
-        return {job_id for job_id in map(message_job_id, raws) if job_id is not None}
-
-    return HeldMessages(job_ids([raw for values in lists for raw in values]), job_ids(unacked))
 
 
 def unsent_jobs(session: Session, client: redis.Redis, settings: Settings, grace_s: float) -> list[uuid.UUID]:

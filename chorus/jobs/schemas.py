@@ -12,13 +12,12 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, Strict, field_validator
 
-from chorus.db.models import JobStatus
+from chorus.vocab import JobStatus, WebhookEvent
 
 MAX_PROMPT_CHARS = 2000
 MAX_METADATA_BYTES = 4096
-WebhookEvent = Literal["job.started", "job.progress", "job.succeeded", "job.failed", "job.canceled"]
 
 
 def _check_text(value: str) -> str:
@@ -37,21 +36,22 @@ class CacheOptions(BaseModel):
 class JobInput(BaseModel):
     """The body of ``POST /v1/jobs``. Unset generation fields take the chosen model's defaults."""
 
+    # Numbers strictly: JSON's true is no seed (lax pydantic would read it as 1).
     model_config = ConfigDict(extra="forbid")
 
     prompt: Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS)]
     negative_prompt: Annotated[str, Field(max_length=MAX_PROMPT_CHARS)] = ""
     model: Annotated[str | None, Field(min_length=1, max_length=200, description="default: the server's")] = None
-    num_frames: Annotated[int | None, Field(ge=1, le=1024)] = None
-    height: Annotated[int | None, Field(ge=1, le=4096)] = None
-    width: Annotated[int | None, Field(ge=1, le=4096)] = None
-    num_inference_steps: Annotated[int | None, Field(ge=1, le=1000)] = None
-    guidance_scale: Annotated[float | None, Field(ge=0, le=50)] = None
-    seed: Annotated[int | None, Field(ge=0, le=2**32 - 1, description="default: random, then stored")] = None
+    num_frames: Annotated[int | None, Strict(), Field(ge=1, le=1024)] = None
+    height: Annotated[int | None, Strict(), Field(ge=1, le=4096)] = None
+    width: Annotated[int | None, Strict(), Field(ge=1, le=4096)] = None
+    num_inference_steps: Annotated[int | None, Strict(), Field(ge=1, le=1000)] = None
+    guidance_scale: Annotated[float | None, Strict(), Field(ge=0, le=50)] = None
+    seed: Annotated[int | None, Strict(), Field(ge=0, le=2**32 - 1, description="default: random, then stored")] = None
     webhook: Annotated[AnyHttpUrl | None, Field(description="POSTed the job object on the chosen events")] = None
     webhook_events: Annotated[
         list[WebhookEvent], Field(max_length=5, description="terminal events (succeeded, failed, canceled) always sent")
-    ] = ["job.succeeded", "job.failed", "job.canceled"]
+    ] = [WebhookEvent.succeeded, WebhookEvent.failed, WebhookEvent.canceled]
     cache: CacheOptions = CacheOptions()
     remix_of: Annotated[
         uuid.UUID | None,

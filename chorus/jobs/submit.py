@@ -29,10 +29,11 @@ from sqlalchemy.orm import Session
 
 from chorus.cache.namespace import RunShape, batch_key
 from chorus.config import Settings
-from chorus.db.models import Job, JobStatus
+from chorus.db.models import Job
 from chorus.jobs.errors import BrokerUnavailable, Conflict, InvalidInput, NotFound
 from chorus.jobs.schemas import JobInput, ResolvedInput
 from chorus.models.catalog import ModelCard, find_model, list_models
+from chorus.vocab import JobStatus
 from chorus.webhooks.ssrf import check_webhook_url
 
 log = logging.getLogger(__name__)

@@ -44,9 +44,9 @@ def job_model(job: Job, store: ObjectStore, settings: Settings, queue_position: 
         error=JobFailure(code=job.error_code, message=job.error_message or "") if job.error_code else None,
         metrics=JobMetrics(
             queue_seconds=_seconds(job.created_at, job.started_at),
-            run_seconds=job.run_seconds if job.run_seconds is not None else _seconds(job.started_at, job.completed_at),
+            run_seconds=_seconds(job.started_at, job.completed_at),
             denoise_seconds=metrics.get("denoise_seconds"),
-            batch_size=job.batch_size,
+            batch_size=metrics.get("batch_size"),
             batch_id=metrics.get("batch_id"),
             forwards=metrics.get("forwards"),
             tokens=metrics.get("tokens"),

@@ -59,5 +59,9 @@ def open_store(settings: Settings) -> ObjectStore:
     if parsed.scheme == "file":
         from chorus.storage.local import LocalStore
 
-        return LocalStore(root=(parsed.netloc + parsed.path) or ".", public_base_url=settings.public_base_url)
+        return LocalStore(
+            root=(parsed.netloc + parsed.path) or ".",
+            public_base_url=settings.public_base_url,
+            link_secret=settings.link_secret,
+        )
     raise ValueError(f"unsupported store URL {settings.store_url!r} (use s3://bucket/prefix or file:///dir)")

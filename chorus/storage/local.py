@@ -5,15 +5,19 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
 from chorus.storage.base import ObjectNotFound, StoreError
+from chorus.storage.links import VIDEOS_PREFIX, LinkRefused, check_link, signature
 
 
 class LocalStore:
-    def __init__(self, root: str | Path, public_base_url: str = "http://127.0.0.1:8000"):
+    def __init__(self, root: str | Path, public_base_url: str = "http://127.0.0.1:8000", link_secret: str = ""):
         self.root = Path(root).resolve()
         self.public_base_url = public_base_url.rstrip("/")
+        self.link_secret = link_secret  # empty: links cannot be made, and none is served
 
     def path(self, key: str) -> Path:
         path = (self.root / key).resolve()
@@ -56,8 +60,20 @@ class LocalStore:
         return self.path(key).is_file()
 
     def url(self, key: str, expires_s: int) -> str:
-        # Served by the API's /v1/files route (embedded mode only); no signing needed on loopback.
-        return f"{self.public_base_url}/v1/files/{key}"
+        """A link to the API's /v1/files route, signed and expiring like a presigned S3 URL."""
+        if not self.link_secret:
+            raise StoreError("CHORUS_LINK_SECRET is not set: a local-folder store cannot sign video links")
+        expires = int(time.time()) + expires_s
+        query = urlencode({"expires": expires, "signature": signature(self.link_secret, key, expires)})
+        return f"{self.public_base_url}/v1/files/{quote(key)}?{query}"
+
+    def linked_path(self, key: str, expires: int | None, sig: str | None) -> Path:
+        """The file a link points at; LinkRefused unless it is a video's and the link is signed and current."""
+        check_link(self.link_secret, key, expires, sig)
+        path = self.path(key)
+        if not path.is_relative_to(self.root / VIDEOS_PREFIX):  # "videos/../cache/…" is no video
+            raise LinkRefused("file_not_found", "only job videos are served")
+        return path
 
     def ping(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)

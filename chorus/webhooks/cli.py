@@ -15,9 +15,13 @@ def worker(
     loglevel: Annotated[str, typer.Option(help="log level")] = "info",
 ) -> None:
     """Deliver webhooks (CPU-only, torch-free): consumes the `<queue>.webhooks` queue."""
+    import os
+
     from chorus.webhooks.tasks import app as celery_app
 
-    celery_app.worker_main(["worker", "--pool", "threads", f"--concurrency={concurrency}", f"--loglevel={loglevel}"])
+    argv = ["worker", "--pool", "threads", f"--concurrency={concurrency}", f"--loglevel={loglevel}"]
+    # A node name of its own: several delivery workers on one host, each reachable by remote control.
+    celery_app.worker_main([*argv, "--hostname", f"chorus-webhooks-{os.getpid()}@%h", "--without-gossip"])
 
 
 @app.command()

@@ -40,6 +40,18 @@ def _endpoint_gone(session, message: dict[str, Any]) -> bool:
     )
 
 
+def _delivery(message: dict[str, Any], attempt: int, **outcome: Any) -> WebhookDelivery:
+    return WebhookDelivery(
+        tenant_id=uuid.UUID(message["tenant_id"]),
+        job_id=uuid.UUID(message["job_id"]) if message["job_id"] else None,
+        event=message["event"],
+        webhook_id=message["webhook_id"],
+        url=message["url"],
+        attempt=attempt,
+        **outcome,
+    )
+
+
 def _post(
     http: httpx.Client, message: dict[str, Any], secrets_: list[str]
 ) -> tuple[int | None, str | None, str | None]:
@@ -63,7 +75,8 @@ def deliver(
     """Make attempt ``attempt`` of ``message`` and record it; returns the delay before the next try, or None."""
     with session_scope(settings.database_url) as session:
         if _endpoint_gone(session, message):
-            log.info("webhook %s not sent: %s answered 410 for this job", message["webhook_id"], message["url"])
+            # Recorded like an attempt, so the job's deliveries say why the event never arrived.
+            session.add(_delivery(message, attempt, error=f"not sent: {message['url']} answered 410 for this job"))
             return None
         try:
             secrets_ = tenant_secrets(session, uuid.UUID(message["tenant_id"]))
@@ -85,13 +98,9 @@ def deliver(
         delay = next_delay_s(attempt, retry_after, settings.webhook_retry_base_s, settings.webhook_retry_max_s, rand)
     with session_scope(settings.database_url) as session:
         session.add(
-            WebhookDelivery(
-                tenant_id=uuid.UUID(message["tenant_id"]),
-                job_id=uuid.UUID(message["job_id"]) if message["job_id"] else None,
-                event=message["event"],
-                webhook_id=message["webhook_id"],
-                url=message["url"],
-                attempt=attempt,
+            _delivery(
+                message,
+                attempt,
                 status_code=status,
                 latency_ms=round(latency_ms, 2),
                 error=error,

@@ -1,24 +1,17 @@
-"""Event names and which of them a job's webhook receives."""
+"""Which events a job's webhook receives, and their ids (the names themselves are in ``chorus.vocab``)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from chorus.db.models import JobStatus
-
-STARTED = "job.started"
-PROGRESS = "job.progress"
-TEST = "webhook.test"
-TERMINAL = {JobStatus.succeeded: "job.succeeded", JobStatus.failed: "job.failed", JobStatus.canceled: "job.canceled"}
-
-JobEvent = Literal["job.started", "job.progress", "job.succeeded", "job.failed", "job.canceled"]
+from chorus.vocab import WebhookEvent
 
 
-def wanted(job_input: dict[str, Any], event: str) -> bool:
+def wanted(job_input: dict[str, Any], event: WebhookEvent) -> bool:
     """Whether the job's webhook gets ``event``: terminal events always, others when listed in webhook_events."""
     if not job_input.get("webhook"):
         return False
-    return event in TERMINAL.values() or event in job_input.get("webhook_events", ())
+    return event.is_terminal or event in job_input.get("webhook_events", ())
 
 
 def webhook_id(job_id: object, event: str, progress: int | None = None) -> str:

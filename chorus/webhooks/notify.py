@@ -15,11 +15,12 @@ from collections.abc import Callable, Collection, Iterable
 from sqlalchemy import select
 
 from chorus.config import Settings
-from chorus.db.models import Job, JobStatus
+from chorus.db.models import Job
 from chorus.db.session import session_scope
 from chorus.jobs.view import job_view
 from chorus.storage import ObjectStore
-from chorus.webhooks.events import PROGRESS, STARTED, TERMINAL, wanted, webhook_id
+from chorus.vocab import JobStatus, WebhookEvent
+from chorus.webhooks.events import wanted, webhook_id
 from chorus.webhooks.send import WebhookSender, event_message
 
 log = logging.getLogger(__name__)
@@ -66,18 +67,18 @@ class JobNotifier:
     def started(self, jobs: Iterable[Job]) -> None:
         """Jobs just claimed (rows as the claim returned them: already running)."""
         for job in jobs:
-            if wanted(job.input, STARTED):
-                self._send(job, STARTED, webhook_id(job.id, STARTED))
+            if wanted(job.input, WebhookEvent.started):
+                self._send(job, WebhookEvent.started, webhook_id(job.id, WebhookEvent.started))
 
     def progress(self, jobs: Iterable[Job]) -> None:
         """After a committed progress update; at most one event per job per CHORUS_WEBHOOK_PROGRESS_INTERVAL_S."""
-        due = self.throttle.due(job.id for job in jobs if wanted(job.input, PROGRESS))
+        due = self.throttle.due(job.id for job in jobs if wanted(job.input, WebhookEvent.progress))
         if not due:
             return
         for job in self._reread(due):
             if job.status == JobStatus.running:
                 self.throttle.passed(job.id)
-                self._send(job, PROGRESS, webhook_id(job.id, PROGRESS, job.progress))
+                self._send(job, WebhookEvent.progress, webhook_id(job.id, WebhookEvent.progress, job.progress))
 
     def finished(self, job_ids: Collection[uuid.UUID]) -> None:
         """Jobs whose terminal status was just committed."""
@@ -86,8 +87,10 @@ class JobNotifier:
         if not job_ids:
             return
         for job in self._reread(job_ids):
-            event = TERMINAL.get(job.status)
-            if event and wanted(job.input, event):
+            if not job.status.is_terminal:
+                continue
+            event = WebhookEvent.ended(job.status)
+            if wanted(job.input, event):
                 self._send(job, event, webhook_id(job.id, event))
 
     def _reread(self, job_ids: Collection[uuid.UUID]) -> list[Job]:

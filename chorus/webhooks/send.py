@@ -10,15 +10,12 @@ from typing import Any
 
 from celery import Celery
 
+from chorus.broker.app import make_celery
+from chorus.broker.queues import webhook_queue
 from chorus.config import Settings
-from chorus.queue import make_celery
 
 DELIVER_TASK = "chorus.deliver_webhook"
 log = logging.getLogger(__name__)
-
-
-def webhook_queue(settings: Settings) -> str:
-    return f"{settings.queue_name}.webhooks"
 
 
 def event_message(

@@ -10,10 +10,11 @@ from typing import Any
 
 import httpx
 
+from chorus.broker.app import make_celery
+from chorus.broker.queues import webhook_queue
 from chorus.config import get_settings
-from chorus.queue import make_celery
 from chorus.webhooks.deliver import deliver
-from chorus.webhooks.send import DELIVER_TASK, WebhookSender, webhook_queue
+from chorus.webhooks.send import DELIVER_TASK, WebhookSender
 
 settings = get_settings()
 app = make_celery(settings)

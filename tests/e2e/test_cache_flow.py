@@ -7,6 +7,7 @@ Every test has its own tenants, so its cache domains start empty whatever else r
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 import httpx
 import imageio.v3 as iio
@@ -16,7 +17,7 @@ from sqlalchemy import select
 from chorus.cache.layout import delete_objects
 from chorus.db.models import CacheEntry
 from chorus.storage import open_store
-from tests.e2e.client import finished, submit
+from tests.fixtures.client import finished, poll, submit
 from tests.fixtures.services import TenantKey
 from tests.fixtures.worker import WorkerProcess
 
@@ -24,13 +25,26 @@ PROMPT = "a red square moving right"
 STEPS = 4  # the model's default
 
 
-def run(http: httpx.Client, tenant: TenantKey, worker: WorkerProcess, **body) -> dict:
+def run(http: httpx.Client, tenant: TenantKey, db, **body) -> dict:
     """Submit, wait for success, then for the worker's cache writes (hits counted, misses admitted)."""
     job = finished(http, tenant, submit(http, tenant, **{"prompt": PROMPT, **body})["id"])
     assert job["status"] == "succeeded", job
     assert job["metrics"]["batch_size"] == 1  # forwards below are this job's own
-    worker.wait_for_log(f"cache settled for batch {job['id']}")  # they happen after the job succeeded
+    settled(db, job)  # they happen after the job succeeded
     return job
+
+
+def settled(db, job: dict) -> None:
+    """Until the job's cache write is in Postgres: a hit counted on its source (``last_hit_at`` past the job's
+    end), a miss admitted as an entry. A job that looked nothing up writes nothing."""
+    cache = job["metrics"]["cache"]
+    if not cache["looked_up"]:
+        return
+    if cache["hit"]:
+        ended = datetime.fromisoformat(job["completed_at"])
+        poll(lambda: entry(db, cache["source_id"]).last_hit_at, lambda hit_at: hit_at is not None and hit_at >= ended)
+    else:
+        poll(lambda: admitted(db, job), bool)
 
 
 def admitted(db, job: dict) -> list[CacheEntry]:
@@ -54,14 +68,14 @@ def assert_full_compute(job: dict) -> None:
 def test_a_similar_second_job_is_a_cache_hit(
     http: httpx.Client, tenant: TenantKey, db, celery_worker: WorkerProcess
 ) -> None:
-    first = run(http, tenant, celery_worker, seed=1)
+    first = run(http, tenant, db, seed=1)
     assert first["metrics"]["cache"]["reason"] == "miss: no entry" and first["metrics"]["cache"]["looked_up"]
     assert_full_compute(first)
     [stored] = admitted(db, first)
     # The latents a plan can read: the last (a replay), the end of a seed variant's Stage 1.
     assert STEPS in stored.steps_stored and stored.domain == str(tenant.tenant_id)
 
-    second = run(http, tenant, celery_worker, seed=2)  # same prompt, another sample
+    second = run(http, tenant, db, seed=2)  # same prompt, another sample
     cache, metrics = second["metrics"]["cache"], second["metrics"]
     assert cache["hit"] is True and cache["reason"] == "seed variant"
     assert cache["source_id"] == str(stored.id) and cache["source_job_id"] == first["id"]
@@ -78,7 +92,7 @@ def test_a_similar_second_job_is_a_cache_hit(
     assert (counted.hits, counted.steps_saved_total) == (1, pytest.approx(cache["steps_saved"]))
 
     # An edited prompt: whatever the policy decides, the job ran exactly the plan its metrics record.
-    edited = run(http, tenant, celery_worker, prompt="a blue square moving right", seed=3)
+    edited = run(http, tenant, db, prompt="a blue square moving right", seed=3)
     cache, metrics = edited["metrics"]["cache"], edited["metrics"]
     assert cache["source_id"] == str(stored.id) and cache["diff"]["kind"] in ("edited", "unrelated")
     fractions = cache["recomputed_fraction_per_step"]
@@ -92,10 +106,10 @@ def test_a_similar_second_job_is_a_cache_hit(
 def test_cache_mode_off_is_never_a_hit_and_never_admitted(
     http: httpx.Client, tenant: TenantKey, db, celery_worker: WorkerProcess
 ) -> None:
-    [stored] = admitted(db, run(http, tenant, celery_worker, seed=1))
+    [stored] = admitted(db, run(http, tenant, db, seed=1))
 
     # Same prompt and seed: with the cache on, this would be a pure replay.
-    off = run(http, tenant, celery_worker, seed=1, cache={"mode": "off"})
+    off = run(http, tenant, db, seed=1, cache={"mode": "off"})
     assert off["metrics"]["cache"]["reason"] == "off: the job asked for cache mode off"
     assert off["metrics"]["cache"]["looked_up"] is False
     assert_full_compute(off)
@@ -104,9 +118,9 @@ def test_cache_mode_off_is_never_a_hit_and_never_admitted(
 
 def test_tenants_do_not_share_entries(http: httpx.Client, make_tenant, db, celery_worker: WorkerProcess) -> None:
     owner, other = make_tenant(), make_tenant()
-    run(http, owner, celery_worker, seed=1)
+    run(http, owner, db, seed=1)
 
-    stranger = run(http, other, celery_worker, seed=1)  # same prompt and seed: a replay, were the entry visible
+    stranger = run(http, other, db, seed=1)  # same prompt and seed: a replay, were the entry visible
     assert stranger["metrics"]["cache"]["reason"] == "miss: no entry"
     assert_full_compute(stranger)
     [own] = admitted(db, stranger)
@@ -116,12 +130,12 @@ def test_tenants_do_not_share_entries(http: httpx.Client, make_tenant, db, celer
 def test_an_entry_whose_objects_are_gone_falls_back_to_full_compute(
     http: httpx.Client, tenant: TenantKey, db, settings, celery_worker: WorkerProcess
 ) -> None:
-    [stored] = admitted(db, run(http, tenant, celery_worker, seed=1))
+    [stored] = admitted(db, run(http, tenant, db, seed=1))
     delete_objects(open_store(settings), stored.object_prefix)  # the worker's store: same bucket and prefix
 
-    second = run(http, tenant, celery_worker, seed=2)
+    second = run(http, tenant, db, seed=2)
     cache = second["metrics"]["cache"]
     assert cache["reason"] == "miss: entry unavailable (EntryUnavailable)" and cache["source_id"] == str(stored.id)
     assert_full_compute(second)
     assert second["output"]["bytes"] > 0
-    celery_worker.wait_for_log(f"cache entry {stored.id} unavailable for job {second['id']}", timeout_s=1)
+    assert f"cache entry {stored.id} unavailable for job {second['id']}" in celery_worker.log()  # before it ran

@@ -37,3 +37,19 @@ def test_chorus_demo_writes_an_mp4_and_prints_the_job() -> None:
         data = Path(folder) / "chorus-data"
         assert (data / "pg" / "PG_VERSION").is_file()
         assert not (data / "pg" / "postmaster.pid").exists()  # Postgres was stopped on the way out
+
+
+def test_chorus_demo_fails_at_once_with_the_load_error_of_a_model_it_cannot_load() -> None:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("CHORUS_")}
+    with tempfile.TemporaryDirectory(prefix="chorus-demo-") as folder:
+        result = subprocess.run(
+            [sys.executable, "-m", "chorus.cli", "demo", "a red square", "--model", "no-such-model"],
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    assert result.returncode == 2, result.stderr[-4000:]
+    assert "the worker cannot serve: could not load model 'no-such-model'" in result.stderr, result.stderr[-4000:]
+    assert "was not ready" not in result.stderr and result.stdout == ""

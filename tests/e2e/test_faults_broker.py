@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from api.errors import RETRY_AFTER_S
 from chorus.db.models import Job
-from tests.e2e.client import finished, submit, wait_until
+from tests.fixtures.client import finished, submit, wait_until
 from tests.fixtures.faults import RedisServer, redis_server
 from tests.fixtures.services import TenantKey, run_api
 from tests.fixtures.webhooks import STARTUP_S, start_worker

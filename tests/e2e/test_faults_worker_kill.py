@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from chorus.db.models import Job, WebhookDelivery
-from tests.e2e.client import finished, poll, submit, wait_until
+from tests.fixtures.client import finished, poll, submit, wait_until
 from tests.fixtures.services import TenantKey, run_api
 from tests.fixtures.webhooks import STARTUP_S, Receiver, start_worker
 

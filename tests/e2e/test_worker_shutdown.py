@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.client import finished, submit, wait_until
+from tests.fixtures.client import finished, submit, wait_until
 from tests.fixtures.services import TenantKey
 from tests.fixtures.worker import run_worker
 

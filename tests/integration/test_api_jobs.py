@@ -5,10 +5,12 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from datetime import timedelta
 
 from sqlalchemy import func, select, update
 
-from chorus.db.models import Job, JobStatus
+from chorus.db.models import Job
+from chorus.vocab import JobStatus
 
 PROMPT = {"prompt": "a red square moving right"}
 
@@ -47,12 +49,10 @@ def test_submit_then_get(http, tenant, db, settings):
         job["id"],
         status=JobStatus.succeeded,
         started_at=func.now(),
-        completed_at=func.now(),
+        completed_at=func.now() + timedelta(seconds=1.5),
         output=output,
         progress=100,
-        batch_size=2,
-        run_seconds=1.5,
-        metrics={"denoise_seconds": 1.25, "cache": {"hit": False}},
+        metrics={"batch_size": 2, "denoise_seconds": 1.25, "cache": {"hit": False}},
     )
     done = http.get(f"/v1/jobs/{job['id']}", headers=tenant.headers).json()
     assert done["status"] == "succeeded" and done["queue_position"] is None
@@ -62,6 +62,7 @@ def test_submit_then_get(http, tenant, db, settings):
     assert {k: done["output"][k] for k in ("width", "height", "num_frames", "fps", "bytes")} == {
         k: v for k, v in output.items() if k != "key"
     }
+    # Queue and run time come from the timestamps; the rest from the metrics column.
     assert done["metrics"] | {"run_seconds": 1.5, "denoise_seconds": 1.25, "batch_size": 2} == done["metrics"]
     assert done["metrics"]["cache"] == {"hit": False} and done["metrics"]["queue_seconds"] >= 0
     video = http.get(f"/v1/jobs/{job['id']}/video", headers=tenant.headers)

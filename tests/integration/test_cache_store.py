@@ -29,8 +29,8 @@ from chorus.cache.namespace import Namespace, cache_domain
 from chorus.db.models import CacheEntry
 from chorus.storage import open_store
 from chorus.storage.s3 import S3Store
+from tests.fixtures.cache_runs import make_run
 from tests.fixtures.services import S3_BUCKET
-from tests.unit.test_cache_entries import make_run
 
 DIM = 384
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
@@ -94,7 +94,7 @@ def admit(index, store, ns, engine) -> Iterator[Callable[..., EntryRef]]:
         stored = write_entry(store, domain, namespace.key, make_run(seed=seed))
         ref = index.admit(
             store, stored, namespace=namespace, domain=domain, embedding=embedding, prompt=f"p{seed}",
-            token_ids=[101, 102], seed=seed, ttl_s=ttl_s,
+            seed=seed, ttl_s=ttl_s,
         )  # fmt: skip
         made.append(ref)
         return ref
@@ -160,7 +160,7 @@ def insert_rows(engine: Engine, domain: str, namespace: str, vectors: np.ndarray
         conn.execute(
             CacheEntry.__table__.insert(),
             [
-                dict(id=i, domain=domain, namespace=namespace, namespace_info={}, prompt="", token_ids=[],
+                dict(id=i, domain=domain, namespace=namespace, namespace_info={}, prompt="",
                      embedding=v, seed=0, object_prefix="cache/none", bytes=1, steps_stored=[1], hits=0,
                      steps_saved_total=0.0, created_at=T0, expires_at=T0 + timedelta(hours=1))
                 for i, v in zip(ids, vectors)
@@ -264,7 +264,7 @@ def test_a_failed_insert_deletes_the_objects_it_was_for(index, store, ns):
     assert store.exists(object_key(stored.prefix))
     with pytest.raises(Exception, match="384"):  # wrong embedding size: the row is refused
         index.admit(store, stored, namespace=ns, domain="tenant-1", embedding=np.ones(3), prompt="p",
-                    token_ids=[], seed=0, ttl_s=60)  # fmt: skip
+                    seed=0, ttl_s=60)  # fmt: skip
     assert not store.exists(object_key(stored.prefix))
 
 
@@ -350,7 +350,7 @@ def test_the_sweep_command_expires_entries_in_every_domain(database_url, setting
     for domain in ("tenant-sweep-a", "tenant-sweep-b"):
         stored = write_entry(store, domain, ns.key, make_run())
         refs.append(index.admit(store, stored, namespace=ns, domain=domain, embedding=unit(np.ones(DIM)),
-                                prompt="p", token_ids=[], seed=0, ttl_s=60))  # fmt: skip
+                                prompt="p", seed=0, ttl_s=60))  # fmt: skip
     index.engine.dispose()
     done = subprocess.run(
         [sys.executable, "-m", "chorus.cli", "cache", "sweep"],

@@ -12,12 +12,14 @@ import pytest
 import redis
 from sqlalchemy import update
 
-from chorus.broker_redis import broker_redis
+from chorus.broker.app import enqueue_job, make_celery
+from chorus.broker.client import broker_redis
+from chorus.broker.heartbeats import heartbeat_prefix
+from chorus.broker.held import UNACKED_HASH, held_messages
 from chorus.config import Settings
-from chorus.db.models import Job, JobStatus
-from chorus.jobs.requeue import UNACKED_HASH, held_messages, sweep, unsent_jobs
-from chorus.metrics_worker import heartbeat_prefix
-from chorus.queue import enqueue_job, make_celery
+from chorus.db.models import Job
+from chorus.jobs.requeue import sweep, unsent_jobs
+from chorus.vocab import JobStatus
 from tests.fixtures.services import TenantKey
 
 

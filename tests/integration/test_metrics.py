@@ -9,9 +9,11 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
+from chorus.broker.heartbeats import start_heartbeat
+from chorus.broker.queues import queue_lists
 from chorus.config import Settings
-from chorus.metrics import queue_lists
-from chorus.metrics_worker import JobMetricsRecorder, start_heartbeat
+from chorus.metrics.record import JobMetricsRecorder
+from chorus.metrics.stats import JobStats
 
 
 @pytest.fixture
@@ -45,32 +47,16 @@ def test_metrics_read_queue_lists_jobs_histograms_and_heartbeats(
     try:
         JobMetricsRecorder(settings).observe(
             [
-                {
-                    "queue_seconds": 0.2,
-                    "run_seconds": 3.0,
-                    "denoise_seconds": 2.0,
-                    "batch_size": 2,
-                    "cache": {"hit": True, "looked_up": True},
-                },
-                {
-                    "queue_seconds": 40.0,
-                    "run_seconds": 3.0,
-                    "batch_size": 2,
-                    "cache": {"hit": False, "looked_up": True},
-                },
-                {
-                    "queue_seconds": 1.0,
-                    "run_seconds": 3.0,
-                    "batch_size": 1,
-                    "cache": {"hit": False, "looked_up": False},
-                },
+                JobStats(0.2, 3.0, 2, denoise_seconds=2.0, cache_looked_up=True, cache_hit=True),
+                JobStats(40.0, 3.0, 2, cache_looked_up=True, cache_hit=False),
+                JobStats(1.0, 3.0, 1, cache_looked_up=False),
             ]
         )
-        stop = start_heartbeat(settings, "test-worker")
+        stop_heartbeat = start_heartbeat(settings, "test-worker")  # its first beat is written before it returns
         samples = scrape(hooks_http)
     finally:
         broker.delete(*lists)
-        stop.set()
+        stop_heartbeat.set()
 
     assert samples[("chorus_queue_depth", (("queue", queue),))] == before + 3
     assert samples[("chorus_queue_depth", (("queue", f"{queue}.webhooks"),))] == 0

@@ -9,9 +9,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, text, update
 
-from chorus.db.models import Job, JobStatus
+from chorus.db.models import Job
 from chorus.db.session import session_factory
 from chorus.jobs.claim import claim, claim_batch_mates, fail_stale, finish, report_progress
+from chorus.vocab import JobStatus
 from tests.fixtures.services import TenantKey
 
 

@@ -8,11 +8,12 @@ import pytest
 import redis
 from sqlalchemy import select, update
 
+from chorus.broker.heartbeats import heartbeat_prefix
 from chorus.config import Settings
-from chorus.db.models import Job, JobStatus
+from chorus.db.models import Job
 from chorus.jobs.claim import claim
 from chorus.jobs.recovery import Recovery
-from chorus.metrics_worker import heartbeat_prefix
+from chorus.vocab import JobStatus
 from tests.fixtures.services import TenantKey
 
 

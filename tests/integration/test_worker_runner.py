@@ -6,8 +6,9 @@ import uuid
 from typing import Any
 
 from chorus.config import Settings
-from chorus.db.models import Job, JobStatus
+from chorus.db.models import Job
 from chorus.storage import open_store
+from chorus.vocab import JobStatus
 from tests.fixtures.services import TenantKey
 from worker.runner import JobRunner
 

@@ -5,23 +5,7 @@ from chorus.cache.entries import load_run, read_entry, save_run, write_entry
 from chorus.cache.layout import EntryUnavailable, object_key
 from chorus.engine.capture import CapturedRun
 from chorus.storage.local import LocalStore
-
-
-def make_run(latent_steps=(1, 2, 3, 4), map_steps=(0, 1), seed: int = 0, side: int = 8) -> CapturedRun:
-    """A captured run of random tensors shaped like chorus-shapes' (3 channels, 8 frames)."""
-    gen = torch.Generator().manual_seed(seed)
-    return CapturedRun(
-        prompt="a red circle moves left",
-        negative_prompt="",
-        seed=seed,
-        num_steps=4,
-        guidance_scale=3.0,
-        token_ids=[101, 1037, 2417, 4418, 5829, 2187, 102],
-        token_grid=(4, side // 2, side // 2),
-        map_grid=(4, side // 2, side // 2),
-        latents={s: torch.randn(3, 8, side, side, generator=gen).half() for s in latent_steps},
-        attn_maps={s: torch.rand(4 * (side // 2) ** 2, 7, generator=gen).half() for s in map_steps},
-    )
+from tests.fixtures.cache_runs import make_run
 
 
 def round_trip(run: CapturedRun, path) -> CapturedRun:

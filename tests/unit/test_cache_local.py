@@ -8,11 +8,11 @@ from chorus.cache.index import EntryRef
 from chorus.cache.layout import EntryUnavailable, StoredEntry, object_key
 from chorus.cache.local import EntryFetcher, LocalEntryCache
 from chorus.storage.local import LocalStore
-from tests.unit.test_cache_entries import make_run
+from tests.fixtures.cache_runs import make_run
 
 
 def ref(stored: StoredEntry) -> EntryRef:
-    return EntryRef(stored.id, "d", "ns", "p", [], 0, stored.prefix, stored.nbytes, stored.steps_stored, None)
+    return EntryRef(stored.id, "d", "ns", "p", 0, stored.prefix, stored.nbytes, None)
 
 
 def test_lru_is_bounded_by_bytes_and_keeps_the_recently_used():

@@ -24,8 +24,8 @@ from chorus.engine.capture import CaptureConfig
 from chorus.engine.plan import ReusePlan
 from chorus.engine.sampling import make_scheduler
 from chorus.storage import StoreError
+from tests.fixtures.cache_runs import make_run
 from tests.fixtures.random_wan import random_wan_adapter
-from tests.unit.test_cache_entries import make_run
 
 UNREACHABLE_DB = "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2"
 NAMESPACE = Namespace("m", "r", "s", 4, 32, 32, 8, 3.0, "e")
@@ -108,7 +108,7 @@ def test_failed_admission_and_hit_counting_are_logged_not_raised(caplog):
         job.namespace, job.domain, job.embedding = NAMESPACE, "d", np.zeros(384)
     miss.captured = make_run()
     hit.plan = ReusePlan(4, stage1=2)
-    source = EntryRef(uuid.uuid4(), "d", NAMESPACE.key, hit.request.prompt, [], 0, "prefix", 1, [1, 2], None)
+    source = EntryRef(uuid.uuid4(), "d", NAMESPACE.key, hit.request.prompt, 0, "prefix", 1, None)
     hit.found = Found(str(source.id), 0.9, None, "exact", ref=source)
     session.jobs = [miss, hit]
 

@@ -10,6 +10,7 @@ import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from chorus.jobs.errors import InvalidInput
+from chorus.vocab import WebhookEvent
 from chorus.webhooks.events import wanted, webhook_id
 from chorus.webhooks.notify import Throttle
 from chorus.webhooks.retry import backoff_s, next_delay_s, retry_after_s, retryable
@@ -59,10 +60,8 @@ def test_only_timeouts_429_and_5xx_are_retried(status: int | None, again: bool) 
         "http://localhost/hook",
         "http://10.1.2.3/hook",
         "http://192.168.0.5/hook",
-        "http://169.254.169.254/latest/meta-data",
         "http://[::1]/hook",
         "http://[::ffff:127.0.0.1]/hook",
-        "http://0.0.0.0/hook",
     ],
 )
 def test_webhooks_to_private_addresses_are_refused_unless_allowed(url: str) -> None:
@@ -72,14 +71,37 @@ def test_webhooks_to_private_addresses_are_refused_unless_allowed(url: str) -> N
     check_webhook_url(url, allow_private=True)
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data",
+        "http://169.254.10.1/hook",
+        "http://[fd00:ec2::254]/latest/meta-data",
+        "http://[fe80::1]/hook",
+        "http://[::ffff:169.254.169.254]/hook",
+        "http://100.100.100.200/latest/meta-data",
+        "http://0.0.0.0/hook",
+    ],
+)
+def test_link_local_and_metadata_addresses_are_refused_even_when_private_ones_are_allowed(url: str) -> None:
+    for allow_private, networks in ((False, ()), (True, ()), (True, ["0.0.0.0/0", "::/0"])):
+        with pytest.raises(InvalidInput) as refused:
+            check_webhook_url(url, allow_private=allow_private, allowed_networks=networks)
+        assert refused.value.code == "webhook_forbidden_address"
+
+
 def test_a_public_address_is_allowed() -> None:
     check_webhook_url("https://93.184.216.34/hook", allow_private=False)
 
 
 def test_terminal_events_always_go_out_others_when_chosen() -> None:
     job = {"webhook": "https://example.com/h", "webhook_events": ["job.started"]}
-    assert wanted(job, "job.started") and wanted(job, "job.failed") and not wanted(job, "job.progress")
-    assert not wanted({"webhook": None, "webhook_events": ["job.started"]}, "job.succeeded")
+    assert (
+        wanted(job, WebhookEvent.started)
+        and wanted(job, WebhookEvent.failed)
+        and not wanted(job, WebhookEvent.progress)
+    )
+    assert not wanted({"webhook": None, "webhook_events": ["job.started"]}, WebhookEvent.succeeded)
     jid = uuid.uuid4()
     assert webhook_id(jid, "job.progress", 40) != webhook_id(jid, "job.progress", 60)
     assert webhook_id(jid, "job.succeeded") == webhook_id(jid, "job.succeeded")

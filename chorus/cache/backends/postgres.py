@@ -88,7 +88,6 @@ class PostgresBackend:
             domain=domain,
             embedding=embedding,
             prompt=run.prompt,
-            token_ids=run.token_ids,
             seed=run.seed,
             ttl_s=self.ttl_s,
             source_job_id=uuid.UUID(source_job_id) if source_job_id else None,

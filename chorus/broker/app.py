@@ -7,11 +7,9 @@ a job with a conditional update and drops messages for jobs it cannot claim.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from celery import Celery
 
-from chorus.config import Settings, get_settings
+from chorus.config import Settings
 
 RUN_JOB_TASK = "chorus.run_job"
 
@@ -30,11 +28,6 @@ def make_celery(settings: Settings) -> Celery:
         task_serializer="json",
     )
     return app
-
-
-@lru_cache
-def celery_app() -> Celery:
-    return make_celery(get_settings())
 
 
 def enqueue_job(app: Celery, job_id: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chorus.broker_redis import broker_redis
+from chorus.broker.client import broker_redis
 from chorus.config import Settings
 
 

@@ -1,7 +1,7 @@
 """The scaling rule `chorus queue` reports (KEDA's Redis list rule)."""
 
-from chorus.metrics import queue_lists
-from chorus.metrics_queue import desired_workers
+from chorus.broker.queues import queue_lists
+from chorus.metrics.queue_cli import desired_workers
 
 
 def test_workers_follow_depth_over_target_within_bounds() -> None:
