@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from chorus.engine.processors import unwrap_cross_attention, wrap_cross_attention
 
-Grid = tuple[int, int, int]
+Grid = tuple[int, int, int]  # a (t, h, w) token grid
 
 
 @dataclass(frozen=True)

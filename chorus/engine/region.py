@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-Grid = tuple[int, int, int]
+from chorus.engine.capture import Grid
 
 
 @dataclass(frozen=True)
