@@ -6,56 +6,29 @@ Every test has its own tenants, so its cache domains start empty whatever else r
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
-
 import httpx
 import imageio.v3 as iio
 import pytest
-from sqlalchemy import select
 
 from chorus.cache.layout import delete_objects
-from chorus.db.models import CacheEntry
 from chorus.storage import open_store
-from tests.fixtures.client import finished, poll, submit
+from tests.fixtures.cache_state import admitted, entry, settled
+from tests.fixtures.client import finished, submit
 from tests.fixtures.services import TenantKey
 from tests.fixtures.worker import WorkerProcess
 
 PROMPT = "a red square moving right"
-STEPS = 4  # the model's default
+# At the model's 4 steps a seed variant is a miss (no Stage 1 keeps it a new sample); at 50 it is a hit.
+STEPS = 50
 
 
 def run(http: httpx.Client, tenant: TenantKey, db, **body) -> dict:
     """Submit, wait for success, then for the worker's cache writes (hits counted, misses admitted)."""
-    job = finished(http, tenant, submit(http, tenant, **{"prompt": PROMPT, **body})["id"])
+    job = finished(http, tenant, submit(http, tenant, **{"prompt": PROMPT, "num_inference_steps": STEPS, **body})["id"])
     assert job["status"] == "succeeded", job
     assert job["metrics"]["batch_size"] == 1  # forwards below are this job's own
     settled(db, job)  # they happen after the job succeeded
     return job
-
-
-def settled(db, job: dict) -> None:
-    """Until the job's cache write is in Postgres: a hit counted on its source (``last_hit_at`` past the job's
-    end), a miss admitted as an entry. A job that looked nothing up writes nothing."""
-    cache = job["metrics"]["cache"]
-    if not cache["looked_up"]:
-        return
-    if cache["hit"]:
-        ended = datetime.fromisoformat(job["completed_at"])
-        poll(lambda: entry(db, cache["source_id"]).last_hit_at, lambda hit_at: hit_at is not None and hit_at >= ended)
-    else:
-        poll(lambda: admitted(db, job), bool)
-
-
-def admitted(db, job: dict) -> list[CacheEntry]:
-    """The cache entries a job's run became."""
-    with db() as session:
-        return list(session.scalars(select(CacheEntry).where(CacheEntry.source_job_id == uuid.UUID(job["id"]))))
-
-
-def entry(db, entry_id: str) -> CacheEntry:
-    with db() as session:
-        return session.get(CacheEntry, uuid.UUID(entry_id))
 
 
 def assert_full_compute(job: dict) -> None:

@@ -10,7 +10,7 @@ import httpx
 from sqlalchemy import delete, select
 
 from chorus.db.models import CacheEntry
-from tests.e2e.client import finished, poll, submit
+from tests.fixtures.client import finished, poll, submit
 from tests.fixtures.services import TenantKey
 from tests.fixtures.worker import WorkerProcess
 

@@ -13,7 +13,8 @@ import httpx
 import imageio.v3 as iio
 import pytest
 
-from tests.e2e.client import finished, submit
+from tests.fixtures.cache_state import settled
+from tests.fixtures.client import finished, submit
 from tests.fixtures.services import TenantKey, run_api
 from tests.fixtures.wan_folder import write_wan_folder
 from tests.fixtures.worker import WorkerProcess, run_worker
@@ -56,30 +57,30 @@ def wan_worker(wan_env, tmp_path_factory) -> Iterator[WorkerProcess]:
         yield worker
 
 
-def run(http: httpx.Client, tenant: TenantKey, worker: WorkerProcess, **body) -> dict:
+def run(http: httpx.Client, tenant: TenantKey, db, **body) -> dict:
     job = finished(http, tenant, submit(http, tenant, **{"prompt": PROMPT, **SIZE, **body})["id"])
     assert job["status"] == "succeeded", job
-    worker.wait_for_log(f"cache settled for batch {job['id']}")
+    settled(db, job)
     return job
 
 
-def test_replay_seed_variant_and_edit_on_a_wan_folder(wan_http, tenant: TenantKey, wan_worker: WorkerProcess):
-    first = run(wan_http, tenant, wan_worker, seed=1)
+def test_replay_seed_variant_and_edit_on_a_wan_folder(wan_http, tenant: TenantKey, db, wan_worker: WorkerProcess):
+    first = run(wan_http, tenant, db, seed=1)
     assert first["input"]["model"] == "wan-tiny" and first["metrics"]["cache"]["hit"] is False
     assert first["metrics"]["forwards"] == STEPS
     video = httpx.get(first["output"]["video_url"], timeout=30)
     assert iio.imread(video.content, plugin="FFMPEG", extension=".mp4").shape == (9, 32, 64, 3)
 
-    replay = run(wan_http, tenant, wan_worker, seed=1)
+    replay = run(wan_http, tenant, db, seed=1)
     cache = replay["metrics"]["cache"]
     assert (cache["reason"], cache["stages"]["stage1"], replay["metrics"]["forwards"]) == ("replay", STEPS, 0)
 
-    variant = run(wan_http, tenant, wan_worker, seed=2)
+    variant = run(wan_http, tenant, db, seed=2)
     cache = variant["metrics"]["cache"]
     assert cache["reason"] == "seed variant" and 0 < cache["stages"]["stage1"] < STEPS
     assert variant["metrics"]["forwards"] == STEPS - cache["stages"]["stage1"]
 
-    edit = run(wan_http, tenant, wan_worker, prompt="a green square moving right", seed=1)
+    edit = run(wan_http, tenant, db, prompt="a green square moving right", seed=1)
     cache = edit["metrics"]["cache"]
     assert cache["diff"]["kind"] == "edited" and cache["diff"]["target_words"] == ["green"]
     assert cache["hit"] and cache["stages"]["stage2"] > 0, cache  # Stage 2 on the region of "red"
