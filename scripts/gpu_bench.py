@@ -124,9 +124,10 @@ def main() -> None:
         row, miss = timed(adapter, [request], capture=capture)
         run = miss.captured[0]
         print(json.dumps({**base, "run": "miss (captures)", **row, "entry_bytes": run.nbytes}))
-        variant = max(k for k in run.latents if k < steps)
-        row, _ = timed(adapter, [replace(request, seed=2)], [ReusePlan(steps, variant)], [ReuseSource(run)])
-        print(json.dumps({**base, "run": f"seed variant (Stage 1: {variant} steps)", **row}))
+        variant = max((k for k in run.latents if k < steps), default=0)  # 0: the policy makes variants misses
+        if variant:
+            row, _ = timed(adapter, [replace(request, seed=2)], [ReusePlan(steps, variant)], [ReuseSource(run)])
+            print(json.dumps({**base, "run": f"seed variant (Stage 1: {variant} steps)", **row}))
         row, _ = timed(adapter, [request], [ReusePlan(steps, steps)], [ReuseSource(run)])
         print(json.dumps({**base, "run": "replay", **row}))
         del adapter, miss, run
