@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import boto3
@@ -10,6 +12,19 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chorus.storage.base import ObjectNotFound, StoreError
+
+
+@contextmanager
+def _reading(key: str) -> Iterator[None]:
+    """A read's errors as the store's: a missing object is ObjectNotFound, anything else StoreError."""
+    try:
+        yield
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            raise ObjectNotFound(key) from exc
+        raise StoreError(f"get {key}: {exc}") from exc
+    except BotoCoreError as exc:
+        raise StoreError(f"get {key}: {exc}") from exc
 
 
 class S3Store:
@@ -36,24 +51,12 @@ class S3Store:
             raise StoreError(f"put {key}: {exc}") from exc
 
     def get_file(self, key: str, path: Path) -> None:
-        try:
+        with _reading(key):
             self.client.download_file(self.bucket, self._key(key), str(path))
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                raise ObjectNotFound(key) from exc
-            raise StoreError(f"get {key}: {exc}") from exc
-        except BotoCoreError as exc:
-            raise StoreError(f"get {key}: {exc}") from exc
 
     def get(self, key: str) -> bytes:
-        try:
+        with _reading(key):
             return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                raise ObjectNotFound(key) from exc
-            raise StoreError(f"get {key}: {exc}") from exc
-        except BotoCoreError as exc:
-            raise StoreError(f"get {key}: {exc}") from exc
 
     def delete(self, key: str) -> None:
         try:

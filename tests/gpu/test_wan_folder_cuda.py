@@ -11,7 +11,7 @@ from chorus.engine.staged import generate_with_reuse
 from chorus.models.catalog import ModelCard
 from chorus.models.loader import adapter_for
 from chorus.models.register import Options, add_model
-from tests.fixtures.wan_folder import write_wan_folder
+from tests.fixtures.wan_folder import run_pipeline, write_wan_folder
 
 pytestmark = pytest.mark.gpu
 REQUEST = GenerationRequest("a red square moving right", "low quality", 9, 32, 48, 6, 4.0, 11)
@@ -26,17 +26,6 @@ def test_cuda_frames_match_wan_pipeline(tmp_path, dtype, torch_dtype, tolerance)
     ours = generate_with_reuse(adapter_for(card, "cuda", dtype), [REQUEST]).frames[0].cpu().numpy().astype(float)
     vae = AutoencoderKLWan.from_pretrained(folder / "vae", dtype=torch.float32)
     pipe = WanPipeline.from_pretrained(folder, vae=vae, dtype=torch_dtype).to("cuda")
-    theirs = pipe(
-        REQUEST.prompt,
-        negative_prompt=REQUEST.negative_prompt,
-        num_frames=REQUEST.num_frames,
-        height=REQUEST.height,
-        width=REQUEST.width,
-        num_inference_steps=REQUEST.num_inference_steps,
-        guidance_scale=REQUEST.guidance_scale,
-        generator=torch.Generator().manual_seed(REQUEST.seed),
-        output_type="np",
-    ).frames[0]
-    diff = np.abs(ours - theirs * 255)
+    diff = np.abs(ours - run_pipeline(pipe, REQUEST))
     print(f"cuda {dtype}: max {diff.max():.3f}/255, p99 {np.percentile(diff, 99):.3f}/255")
     assert diff.max() <= tolerance

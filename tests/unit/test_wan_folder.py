@@ -14,7 +14,7 @@ from chorus.engine.staged import generate_with_reuse
 from chorus.models.catalog import ModelCard
 from chorus.models.loader import adapter_for
 from chorus.models.register import Options, add_model
-from tests.fixtures.wan_folder import wan_pipeline_frames, write_random_lora, write_wan_folder
+from tests.fixtures.wan_folder import run_pipeline, wan_pipeline_frames, write_random_lora, write_wan_folder
 
 REQUEST = GenerationRequest(
     "A red  square moving right &amp; a blue circle",  # cleaned as WanPipeline cleans it
@@ -81,17 +81,6 @@ def test_a_cards_lora_is_fused_at_load_as_wan_pipeline_applies_it(folders, tmp_p
     pipe.set_progress_bar_config(disable=True)
     pipe.load_lora_weights(lora)
     pipe.set_adapters(pipe.get_active_adapters(), adapter_weights=0.7)  # applied per step, not fused
-    theirs = pipe(
-        request.prompt,
-        negative_prompt=request.negative_prompt,
-        num_frames=request.num_frames,
-        height=request.height,
-        width=request.width,
-        num_inference_steps=request.num_inference_steps,
-        guidance_scale=request.guidance_scale,
-        generator=torch.Generator().manual_seed(request.seed),
-        output_type="np",
-    ).frames[0]
-    assert_equal_frames(ours, theirs.astype(np.float64) * 255, "UniPC + LoRA 0.7, 3 steps")
+    assert_equal_frames(ours, run_pipeline(pipe, request), "UniPC + LoRA 0.7, 3 steps")
     base = chorus_frames(folder, tmp_path, Options(model_id="base"), request)
     assert np.abs(ours - base).max() > 10  # the LoRA changes the video
