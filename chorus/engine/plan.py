@@ -42,6 +42,9 @@ class ReusePlan:
     diff: PromptDiff | None = None
     region_fraction: float | None = None  # share of video tokens Stage 2 recomputes
     source_id: str | None = None  # cache entry / job the latents come from (set by the caller)
+    edit_class: str | None = None  # an edit's class (chorus.engine.edit_class), which chose the plan
+    context: bool = True  # Stage 2's region attends to the source's keys/values outside it
+    halo: int = 0  # tokens around the region recomputed as fresh context, not written back
 
     @property
     def hit(self) -> bool:
@@ -79,6 +82,9 @@ class ReusePlan:
             "diff": self.diff.to_dict() if self.diff else None,
             "stages": {Stage.stage1: self.stage1, Stage.stage2: self.stage2, Stage.stage3: self.stage3},
             "region_fraction": self.region_fraction,
+            "edit_class": self.edit_class,
+            "context": self.context,
+            "halo": self.halo,
             "recomputed_fraction_per_step": self.recomputed_fraction_per_step(),
             "steps_saved": self.steps_saved,
         }
