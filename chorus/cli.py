@@ -10,6 +10,7 @@ import typer
 from chorus import auth_cli
 from chorus.bench.cli import bench_command
 from chorus.cache import cli as cache_cli
+from chorus.calibrate.cli import calibrate_command
 from chorus.db import cli as db_cli
 from chorus.eval.cli import eval_command
 from chorus.generate import generate_command
@@ -161,6 +162,7 @@ app.command("eval")(eval_command)
 app.command("queue")(queue_command)
 app.command("bench")(bench_command)
 app.command("generate")(generate_command)
+app.command("calibrate")(calibrate_command)
 app.add_typer(models_cli.app, name="models")
 app.add_typer(auth_cli.app, name="keys")
 app.add_typer(db_cli.app, name="db")

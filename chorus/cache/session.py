@@ -285,11 +285,12 @@ class CacheSession:
 
     def capture(self) -> CaptureConfig | None:
         """Capture only when some job's run will be admitted, and maps only where edits are reused (a batch
-        shares one step count)."""
+        shares one step count), by the policy or the model's calibration."""
         if not (self.config.admit and any(job.admissible for job in self.jobs)):
             return None
         steps = self.jobs[0].request.num_inference_steps
-        return self.config.policy.capture_for(self.config.capture, steps, make_scheduler(self.adapter, steps).sigmas)
+        sigmas = make_scheduler(self.adapter, steps).sigmas
+        return self.config.policy.capture_for(self.config.capture, steps, sigmas, self.adapter.card.calibration)
 
     def denoise(self, on_step: StepCallback | None = None, stats: DenoiseStats | None = None) -> torch.Tensor:
         """The staged denoise of the batch, each job by its plan; uint8 frames (B, F, H, W, 3)."""

@@ -12,10 +12,13 @@ Cases, deliberately distinct:
   differing tokens are always recomputed (Stage 2 on their region, or no Stage 2 at all when no region
   is known). A region larger than ``max_region_fraction`` means the edit is global: Stage 2 is dropped
   and Stage 1 halved.
-- unrelated prompt, similarity below ``min_similarity``, or an edit at fewer than ``min_edit_steps``
-  steps: miss. In a few-step model the first step already fixes colour, shape and motion, so an edit
-  that starts from the source's trajectory keeps the source's attributes (bench/reuse_sweep.py measures
-  it per plan; at 4 steps every edit plan lost accuracy).
+- edited prompt of a class the model's calibration (``chorus calibrate``, chorus.models.calibration)
+  measured at this step count: the calibrated plan, clipped to the stored latents and the repair
+  budget; a calibrated class with no plan within its bound: miss.
+- unrelated prompt, similarity below ``min_similarity``, or an uncalibrated edit at fewer than
+  ``min_edit_steps`` steps: miss. In a few-step model the first step already fixes colour, shape and motion, so an edit
+  that starts from the source's trajectory keeps the source's attributes (``chorus calibrate`` measures
+  it per plan).
 Similarity only scales how much is reused; it never decides that nothing needs recomputing.
 Stages are placed by noise level (``StepGrid``): the same policy covers the same part of the trajectory
 at any step count and on any sampler grid.
@@ -29,6 +32,7 @@ from typing import Any
 
 from chorus.engine.capture import CaptureConfig
 from chorus.engine.prompt_diff import DiffKind, PromptDiff
+from chorus.models.calibration import Calibration, ClassCalibration
 from chorus.vocab import Stage
 
 
@@ -136,7 +140,7 @@ class ReusePolicy:
     seed_variant_sigma: float = 0.97  # Stage 1 for an identical prompt with another seed or negative prompt
     replay_identical: bool = True  # identical prompt, seed and negative prompt: replay the stored trajectory
     max_region_fraction: float = 0.5  # a larger Stage-2 region drops Stage 2 and halves Stage 1
-    min_edit_steps: int = 20  # edits at fewer steps are misses (at 4 steps every edit plan lost accuracy)
+    min_edit_steps: int = 20  # uncalibrated edits at fewer steps are misses (at 4 steps every edit plan lost accuracy)
 
     @property
     def runs_stage2(self) -> bool:
@@ -146,12 +150,18 @@ class ReusePolicy:
         return num_steps >= self.min_edit_steps
 
     def capture_for(
-        self, capture: CaptureConfig, num_steps: int, sigmas: Sequence[float] | None = None
+        self,
+        capture: CaptureConfig,
+        num_steps: int,
+        sigmas: Sequence[float] | None = None,
+        calibration: Calibration | None = None,
     ) -> CaptureConfig:
         """What a miss of ``num_steps`` should store: the latents a plan of this policy can start from or
         read (a replay the last, a seed variant the end of its Stage 1, an edit every step to the end of its
         largest Stage 2) and, where edits run a Stage 2 at this step count, maps at that Stage 2's first and
-        last step (maps cost a recomputed query/key product per layer). Steps named in ``capture`` win."""
+        last step (maps cost a recomputed query/key product per layer). Where ``calibration`` holds edit
+        plans at this step count, the latents to the end of the largest and maps at every step: the
+        calibration read its edit classes and regions off every step's maps. Steps named in ``capture`` win."""
         grid = StepGrid(num_steps, sigmas)
         budget = grid.reusable_steps(self.min_repair_steps)
         latents: set[int] = {num_steps} if self.replay_identical else set()
@@ -164,10 +174,16 @@ class ReusePolicy:
             latents.update(range(1, max(k1, end) + 1))  # less similar edits reuse less: any of these
             if self.runs_stage2 and end > k1:
                 maps = tuple(sorted({k1, end - 1}))
+        calibrated = min(calibration.end_steps(num_steps), budget) if calibration is not None else 0
+        latents.update(range(1, calibrated + 1))
+        if calibrated:
+            map_steps = capture.map_steps
+        else:
+            map_steps = maps if not maps or capture.map_steps is None else capture.map_steps
         return replace(
             capture,
             latent_steps=tuple(sorted(latents)) if capture.latent_steps is None else capture.latent_steps,
-            map_steps=maps if not maps or capture.map_steps is None else capture.map_steps,
+            map_steps=map_steps,
         )
 
     def dissimilar(self, similarity: float, num_steps: int, source_id: str | None = None) -> ReusePlan | None:
@@ -189,11 +205,14 @@ class ReusePolicy:
         region_fraction: float | None = None,
         stored_steps: Collection[int] | None = None,
         source_id: str | None = None,
+        edit_class: str | None = None,
+        calibration: Calibration | None = None,
     ) -> ReusePlan:
         """``sigmas``: the sampler's noise levels (``num_steps`` + 1, from ~1 down to 0; default: evenly
         spaced). ``same_inputs``: seed and negative prompt equal the source's. ``region_fraction``: share
         of the token grid the edit's region covers (None: no maps). ``stored_steps``: steps-done counts
-        whose source latents exist (None: all)."""
+        whose source latents exist (None: all). ``edit_class``: an edit's class (chorus.engine.edit_class),
+        which picks its plan from ``calibration`` (the model card's) where that measured it at ``num_steps``."""
         if (miss := self.dissimilar(similarity, num_steps, source_id)) is not None:
             return replace(miss, diff=diff)
         grid = StepGrid(num_steps, sigmas)
@@ -208,6 +227,10 @@ class ReusePolicy:
             return self._fit(ReusePlan(num_steps, k1, 0, "seed variant", **info), stored)
         if diff.kind is DiffKind.UNRELATED:
             return ReusePlan(num_steps, reason="miss: unrelated prompt", **info)
+        info["edit_class"] = edit_class
+        calibrated = calibration.entry(edit_class, num_steps) if calibration and edit_class else None
+        if calibrated is not None:
+            return self._calibrated(calibrated, num_steps, budget, region_fraction, stored, info)
         if not self.reuses_edits(num_steps):
             return ReusePlan(num_steps, reason=f"miss: edit at fewer than {self.min_edit_steps} steps", **info)
         # Less similar prompts reuse less: each boundary moves up from its sigma towards pure noise.
@@ -220,6 +243,37 @@ class ReusePolicy:
         elif region_fraction > self.max_region_fraction:
             k1, k2, reason = k1 // 2, 0, f"edit, region {region_fraction:.2f} too large"
         return self._fit(ReusePlan(num_steps, k1, max(k2, 0), reason, region_fraction=region_fraction, **info), stored)
+
+    @staticmethod
+    def _calibrated(
+        entry: ClassCalibration,
+        num_steps: int,
+        budget: int,
+        region_fraction: float | None,
+        stored: set[int],
+        info: dict[str, Any],
+    ) -> ReusePlan:
+        """The calibrated plan of an edit's class, within the repair budget and the stored latents (Stage 2
+        dropped where no region is known); a miss where the calibration kept no plan within its bound."""
+        edit_class = info["edit_class"]
+        if entry.plan is None:
+            return ReusePlan(num_steps, reason=f"miss: no calibrated plan for a {edit_class} edit", **info)
+        k1 = min(entry.plan.k1, budget)
+        k2 = min(entry.plan.k1 + entry.plan.k2, budget) - k1
+        reason = f"edit, calibrated {edit_class} plan"
+        if k2 and not region_fraction:
+            k2, reason = 0, f"{reason}, no region"
+        plan = ReusePlan(
+            num_steps,
+            k1,
+            k2,
+            reason,
+            region_fraction=region_fraction,
+            context=entry.plan.context,
+            halo=entry.plan.halo,
+            **info,
+        )
+        return ReusePolicy._fit(plan, stored)
 
     @staticmethod
     def _fit(plan: ReusePlan, stored: set[int]) -> ReusePlan:

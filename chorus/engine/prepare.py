@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from chorus.engine.capture import CapturedRun
 from chorus.engine.denoise import GenerationRequest
+from chorus.engine.edit_class import classify_edit
 from chorus.engine.plan import ReusePlan, ReusePolicy
 from chorus.engine.prompt_diff import DiffKind, diff_for
 from chorus.engine.region import RegionConfig, region_mask
@@ -21,8 +22,9 @@ def prepare_reuse(
     region: RegionConfig | None = None,
     source_id: str | None = None,
 ) -> tuple[ReusePlan, ReuseSource | None]:
-    """Diff the prompts, locate the edit's region in the source's attention maps, plan. The source is
-    None when the plan is a miss. ``adapter.text_encoder`` must expose ``tokenizer`` and ``max_tokens``."""
+    """Diff the prompts, locate the edit's region in the source's attention maps, classify the edit, plan
+    (by the model card's calibration where it has one for the class). The source is None when the plan
+    is a miss. ``adapter.text_encoder`` must expose ``tokenizer`` and ``max_tokens``."""
     policy, region = policy or ReusePolicy(), region or RegionConfig()
     steps = request.num_inference_steps
     if run.num_steps != steps or run.guidance_scale != request.guidance_scale:
@@ -43,5 +45,7 @@ def prepare_reuse(
         region_fraction=mask.fraction if mask is not None else None,
         stored_steps=run.latents.keys(),
         source_id=source_id,
+        edit_class=classify_edit(mask) if diff.kind is DiffKind.EDITED else None,
+        calibration=adapter.card.calibration,
     )
     return plan, (ReuseSource(run, mask) if plan.hit else None)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chorus.models.calibration import Calibration, read_calibration
+
 CARD_FILE = "chorus_model.json"  # what makes a folder a model: its card
 
 
@@ -70,6 +72,8 @@ class ModelCard:
     weights: str | None = None  # the diffusers folder, when it is not the card's own folder
     lora: dict[str, Any] | None = None  # {"path": file, "scale": s}: loaded and fused at load
     extra: dict[str, Any] = field(default_factory=dict)
+    # The folder's calibration.json when it was measured on this revision (chorus.models.calibration).
+    calibration: Calibration | None = None
 
     @classmethod
     def load(cls, path: Path) -> ModelCard:
@@ -83,7 +87,14 @@ class ModelCard:
         known = {k: raw.pop(k) for k in list(raw) if k in cls.__dataclass_fields__}
         if known.get("sigmas") is not None:
             known["sigmas"] = tuple(known["sigmas"])
-        return cls(path=path, limits=ModelLimits(**limits), extra=raw, **known)
+        calibration = read_calibration(path, known["model_id"], known["revision"])
+        return cls(path=path, limits=ModelLimits(**limits), extra=raw, calibration=calibration, **known)
+
+    @property
+    def draws_shapes(self) -> bool:
+        """The project's own models (pixel latents, trained by ``chorus train`` on ``chorus.data.shapes``)
+        draw the shapes world, so the attribute checker (``chorus.eval.checker``) can judge them."""
+        return self.latent_space == "pixel"
 
     @property
     def weights_path(self) -> Path:

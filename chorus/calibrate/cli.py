@@ -1,0 +1,127 @@
+"""``chorus calibrate``: measure the edit plans a model can take and write them into its folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from chorus.calibrate.select import CHECKER_BOUND, FIDELITY_BOUND, Bound
+from chorus.config import get_settings
+from chorus.models.catalog import ModelCard, find_model
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def calibrate_command(
+    model: Annotated[str, typer.Option(help="installed model id (chorus models list)")],
+    steps: Annotated[int, typer.Option(help="denoising steps to calibrate")],
+    prompts: Annotated[
+        Path | None,
+        typer.Option(
+            help="one prompt per line: pair each with its nearest neighbour (default: the vocabulary's edits)"
+        ),
+    ] = None,
+    pairs: Annotated[int, typer.Option(help="edit pairs per attribute; with --prompts, at most this many pairs")] = 48,
+    seed: Annotated[int, typer.Option(help="seeds the pairs' draw and their noise")] = 0,
+    bound: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="accuracy=POINTS (edited-attribute accuracy lost vs no reuse, paired), psnr=DB, ssim=VALUE "
+            "(means vs the full run); repeatable. Default: accuracy=1 on a model the attribute checker "
+            "judges with vocabulary pairs, else psnr=30 and ssim=0.95"
+        ),
+    ] = None,
+    seed_variants: Annotated[
+        bool, typer.Option("--seed-variants", help="sweep Stage 1 for identical prompts with another seed instead")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="measure and print; write nothing")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print every candidate's figures as JSON")] = False,
+    batch_size: Annotated[int, typer.Option(help="clips per denoise batch")] = 48,
+) -> None:
+    """Run every candidate reuse plan on edit pairs, choose per edit class the one that saves the most
+    compute within the bound, and write it to the model folder's calibration.json, which the worker's
+    reuse policy reads."""
+    settings = get_settings()
+    card = find_model(model, settings.models_dir)
+    if card is None:
+        raise _fail(f"model {model!r} is not installed in {settings.models_dir}")
+    if not card.limits.min_steps <= steps <= card.limits.max_steps:
+        raise _fail(f"--steps must be in [{card.limits.min_steps}, {card.limits.max_steps}] for {model}")
+    if prompts is not None and not prompts.is_file():
+        raise _fail(f"no such prompt file: {prompts}")
+    judged = card.draws_shapes and prompts is None
+    try:
+        chosen = Bound.parse(bound) if bound else CHECKER_BOUND if judged else FIDELITY_BOUND
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    if chosen.needs_checker and not judged:
+        raise _fail("an accuracy bound needs the attribute checker: a shapes model and vocabulary pairs")
+
+    from chorus.cache.session import ReuseConfig
+    from chorus.engine.plan import StepGrid
+    from chorus.engine.sampling import make_scheduler
+    from chorus.models.loader import load_adapter
+
+    config = ReuseConfig.from_settings(settings)
+    adapter = load_adapter(model, settings.models_dir, settings.device, settings.dtype)
+    if seed_variants:
+        from chorus.calibrate.seed_variants import format_rows, seed_variant_sweep
+
+        grid = StepGrid(steps, make_scheduler(adapter, steps).sigmas.tolist())
+        reusable = grid.reusable_steps(config.policy.min_repair_steps)
+        rows = seed_variant_sweep(adapter, pairs, steps, reusable, seed + 1, card.draws_shapes)
+        typer.echo(json.dumps([r.to_dict() for r in rows]) if as_json else "\n".join(format_rows(rows)))
+        return
+
+    from chorus.calibrate.sweep import calibrate
+    from chorus.models.calibration import write_calibration
+
+    report = calibrate(
+        adapter,
+        _pairs(card, prompts, pairs, seed, config.policy.min_similarity, settings.device),
+        steps,
+        chosen,
+        judged=judged,
+        seed=seed + 1,
+        policy=config.policy,
+        region=config.region,
+        tgaa=config.tgaa,
+        batch_size=batch_size,
+        progress=lambda line: typer.echo(line, err=True),
+    )
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        for c in report.classes:
+            plan = c.chosen.plan.label if c.chosen else "miss"
+            typer.echo(f"{c.edit_class}: {plan} ({c.pairs} pairs)")
+        typer.echo(f"{steps} steps calibrated in {report.seconds:.0f} s")
+    if not dry_run:
+        path = write_calibration(card.path, report.calibration(card.model_id, card.revision))
+        typer.echo(f"wrote {path}", err=True)
+
+
+def _pairs(card: ModelCard, prompts: Path | None, count: int, seed: int, min_similarity: float, device: str) -> list:
+    """The vocabulary's edit pairs (attributes the checker reads, on a model it judges), or the prompt
+    file's neighbour pairs; exits with code 2 where the file gives fewer than two prompts or no pair."""
+    from chorus.calibrate.pairs import edit_attributes, neighbour_pairs, read_prompts, vocabulary_pairs
+
+    if prompts is None:
+        from chorus.eval.checker import ATTRIBUTES
+
+        return vocabulary_pairs(count, edit_attributes(ATTRIBUTES if card.draws_shapes else None), seed)
+    lines = read_prompts(prompts)
+    if len(lines) < 2:
+        raise _fail(f"{prompts} holds {len(lines)} distinct prompt(s); pairing needs at least 2")
+    from chorus.cache.embedder import MiniLMEmbedder
+
+    found = neighbour_pairs(lines, MiniLMEmbedder(card.text_max_tokens, device), min_similarity, count)
+    if not found:
+        raise _fail(f"no prompt in {prompts} has a neighbour at cosine similarity >= {min_similarity}")
+    return found

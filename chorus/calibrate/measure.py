@@ -1,0 +1,159 @@
+"""Running edit pairs with a candidate plan and measuring them against the full computation.
+
+Each pair's source runs once in full with capture; its diff, region and edit class come from the
+engine's own code, as a cache hit's would (``chorus.engine.prepare``). Candidate plans are built here
+as ``ReusePlan`` directly, never through the policy's gate, and run through the worker's engine path
+(``generate_with_reuse``). Compute is the engine's count of transformer tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from chorus.calibrate.pairs import EditPair
+from chorus.calibrate.select import Figures
+from chorus.engine.capture import CaptureConfig, CapturedRun
+from chorus.engine.denoise import DenoiseStats, GenerationRequest
+from chorus.engine.edit_class import EditClass, classify_edit
+from chorus.engine.plan import ReusePlan
+from chorus.engine.prompt_diff import DiffKind, PromptDiff, diff_for
+from chorus.engine.region import RegionConfig, RegionMask, region_mask
+from chorus.engine.staged import ReuseSource, generate_with_reuse
+from chorus.engine.tgaa import TGAAConfig
+from chorus.eval.checker import read_clips
+from chorus.eval.fidelity import psnr, ssim
+from chorus.models.base import VideoModelAdapter
+from chorus.models.calibration import CalibratedPlan
+
+PSNR_CAP_DB = 60.0  # an identical clip's PSNR is infinite: counted as this in a mean
+
+
+@dataclass
+class PreparedPair:
+    """A pair ready to run: the target request, the source's captured run, and what a hit would read."""
+
+    pair: EditPair
+    target: GenerationRequest
+    run: CapturedRun
+    diff: PromptDiff
+    region: RegionMask | None
+    edit_class: EditClass
+
+
+@dataclass
+class Outcome:
+    """Clips of a group of pairs under one plan (or none), and the transformer tokens they took."""
+
+    frames: np.ndarray  # uint8 (N, F, H, W, 3)
+    tokens: int
+
+
+def chunks(items: Sequence, size: int) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def prepare_pairs(
+    adapter: VideoModelAdapter,
+    pairs: Sequence[EditPair],
+    steps: int,
+    seed: int,
+    region: RegionConfig,
+    batch_size: int,
+) -> list[PreparedPair]:
+    """Run every source in full with capture (each pair's source and target get seeds of their own) and
+    keep the pairs whose prompts differ by an edit (the others are no edit pairs: identical or unrelated)."""
+    rng = np.random.default_rng(seed)
+    limits = adapter.limits
+    sources, targets = [], []
+    for pair in pairs:
+        sources.append(GenerationRequest.at_defaults(limits, pair.source, int(rng.integers(2**31)), steps))
+        targets.append(GenerationRequest.at_defaults(limits, pair.target, int(rng.integers(2**31)), steps))
+    runs = [
+        run
+        for chunk in chunks(sources, batch_size)
+        for run in generate_with_reuse(adapter, list(chunk), capture=CaptureConfig()).captured
+    ]
+    prepared = []
+    for pair, target, run in zip(pairs, targets, runs):
+        diff = diff_for(adapter.text_encoder, run.prompt, target.prompt)
+        if diff.kind is not DiffKind.EDITED:
+            continue
+        mask = region_of(run, diff, region)
+        prepared.append(PreparedPair(pair, target, run, diff, mask, classify_edit(mask)))
+    return prepared
+
+
+def region_of(run: CapturedRun, diff: PromptDiff, config: RegionConfig) -> RegionMask | None:
+    """The edit's region from the source's maps, as ``prepare_reuse`` builds it (None: no maps)."""
+    maps = run.mean_map()
+    if maps is None:
+        return None
+    return region_mask(maps, diff.source_tokens, run.map_grid, run.token_grid, config)
+
+
+def candidate_plan(candidate: CalibratedPlan, prepared: PreparedPair) -> ReusePlan:
+    """``candidate`` as the engine's plan for one pair; Stage 2 dropped where the pair has no region, as
+    the policy drops it."""
+    region = prepared.region
+    k2 = candidate.k2 if region is not None and region.fraction > 0 else 0
+    return ReusePlan(
+        prepared.target.num_inference_steps,
+        stage1=candidate.k1,
+        stage2=k2,
+        reason="calibration",
+        diff=prepared.diff,
+        region_fraction=region.fraction if k2 else None,
+        edit_class=prepared.edit_class,
+        context=candidate.context,
+        halo=candidate.halo,
+    )
+
+
+def run_group(
+    adapter: VideoModelAdapter,
+    group: Sequence[PreparedPair],
+    candidate: CalibratedPlan | None,
+    tgaa: TGAAConfig,
+    batch_size: int,
+) -> Outcome:
+    """The group's targets with ``candidate`` reusing each pair's source (None: no reuse)."""
+    stats = DenoiseStats()
+    frames = []
+    for chunk in chunks(group, batch_size):
+        requests = [p.target for p in chunk]
+        if candidate is None:
+            out = generate_with_reuse(adapter, requests, stats=stats)
+        else:
+            plans = [candidate_plan(candidate, p) for p in chunk]
+            sources = [ReuseSource(p.run, p.region) for p in chunk]
+            out = generate_with_reuse(adapter, requests, plans, sources, tgaa=tgaa, stats=stats)
+        frames.append(out.frames.cpu().numpy())
+    return Outcome(np.concatenate(frames), stats.tokens)
+
+
+def edited_accuracy(frames: np.ndarray, group: Sequence[PreparedPair]) -> float:
+    """% of clips whose edited attribute the checker reads as the target asks (vocabulary pairs)."""
+    readings = read_clips(frames)
+    right = [
+        getattr(r, p.pair.attribute) == getattr(p.pair.target_spec, p.pair.attribute) for r, p in zip(readings, group)
+    ]
+    return 100.0 * float(np.mean(right))
+
+
+def figures(
+    outcome: Outcome, baseline: Outcome, group: Sequence[PreparedPair], baseline_accuracy: float | None
+) -> Figures:
+    """``outcome`` measured against the full computation ``baseline`` of the same targets and seeds;
+    accuracy where ``baseline_accuracy`` (the checker's, with no reuse) is given."""
+    pairs = list(zip(outcome.frames, baseline.frames))
+    return Figures(
+        compute=outcome.tokens / baseline.tokens,
+        psnr=float(np.mean([min(psnr(a, b), PSNR_CAP_DB) for a, b in pairs])),
+        ssim=float(np.mean([ssim(a, b) for a, b in pairs])),
+        accuracy=None if baseline_accuracy is None else edited_accuracy(outcome.frames, group),
+        baseline_accuracy=baseline_accuracy,
+    )

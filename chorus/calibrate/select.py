@@ -1,0 +1,95 @@
+"""A calibration's bound, the figures it is checked on, and the choice of plan per edit class.
+
+The shipped model is judged by its attribute checker: a plan passes when it loses at most
+``max_accuracy_loss`` points of edited-attribute accuracy against no reuse on the same pairs and seeds.
+Other models are judged by fidelity to the full computation of the same target and seed: mean PSNR and
+SSIM at or above ``min_psnr`` and ``min_ssim``. Of the plans that pass, the one that computes least wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+from chorus.models.calibration import CalibratedPlan
+
+_BOUND_KEYS = {"accuracy": "max_accuracy_loss", "psnr": "min_psnr", "ssim": "min_ssim"}
+
+
+@dataclass(frozen=True)
+class Figures:
+    """A plan's measurements on one edit class's pairs."""
+
+    compute: float  # transformer tokens relative to no reuse
+    psnr: float  # mean dB against the full computation of each target (identical clips capped)
+    ssim: float  # mean SSIM against the same
+    accuracy: float | None = None  # edited-attribute accuracy in %, where a checker judges the model
+    baseline_accuracy: float | None = None  # the same with no reuse, on the same pairs and seeds
+
+    @property
+    def accuracy_loss(self) -> float | None:
+        """Points of edited-attribute accuracy lost against no reuse (negative: gained)."""
+        if self.accuracy is None or self.baseline_accuracy is None:
+            return None
+        return self.baseline_accuracy - self.accuracy
+
+    def to_dict(self) -> dict[str, float]:
+        out = {k: round(v, 4) for k, v in asdict(self).items() if v is not None}
+        if (loss := self.accuracy_loss) is not None:
+            out["accuracy_loss"] = round(loss, 4)
+        return out
+
+
+@dataclass(frozen=True)
+class Bound:
+    """What a plan must keep to be chosen; unset parts are not checked."""
+
+    max_accuracy_loss: float | None = None  # points, paired against no reuse
+    min_psnr: float | None = None  # dB
+    min_ssim: float | None = None
+
+    @property
+    def needs_checker(self) -> bool:
+        return self.max_accuracy_loss is not None
+
+    def admits(self, figures: Figures) -> bool:
+        if self.max_accuracy_loss is not None:
+            loss = figures.accuracy_loss
+            if loss is None or loss > self.max_accuracy_loss:
+                return False
+        if self.min_psnr is not None and figures.psnr < self.min_psnr:
+            return False
+        return self.min_ssim is None or figures.ssim >= self.min_ssim
+
+    def to_dict(self) -> dict[str, float]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def parse(cls, parts: Sequence[str]) -> Bound:
+        """From ``accuracy=1``, ``psnr=30``, ``ssim=0.95`` (any of them); ValueError on anything else."""
+        values: dict[str, float] = {}
+        for part in parts:
+            name, _, number = part.partition("=")
+            if name not in _BOUND_KEYS or not number:
+                raise ValueError(f"bound {part!r}: expected accuracy=POINTS, psnr=DB or ssim=VALUE")
+            values[_BOUND_KEYS[name]] = float(number)
+        return cls(**values)
+
+
+CHECKER_BOUND = Bound(max_accuracy_loss=1.0)  # models the attribute checker judges
+FIDELITY_BOUND = Bound(min_psnr=30.0, min_ssim=0.95)  # every other model
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One candidate plan and its figures."""
+
+    plan: CalibratedPlan
+    figures: Figures
+
+
+def choose(measured: Sequence[Measured], bound: Bound) -> Measured | None:
+    """The candidate within ``bound`` that computes least (ties: the more accurate, then the more faithful,
+    then the first); None where none is within it."""
+    passing = [m for m in measured if bound.admits(m.figures)]
+    return min(passing, key=lambda m: (m.figures.compute, -(m.figures.accuracy or 0.0), -m.figures.psnr), default=None)

@@ -1,0 +1,123 @@
+"""One calibration at one step count: every candidate on every edit class, and the choice per class.
+
+    report = calibrate(adapter, pairs, steps=4, bound=CHECKER_BOUND, judged=True)
+    calibration = report.calibration(adapter.model_id, adapter.revision)
+
+``judged``: the attribute checker reads the model's clips and the pairs say what each target must show
+(vocabulary pairs on a model that draws the shapes world).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from chorus.calibrate.candidates import candidate_plans
+from chorus.calibrate.measure import PreparedPair, edited_accuracy, figures, prepare_pairs, run_group
+from chorus.calibrate.pairs import EditPair
+from chorus.calibrate.select import Bound, Measured, choose
+from chorus.engine.plan import ReusePolicy, StepGrid
+from chorus.engine.region import RegionConfig
+from chorus.engine.sampling import make_scheduler
+from chorus.engine.tgaa import TGAAConfig
+from chorus.models.base import VideoModelAdapter
+from chorus.models.calibration import Calibration, ClassCalibration, StepCalibration
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class ClassReport:
+    """One edit class: its pairs' count, no reuse's accuracy, every candidate measured, the choice."""
+
+    edit_class: str
+    pairs: int
+    baseline_accuracy: float | None
+    measured: list[Measured] = field(default_factory=list)
+    chosen: Measured | None = None
+
+    def entry(self) -> ClassCalibration:
+        if self.chosen is None:
+            return ClassCalibration(None, self.pairs)
+        return ClassCalibration(self.chosen.plan, self.pairs, self.chosen.figures.to_dict())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "edit_class": self.edit_class,
+            "pairs": self.pairs,
+            "baseline_accuracy": self.baseline_accuracy,
+            "chosen": self.chosen.plan.label if self.chosen else None,
+            "candidates": [{"plan": m.plan.label, **m.figures.to_dict()} for m in self.measured],
+        }
+
+
+@dataclass
+class StepReport:
+    """A calibration's result at one step count."""
+
+    num_steps: int
+    bound: Bound
+    classes: list[ClassReport]
+    seconds: float = 0.0
+
+    def calibration(self, model_id: str, revision: str) -> Calibration:
+        entries = {c.edit_class: c.entry() for c in self.classes}
+        return Calibration(model_id, revision, {self.num_steps: StepCalibration(self.bound.to_dict(), entries)})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "steps": self.num_steps,
+            "bound": self.bound.to_dict(),
+            "seconds": round(self.seconds, 1),
+            "classes": [c.to_dict() for c in self.classes],
+        }
+
+
+def by_class(prepared: Sequence[PreparedPair]) -> dict[str, list[PreparedPair]]:
+    groups: dict[str, list[PreparedPair]] = {}
+    for p in prepared:
+        groups.setdefault(p.edit_class.value, []).append(p)
+    return dict(sorted(groups.items()))
+
+
+def calibrate(
+    adapter: VideoModelAdapter,
+    pairs: Sequence[EditPair],
+    steps: int,
+    bound: Bound,
+    *,
+    judged: bool,
+    seed: int = 0,
+    policy: ReusePolicy | None = None,
+    region: RegionConfig | None = None,
+    tgaa: TGAAConfig | None = None,
+    batch_size: int = 48,
+    progress: Progress | None = None,
+) -> StepReport:
+    """Measure every candidate plan on ``pairs`` at ``steps`` and choose one per edit class. ``policy``
+    gives the repair steps a plan leaves, ``region`` and ``tgaa`` how a hit builds its region and
+    amplifies Stage 2: pass the service's (``ReuseConfig.from_settings``), so what is measured is what runs."""
+    start = time.perf_counter()
+    policy, region, tgaa = policy or ReusePolicy(), region or RegionConfig(), tgaa or TGAAConfig(alpha=1.0)
+    say = progress or (lambda line: None)
+    prepared = prepare_pairs(adapter, pairs, steps, seed, region, batch_size)
+    grid = StepGrid(steps, make_scheduler(adapter, steps).sigmas.tolist())
+    candidates = candidate_plans(steps, grid.reusable_steps(policy.min_repair_steps))
+    say(f"{len(prepared)} edit pairs, {len(candidates)} candidate plans at {steps} steps")
+    classes = []
+    for edit_class, group in by_class(prepared).items():
+        baseline = run_group(adapter, group, None, tgaa, batch_size)
+        base_accuracy = edited_accuracy(baseline.frames, group) if judged else None
+        report = ClassReport(edit_class, len(group), base_accuracy)
+        for candidate in candidates:
+            measured = Measured(
+                candidate,
+                figures(run_group(adapter, group, candidate, tgaa, batch_size), baseline, group, base_accuracy),
+            )
+            report.measured.append(measured)
+            say(f"{edit_class} ({len(group)} pairs) {candidate.label}: {measured.figures.to_dict()}")
+        report.chosen = choose(report.measured, bound)
+        classes.append(report)
+    return StepReport(steps, bound, classes, time.perf_counter() - start)
