@@ -27,7 +27,13 @@ def calibrate_command(
             help="one prompt per line: pair each with its nearest neighbour (default: the vocabulary's edits)"
         ),
     ] = None,
-    pairs: Annotated[int, typer.Option(help="edit pairs per attribute; with --prompts, at most this many pairs")] = 48,
+    pairs: Annotated[
+        int,
+        typer.Option(
+            help="edit pairs, the edited attribute taking turns (with --prompts: at most this many; "
+            "with --seed-variants: prompts)"
+        ),
+    ] = 192,
     seed: Annotated[int, typer.Option(help="seeds the pairs' draw and their noise")] = 0,
     bound: Annotated[
         list[str] | None,
@@ -69,6 +75,9 @@ def calibrate_command(
     from chorus.models.loader import load_adapter
 
     config = ReuseConfig.from_settings(settings)
+    edit_pairs = (
+        None if seed_variants else _pairs(card, prompts, pairs, seed, config.policy.min_similarity, settings.device)
+    )
     adapter = load_adapter(model, settings.models_dir, settings.device, settings.dtype)
     if seed_variants:
         from chorus.calibrate.seed_variants import format_rows, seed_variant_sweep
@@ -84,7 +93,7 @@ def calibrate_command(
 
     report = calibrate(
         adapter,
-        _pairs(card, prompts, pairs, seed, config.policy.min_similarity, settings.device),
+        edit_pairs,
         steps,
         chosen,
         judged=judged,

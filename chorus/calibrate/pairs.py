@@ -45,22 +45,19 @@ def edit_attributes(readable: Collection[str] | None = None) -> list[str]:
     return [a for a in VOCABULARY if readable is None or a in readable]
 
 
-def vocabulary_pairs(per_attribute: int, attributes: Sequence[str], seed: int) -> list[EditPair]:
-    """``per_attribute`` pairs for each of ``attributes``, sources drawn from the training side of the
-    held-out split, the new value drawn from the attribute's others."""
+def vocabulary_pairs(count: int, attributes: Sequence[str], seed: int) -> list[EditPair]:
+    """``count`` pairs, the edited attribute taking turns over ``attributes``; sources drawn from the
+    training side of the held-out split, the new value from the attribute's others."""
     rng = np.random.default_rng(seed)
     pool = all_specs(held_out=False)
     pairs = []
-    for _ in range(per_attribute):
-        for attribute in attributes:
-            source = pool[rng.integers(len(pool))]
-            others = [v for v in VOCABULARY[attribute] if v != getattr(source, attribute)]
-            target = replace(source, **{attribute: others[rng.integers(len(others))]})
-            pairs.append(
-                EditPair(
-                    caption(source, template=PAIR_TEMPLATE), caption(target, template=PAIR_TEMPLATE), attribute, target
-                )
-            )
+    for i in range(count):
+        attribute = attributes[i % len(attributes)]
+        source = pool[rng.integers(len(pool))]
+        others = [v for v in VOCABULARY[attribute] if v != getattr(source, attribute)]
+        target = replace(source, **{attribute: others[rng.integers(len(others))]})
+        prompts = caption(source, template=PAIR_TEMPLATE), caption(target, template=PAIR_TEMPLATE)
+        pairs.append(EditPair(*prompts, attribute, target))
     return pairs
 
 

@@ -17,15 +17,16 @@ from typing import Any
 from chorus.calibrate.candidates import candidate_plans
 from chorus.calibrate.measure import PreparedPair, edited_accuracy, figures, prepare_pairs, run_group
 from chorus.calibrate.pairs import EditPair
-from chorus.calibrate.select import Bound, Measured, choose
+from chorus.calibrate.select import Bound, Figures, Measured, choose
 from chorus.engine.plan import ReusePolicy, StepGrid
 from chorus.engine.region import RegionConfig
 from chorus.engine.sampling import make_scheduler
 from chorus.engine.tgaa import TGAAConfig
 from chorus.models.base import VideoModelAdapter
-from chorus.models.calibration import Calibration, ClassCalibration, StepCalibration
+from chorus.models.calibration import CalibratedPlan, Calibration, ClassCalibration, StepCalibration
 
 Progress = Callable[[str], None]
+Measure = Callable[[CalibratedPlan], Figures]  # a candidate's figures on one edit class's pairs
 
 
 @dataclass
@@ -82,6 +83,24 @@ def by_class(prepared: Sequence[PreparedPair]) -> dict[str, list[PreparedPair]]:
     return dict(sorted(groups.items()))
 
 
+def calibrate_class(
+    report: ClassReport,
+    candidates: Sequence[CalibratedPlan],
+    measure: Measure,
+    bound: Bound,
+    progress: Progress | None = None,
+) -> ClassReport:
+    """Fill ``report`` with every candidate's figures from ``measure`` and the one chosen within ``bound``."""
+    for candidate in candidates:
+        report.measured.append(Measured(candidate, measure(candidate)))
+        if progress is not None:
+            progress(
+                f"{report.edit_class} ({report.pairs} pairs) {candidate.label}: {report.measured[-1].figures.to_dict()}"
+            )
+    report.chosen = choose(report.measured, bound)
+    return report
+
+
 def calibrate(
     adapter: VideoModelAdapter,
     pairs: Sequence[EditPair],
@@ -101,23 +120,19 @@ def calibrate(
     amplifies Stage 2: pass the service's (``ReuseConfig.from_settings``), so what is measured is what runs."""
     start = time.perf_counter()
     policy, region, tgaa = policy or ReusePolicy(), region or RegionConfig(), tgaa or TGAAConfig(alpha=1.0)
-    say = progress or (lambda line: None)
     prepared = prepare_pairs(adapter, pairs, steps, seed, region, batch_size)
     grid = StepGrid(steps, make_scheduler(adapter, steps).sigmas.tolist())
     candidates = candidate_plans(steps, grid.reusable_steps(policy.min_repair_steps))
-    say(f"{len(prepared)} edit pairs, {len(candidates)} candidate plans at {steps} steps")
+    if progress is not None:
+        progress(f"{len(prepared)} edit pairs, {len(candidates)} candidate plans at {steps} steps")
     classes = []
     for edit_class, group in by_class(prepared).items():
         baseline = run_group(adapter, group, None, tgaa, batch_size)
-        base_accuracy = edited_accuracy(baseline.frames, group) if judged else None
-        report = ClassReport(edit_class, len(group), base_accuracy)
-        for candidate in candidates:
-            measured = Measured(
-                candidate,
-                figures(run_group(adapter, group, candidate, tgaa, batch_size), baseline, group, base_accuracy),
-            )
-            report.measured.append(measured)
-            say(f"{edit_class} ({len(group)} pairs) {candidate.label}: {measured.figures.to_dict()}")
-        report.chosen = choose(report.measured, bound)
-        classes.append(report)
+        accuracy = edited_accuracy(baseline.frames, group) if judged else None
+
+        def measure(candidate: CalibratedPlan, group=group, baseline=baseline, accuracy=accuracy) -> Figures:
+            return figures(run_group(adapter, group, candidate, tgaa, batch_size), baseline, group, accuracy)
+
+        report = ClassReport(edit_class, len(group), accuracy)
+        classes.append(calibrate_class(report, candidates, measure, bound, progress))
     return StepReport(steps, bound, classes, time.perf_counter() - start)

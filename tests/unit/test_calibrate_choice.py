@@ -1,0 +1,80 @@
+"""Calibration picks the largest plan within the bound, on a fake model whose tolerance is known."""
+
+from dataclasses import dataclass
+
+import pytest
+
+from chorus.calibrate.candidates import candidate_plans, stage_lengths
+from chorus.calibrate.select import CHECKER_BOUND, FIDELITY_BOUND, Bound, Figures
+from chorus.calibrate.sweep import ClassReport, calibrate_class
+from chorus.models.calibration import CalibratedPlan
+
+
+@dataclass
+class FakeTolerance:
+    """A fake model's measurement: the edit survives up to ``max_k1`` skipped steps and ``max_k2`` Stage-2
+    steps (accuracy 100%, else 80%); compute falls with every reused step, so larger plans save more; the
+    source's context changes nothing, a halo costs a little."""
+
+    max_k1: int
+    max_k2: int
+    steps: int = 4
+
+    def __call__(self, plan: CalibratedPlan) -> Figures:
+        kept = plan.k1 <= self.max_k1 and plan.k2 <= self.max_k2
+        compute = 1.0 - (plan.k1 + 0.5 * plan.k2) / self.steps + 0.01 * plan.halo
+        return Figures(
+            compute=compute,
+            psnr=40.0 if kept else 20.0,
+            ssim=0.99 if kept else 0.6,
+            accuracy=100.0 if kept else 80.0,
+            baseline_accuracy=100.0,
+        )
+
+
+def run(tolerance: FakeTolerance, bound: Bound) -> ClassReport:
+    report = ClassReport("local", pairs=10, baseline_accuracy=100.0)
+    return calibrate_class(report, candidate_plans(4, reusable=3), tolerance, bound)
+
+
+@pytest.mark.parametrize(
+    ("max_k1", "max_k2", "expected"),
+    [(0, 1, (0, 1)), (0, 3, (0, 3)), (1, 1, (1, 1)), (1, 2, (1, 2)), (2, 0, (2, 0)), (3, 0, (3, 0))],
+)
+def test_the_largest_plan_within_the_bound_is_chosen(max_k1, max_k2, expected):
+    for bound in (CHECKER_BOUND, FIDELITY_BOUND):
+        chosen = run(FakeTolerance(max_k1, max_k2), bound).chosen
+        assert chosen is not None and (chosen.plan.k1, chosen.plan.k2) == expected
+        assert chosen.plan.halo == 0  # the same quality for more compute never wins
+        assert bound.admits(chosen.figures)
+
+
+def test_a_class_no_candidate_keeps_is_a_miss():
+    report = run(FakeTolerance(max_k1=-1, max_k2=-1), CHECKER_BOUND)
+    assert report.chosen is None and len(report.measured) == len(candidate_plans(4, 3))
+    assert report.entry().plan is None and report.entry().pairs == 10
+
+
+def test_the_accuracy_bound_is_paired_against_no_reuse():
+    lost = Figures(compute=0.5, psnr=40.0, ssim=0.99, accuracy=60.0, baseline_accuracy=61.5)
+    assert lost.accuracy_loss == pytest.approx(1.5)
+    assert not CHECKER_BOUND.admits(lost) and Bound(max_accuracy_loss=2.0).admits(lost)
+    unjudged = Figures(compute=0.5, psnr=40.0, ssim=0.99)
+    assert not CHECKER_BOUND.admits(unjudged) and FIDELITY_BOUND.admits(unjudged)
+    assert not FIDELITY_BOUND.admits(Figures(compute=0.5, psnr=40.0, ssim=0.9))
+
+
+def test_bounds_parse_from_the_command_line():
+    assert Bound.parse(["psnr=32", "ssim=0.9"]) == Bound(min_psnr=32.0, min_ssim=0.9)
+    assert Bound.parse(["accuracy=2"]).needs_checker
+    with pytest.raises(ValueError, match="expected"):
+        Bound.parse(["lpips=0.1"])
+
+
+def test_candidates_leave_the_repair_steps_and_try_context_and_halo():
+    plans = candidate_plans(4, reusable=3)
+    assert all(0 < p.k1 + p.k2 <= 3 for p in plans)
+    assert {(p.context, p.halo) for p in plans if p.k2} == {(True, 0), (True, 1), (False, 0), (False, 1)}
+    assert [p for p in plans if not p.k2] == [CalibratedPlan(1, 0), CalibratedPlan(2, 0), CalibratedPlan(3, 0)]
+    assert stage_lengths(50) == [0, 2, 5, 10, 15]  # coarse at many steps
+    assert max(p.k1 + p.k2 for p in candidate_plans(50, reusable=49)) == 30

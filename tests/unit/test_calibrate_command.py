@@ -1,0 +1,72 @@
+"""``chorus calibrate`` as a user runs it: the console script on a copy of the shipped model's folder
+(CHORUS_MODELS_DIR pointing at it: tests never write into models/), and its refusals of bad input."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chorus.calibrate.select import CHECKER_BOUND, Figures
+from chorus.models.calibration import CALIBRATION_FILE
+from chorus.models.catalog import find_model
+
+CHORUS = str(Path(sys.executable).with_name("chorus"))
+SHIPPED = Path(__file__).resolve().parents[2] / "models" / "chorus-shapes"
+
+
+@pytest.fixture
+def env(tmp_path):
+    shutil.copytree(SHIPPED, tmp_path / "models" / "chorus-shapes")
+    (tmp_path / "models" / "chorus-shapes" / CALIBRATION_FILE).unlink(missing_ok=True)
+    return {**os.environ, "CHORUS_MODELS_DIR": str(tmp_path / "models"), "CHORUS_DEVICE": "cpu"}
+
+
+def chorus(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([CHORUS, "calibrate", *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_a_small_calibration_of_the_shipped_model_is_written_into_its_folder(env):
+    # Three repair steps (the service's setting, which the command follows) leave one step to reuse at 4
+    # steps: five candidates, so the run stays short.
+    env = {**env, "CHORUS_CACHE_MIN_REPAIR_STEPS": "3"}
+    result = chorus(env, "--model", "chorus-shapes", "--steps", "4", "--pairs", "2", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["steps"] == 4 and report["bound"] == CHECKER_BOUND.to_dict()
+    assert sum(c["pairs"] for c in report["classes"]) == 2
+    plans = {c["plan"] for c in report["classes"][0]["candidates"]}
+    assert plans == {"k1=1 k2=0"} | {f"k1=0 k2=1 context={c} halo={h}" for c in ("on", "off") for h in (0, 1)}
+    card = find_model("chorus-shapes", Path(env["CHORUS_MODELS_DIR"]))
+    calibration = card.calibration
+    assert (calibration.model_id, calibration.revision) == (card.model_id, card.revision)
+    assert {c["edit_class"] for c in report["classes"]} == set(calibration.steps[4].classes)
+    for entry in calibration.steps[4].classes.values():
+        if entry.plan is not None:  # chosen within the bound, and saving compute
+            figures = Figures(**{k: v for k, v in entry.measured.items() if k != "accuracy_loss"})
+            assert CHECKER_BOUND.admits(figures) and figures.compute < 1.0
+            assert entry.plan.k1 + entry.plan.k2 == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "no-such-model", "--steps", "4"], "not installed"),
+        (["--model", "chorus-shapes", "--steps", "0"], "--steps must be in"),
+        (["--model", "chorus-shapes", "--steps", "4", "--prompts", "/no/such/file"], "no such prompt file"),
+        (["--model", "chorus-shapes", "--steps", "4", "--bound", "lpips=1"], "expected accuracy="),
+    ],
+)
+def test_bad_input_exits_with_code_2_and_a_message(env, args, message):
+    result = chorus(env, *args)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+
+
+def test_a_prompt_file_with_fewer_than_two_prompts_is_refused(env, tmp_path):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a red square moving right\n\na red square moving right\n")
+    result = chorus(env, "--model", "chorus-shapes", "--steps", "4", "--prompts", str(prompts))
+    assert result.returncode == 2 and "pairing needs at least 2" in result.stderr
