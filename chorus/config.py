@@ -126,13 +126,14 @@ class Settings(BaseSettings):
     cache_max_region_fraction: float = 0.5
     """An edit region larger than this share of the frame drops Stage 2 and halves Stage 1."""
     cache_min_edit_steps: int = 20
-    """Edited prompts with fewer steps than this compute in full (a few-step model fixes what an edit changes)."""
+    """Edited prompts with fewer steps than this compute in full (a few-step model fixes what an edit changes),
+    unless the model's calibration (`chorus calibrate`) has a plan for the edit's class at that step count."""
     cache_region_threshold: float = 0.5
     """Attention level (share of the way from a map's min to its max) at which a video token joins an edit region."""
     cache_tgaa_alpha: float = 1.0
     """Token-guided attention amplification in Stage 2: weight on the edited words' cross-attention (1: off).
     Off by default: on the shipped model it lost accuracy at 4 steps and changed nothing measurable at 20
-    (bench/results/reuse_sweep.md)."""
+    (bench/results/calibration.md)."""
     cache_capture_latent_steps: list[int] | None = None
     """Latents a miss stores, as counts of steps done, JSON (e.g. [1,2]); unset: after every step."""
     cache_capture_map_steps: list[int] | None = None

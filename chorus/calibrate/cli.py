@@ -46,6 +46,10 @@ def calibrate_command(
     seed_variants: Annotated[
         bool, typer.Option("--seed-variants", help="sweep Stage 1 for identical prompts with another seed instead")
     ] = False,
+    k1: Annotated[
+        list[int] | None,
+        typer.Option("--k1", help="with --seed-variants: a Stage-1 length to try; repeatable (default: the grid's)"),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="measure and print; write nothing")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print every candidate's figures as JSON")] = False,
     batch_size: Annotated[int, typer.Option(help="clips per denoise batch")] = 48,
@@ -84,7 +88,7 @@ def calibrate_command(
 
         grid = StepGrid(steps, make_scheduler(adapter, steps).sigmas.tolist())
         reusable = grid.reusable_steps(config.policy.min_repair_steps)
-        rows = seed_variant_sweep(adapter, pairs, steps, reusable, seed + 1, card.draws_shapes)
+        rows = seed_variant_sweep(adapter, pairs, steps, reusable, seed + 1, card.draws_shapes, k1)
         typer.echo(json.dumps([r.to_dict() for r in rows]) if as_json else "\n".join(format_rows(rows)))
         return
 

@@ -35,10 +35,17 @@ class VariantRow:
 
 
 def seed_variant_sweep(
-    adapter: VideoModelAdapter, count: int, steps: int, reusable: int, seed: int, judged: bool
+    adapter: VideoModelAdapter,
+    count: int,
+    steps: int,
+    reusable: int,
+    seed: int,
+    judged: bool,
+    lengths: Sequence[int] | None = None,
 ) -> list[VariantRow]:
     """``count`` prompts of the shapes vocabulary (eval's draw), each run once as a source and then as a
-    variant with another seed: fresh (no reuse) and with every Stage-1 length up to ``reusable``."""
+    variant with another seed: fresh (no reuse) and with each Stage-1 length of ``lengths`` (default:
+    the calibration's, ``stage_lengths``) up to ``reusable``."""
     prompts = draw_prompts(count, seed=seed)
     sources = requests_for(adapter, prompts, steps, guidance=None)
     rng = np.random.default_rng(seed)
@@ -54,7 +61,7 @@ def seed_variant_sweep(
 
     rows = [row("no reuse", generate_with_reuse(adapter, variants).frames.cpu().numpy(), None)]
     runs = [ReuseSource(run) for run in captured.captured]
-    for k1 in (k for k in stage_lengths(steps) if 0 < k <= reusable):
+    for k1 in (k for k in lengths or stage_lengths(steps) if 0 < k <= reusable):
         plans = [ReusePlan(steps, k1, 0, "calibration") for _ in variants]
         frames = generate_with_reuse(adapter, variants, plans, runs).frames.cpu().numpy()
         rows.append(row(f"k1={k1}", frames, rows[0].distance))

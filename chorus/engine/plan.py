@@ -129,13 +129,13 @@ class ReusePolicy:
     full_similarity: float = 0.95  # edited prompts at or above this get the largest plan
     # Stage boundaries are noise levels, not step indices, so one policy means the same at 4, 8 or 50
     # steps: a stage that reaches down to sigma b covers the steps that end at a noise level >= b.
-    # Edit plans: on the shipped model at 20 steps (bench/results/reuse_sweep.md) Stage 2 on the first
+    # Edit plans: on the shipped model at 20 steps (bench/results/calibration.md) Stage 2 on the first
     # 10% of the trajectory kept the edited attribute as often as no reuse; more lost 13-15 points.
     stage1_sigma: float = 1.0  # an edit's Stage 1 reuses the source down to this sigma (1.0: none)
     stage2_sigma: float = 0.95  # then Stage 2 recomputes the region down to this sigma
     min_repair_steps: int = 1  # steps that still move the latent, run in full at the end of every hit
     # Seed variants: the user asked for a new sample, so Stage 1 may only go as far as keeps the variant about
-    # as far from its source as a fresh sample (>= 0.8 of that distance, bench/results/reuse_sweep.md): on
+    # as far from its source as a fresh sample (>= 0.8 of that distance, bench/results/calibration.md): on
     # the shipped model 4 of 50 steps did, no Stage 1 at 4 steps did. Below sigma 0.97 a 4-step run has no step.
     seed_variant_sigma: float = 0.97  # Stage 1 for an identical prompt with another seed or negative prompt
     replay_identical: bool = True  # identical prompt, seed and negative prompt: replay the stored trajectory
