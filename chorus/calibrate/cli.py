@@ -105,6 +105,7 @@ def calibrate_command(
         policy=config.policy,
         region=config.region,
         tgaa=config.tgaa,
+        capture=config.capture,
         batch_size=batch_size,
         progress=lambda line: typer.echo(line, err=True),
     )

@@ -9,7 +9,7 @@ as ``ReusePlan`` directly, never through the policy's gate, and run through the 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -62,20 +62,23 @@ def prepare_pairs(
     steps: int,
     seed: int,
     region: RegionConfig,
+    capture: CaptureConfig,
     batch_size: int,
 ) -> list[PreparedPair]:
-    """Run every source in full with capture (each pair's source and target get seeds of their own) and
-    keep the pairs whose prompts differ by an edit (the others are no edit pairs: identical or unrelated)."""
+    """Run every source in full with ``capture`` (the service's: its maps are what a hit's region and class
+    are read off) storing every latent, each pair's source and target with seeds of their own; keep the
+    pairs whose prompts differ by an edit (the others are no edit pairs: identical or unrelated)."""
     rng = np.random.default_rng(seed)
     limits = adapter.limits
     sources, targets = [], []
     for pair in pairs:
         sources.append(GenerationRequest.at_defaults(limits, pair.source, int(rng.integers(2**31)), steps))
         targets.append(GenerationRequest.at_defaults(limits, pair.target, int(rng.integers(2**31)), steps))
+    every_latent = replace(capture, latent_steps=None)
     runs = [
         run
         for chunk in chunks(sources, batch_size)
-        for run in generate_with_reuse(adapter, list(chunk), capture=CaptureConfig()).captured
+        for run in generate_with_reuse(adapter, list(chunk), capture=every_latent).captured
     ]
     prepared = []
     for pair, target, run in zip(pairs, targets, runs):

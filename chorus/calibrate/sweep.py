@@ -18,6 +18,7 @@ from chorus.calibrate.candidates import candidate_plans
 from chorus.calibrate.measure import PreparedPair, edited_accuracy, figures, prepare_pairs, run_group
 from chorus.calibrate.pairs import EditPair
 from chorus.calibrate.select import Bound, Figures, Measured, choose
+from chorus.engine.capture import CaptureConfig
 from chorus.engine.plan import ReusePolicy, StepGrid
 from chorus.engine.region import RegionConfig
 from chorus.engine.sampling import make_scheduler
@@ -112,15 +113,17 @@ def calibrate(
     policy: ReusePolicy | None = None,
     region: RegionConfig | None = None,
     tgaa: TGAAConfig | None = None,
+    capture: CaptureConfig | None = None,
     batch_size: int = 48,
     progress: Progress | None = None,
 ) -> StepReport:
     """Measure every candidate plan on ``pairs`` at ``steps`` and choose one per edit class. ``policy``
-    gives the repair steps a plan leaves, ``region`` and ``tgaa`` how a hit builds its region and
-    amplifies Stage 2: pass the service's (``ReuseConfig.from_settings``), so what is measured is what runs."""
+    gives the repair steps a plan leaves; ``region``, ``tgaa`` and ``capture`` how a hit builds its region,
+    amplifies Stage 2 and which maps a source stores: pass the service's (``ReuseConfig.from_settings``),
+    so what is measured is what runs."""
     start = time.perf_counter()
     policy, region, tgaa = policy or ReusePolicy(), region or RegionConfig(), tgaa or TGAAConfig(alpha=1.0)
-    prepared = prepare_pairs(adapter, pairs, steps, seed, region, batch_size)
+    prepared = prepare_pairs(adapter, pairs, steps, seed, region, capture or CaptureConfig(), batch_size)
     grid = StepGrid(steps, make_scheduler(adapter, steps).sigmas.tolist())
     candidates = candidate_plans(steps, grid.reusable_steps(policy.min_repair_steps))
     if progress is not None:
