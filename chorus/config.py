@@ -142,6 +142,10 @@ class Settings(BaseSettings):
     """Transformer blocks whose cross-attention maps are recorded (and averaged), JSON; unset: all."""
     cache_capture_map_stride: list[int] = [1, 2, 2]
     """Average-pool stored maps over the (t, h, w) token grid by this, JSON; larger: smaller entries."""
+    cache_context_max_mb: float = 64.0
+    """Most MB of Stage 2's context (the source's self-attention keys and values) one entry stores: the
+    finest pooling that fits is chosen per model and size, none fitting stores none (Stage 2 then runs
+    context-free). Full context is tiny for the shipped model and about 6 GB per step for Wan2.1 480p."""
 
 
 @lru_cache

@@ -7,8 +7,9 @@ capture configuration the default reuse policy needs (chorus.cache.entry_size); 
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
-from chorus.cache.entry_size import WAN21, entry_size, wan_sigmas
+from chorus.cache.entry_size import WAN21, context_stride, entry_size, wan_sigmas
 from chorus.config import get_settings
 from chorus.engine.capture import CaptureConfig
 from chorus.engine.plan import ReusePolicy
@@ -21,19 +22,28 @@ def main() -> None:
     parser.add_argument("--steps", type=int, nargs="+", default=[50, 4])
     parser.add_argument("--text-tokens", type=int, nargs="+", default=[128, 512], help="prompt tokens kept in maps")
     args = parser.parse_args()
-    base = CaptureConfig(map_stride=tuple(get_settings().cache_capture_map_stride))
-    print("| model | size | steps | prompt tokens | latent steps | map steps | latents MB | maps MB | entry MB |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    settings = get_settings()
+    base = CaptureConfig(map_stride=tuple(settings.cache_capture_map_stride))
+    budget = settings.cache_context_max_mb * 2**20
+    print(
+        "| model | size | steps | prompt tokens | latent steps | map steps | context stride"
+        " | latents MB | maps MB | context MB | entry MB |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for steps in args.steps:
         config = ReusePolicy().capture_for(base, steps, wan_sigmas(steps))
         for model, space in WAN21.items():
             for name, (height, width) in SIZES.items():
+                grid = space.token_grid(81, height, width)
+                stride = context_stride(space.layers, space.width, grid, config, budget)
+                stored = replace(config, context_stride=stride) if stride else replace(config, context_steps=())
                 for tokens in args.text_tokens:
-                    size = entry_size(space, 81, height, width, config, tokens)
+                    size = entry_size(space, 81, height, width, stored, tokens)
                     print(
                         f"| {model} | {name} {height}x{width}x81 | {steps} | {tokens} | {list(config.latent_steps)}"
-                        f" | {list(config.map_steps)} | {size.latent_bytes / 1e6:.1f} | {size.map_bytes / 1e6:.1f}"
-                        f" | {size.total / 1e6:.1f} |"
+                        f" | {list(config.map_steps)} | {list(stride) if stride and config.context_steps else 'none'}"
+                        f" | {size.latent_bytes / 1e6:.1f} | {size.map_bytes / 1e6:.1f}"
+                        f" | {size.context_bytes / 1e6:.1f} | {size.total / 1e6:.1f} |"
                     )
 
 

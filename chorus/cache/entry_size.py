@@ -5,15 +5,18 @@ an edit the latents of its Stage-1 start and Stage-2 steps, and the region of an
 averaged over the stored steps. ``ReusePolicy.capture_for`` stores exactly those (maps at two Stage-2 steps),
 so an entry's size follows the policy, not the step count. Maps are averaged over heads and layers and
 keep only the prompt's own token columns, so model size (1.3B vs 14B: layers and heads) does not change
-an entry: the latent's shape (VAE channels and factors) and the token grid (patch, pooling) do.
+an entry: the latent's shape (VAE channels and factors) and the token grid (patch, pooling) do. Stage 2's
+context is the exception: every block's keys and values of both CFG passes at each step a Stage 2 may
+run, so it grows with layers and width; ``context_stride`` picks the finest pooling that fits a budget.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from chorus.engine.capture import CaptureConfig
+from chorus.engine.capture import CaptureConfig, Grid
+from chorus.engine.context import pooled_grid
 
 FP16 = 2
 
@@ -26,6 +29,8 @@ class LatentSpace:
     temporal: int = 4
     spatial: int = 8
     patch: tuple[int, int, int] = (1, 2, 2)
+    layers: int = 30  # transformer blocks and their attention width: what Stage 2's context scales with
+    width: int = 1536
 
     def latent(self, frames: int, height: int, width: int) -> tuple[int, int, int, int]:
         return self.channels, (frames - 1) // self.temporal + 1, height // self.spatial, width // self.spatial
@@ -37,7 +42,8 @@ class LatentSpace:
 
 # Wan2.1's diffusers configs: both sizes share the VAE (z_dim 16, 4x8x8) and the (1, 2, 2) patch; they
 # differ in layers (30, 40), heads (12, 40) and width (1536, 5120), which pooled maps do not keep.
-WAN21 = {"Wan2.1-T2V-1.3B": LatentSpace(), "Wan2.1-T2V-14B": LatentSpace()}
+WAN21 = {"Wan2.1-T2V-1.3B": LatentSpace(), "Wan2.1-T2V-14B": LatentSpace(layers=40, width=5120)}
+CONTEXT_STRIDES: tuple[Grid, ...] = ((1, 1, 1), (1, 2, 2), (1, 4, 4), (2, 8, 8))  # finest first
 
 
 def wan_sigmas(steps: int, shift: float = 3.0) -> list[float]:
@@ -50,17 +56,39 @@ def wan_sigmas(steps: int, shift: float = 3.0) -> list[float]:
 class EntrySize:
     latent_bytes: int
     map_bytes: int
+    context_bytes: int = 0
 
     @property
     def total(self) -> int:
-        return self.latent_bytes + self.map_bytes
+        return self.latent_bytes + self.map_bytes + self.context_bytes
+
+
+def context_bytes(layers: int, width: int, grid: Grid, config: CaptureConfig, passes: int = 2) -> int:
+    """Bytes of the keys and values ``config`` stores for Stage 2 of a ``layers``-block transformer of
+    attention ``width`` on a ``grid`` of tokens."""
+    cells = math.prod(pooled_grid(grid, config.context_stride))
+    return len(config.context_steps or ()) * passes * layers * 2 * cells * width * config.latent_dtype.itemsize
+
+
+def context_stride(
+    layers: int, width: int, grid: Grid, config: CaptureConfig, budget: float, passes: int = 2
+) -> Grid | None:
+    """The finest of ``CONTEXT_STRIDES`` whose context fits ``budget`` bytes; None: none fits."""
+    for stride in CONTEXT_STRIDES:
+        if context_bytes(layers, width, grid, replace(config, context_stride=stride), passes) <= budget:
+            return stride
+    return None
 
 
 def entry_size(
-    space: LatentSpace, frames: int, height: int, width: int, config: CaptureConfig, text_tokens: int
+    space: LatentSpace, frames: int, height: int, width: int, config: CaptureConfig, text_tokens: int, passes: int = 2
 ) -> EntrySize:
-    """Tensor bytes of one entry (the safetensors header adds about a kilobyte)."""
+    """Tensor bytes of one entry (the safetensors header adds about a kilobyte); ``passes``: 2 with guidance."""
     latent = math.prod(space.latent(frames, height, width)) * config.latent_dtype.itemsize
     grid = space.token_grid(frames, height, width)
     pooled = math.prod(math.ceil(n / s) for n, s in zip(grid, config.map_stride))
-    return EntrySize(len(config.latent_steps) * latent, len(config.map_steps) * pooled * text_tokens * FP16)
+    return EntrySize(
+        len(config.latent_steps) * latent,
+        len(config.map_steps) * pooled * text_tokens * FP16,
+        context_bytes(space.layers, space.width, grid, config, passes),
+    )

@@ -31,6 +31,7 @@ import torch
 
 from chorus.cache.backends.base import CacheBackend, Found
 from chorus.cache.embedder import PromptEmbedder
+from chorus.cache.entry_size import context_stride
 from chorus.cache.namespace import SHARED_DOMAIN, Namespace
 from chorus.engine.capture import CaptureConfig, CapturedRun
 from chorus.engine.denoise import Canceled, DenoiseStats, GenerationRequest, StepCallback
@@ -78,6 +79,7 @@ class ReuseConfig:
     region: RegionConfig = field(default_factory=RegionConfig)
     tgaa: TGAAConfig = field(default_factory=lambda: TGAAConfig(alpha=1.0))  # off: it did not earn its place
     capture: CaptureConfig = field(default_factory=CaptureConfig)
+    context_max_bytes: float = 64 * 2**20  # Stage 2's context per entry: the finest pooling that fits
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ReuseConfig:
@@ -103,6 +105,7 @@ class ReuseConfig:
                 map_layers=_tuple(settings.cache_capture_map_layers),
                 map_stride=tuple(settings.cache_capture_map_stride),
             ),
+            context_max_bytes=settings.cache_context_max_mb * 2**20,
         )
 
 
@@ -284,13 +287,23 @@ class CacheSession:
             job.miss(f"miss: planning failed ({type(exc).__name__})")
 
     def capture(self) -> CaptureConfig | None:
-        """Capture only when some job's run will be admitted, and maps only where edits are reused (a batch
-        shares one step count), by the policy or the model's calibration."""
+        """Capture only when some job's run will be admitted, maps and context only where edits are reused
+        (a batch shares one step count) by the policy or the model's calibration, the context pooled as
+        finely as the entry budget allows."""
         if not (self.config.admit and any(job.admissible for job in self.jobs)):
             return None
-        steps = self.jobs[0].request.num_inference_steps
+        request = self.jobs[0].request
+        steps = request.num_inference_steps
         sigmas = make_scheduler(self.adapter, steps).sigmas
-        return self.config.policy.capture_for(self.config.capture, steps, sigmas, self.adapter.card.calibration)
+        config = self.config.policy.capture_for(self.config.capture, steps, sigmas, self.adapter.card.calibration)
+        if not config.context_steps:
+            return config
+        model = self.adapter.transformer.config
+        width = model.num_attention_heads * model.attention_head_dim
+        _, *latent = self.adapter.latent_shape(request.num_frames, request.height, request.width)
+        grid = tuple(n // p for n, p in zip(latent, self.adapter.patch_size))
+        stride = context_stride(model.num_layers, width, grid, config, self.config.context_max_bytes)
+        return replace(config, context_stride=stride) if stride else replace(config, context_steps=())
 
     def denoise(self, on_step: StepCallback | None = None, stats: DenoiseStats | None = None) -> torch.Tensor:
         """The staged denoise of the batch, each job by its plan; uint8 frames (B, F, H, W, 3)."""

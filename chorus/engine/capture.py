@@ -1,11 +1,13 @@
 """Capture on a full-compute run: what later requests reuse.
 
-Two things are recorded: the latent after each denoising step, and the cross-attention maps of the
-prompt tokens (video tokens x text tokens, softmax probabilities averaged over heads, conditional rows
-only, averaged over the chosen layers, optionally average-pooled on the token grid, stored as fp16).
-The maps are recorded by a processor that wraps each chosen ``attn2`` processor: it leaves the
-forward's output untouched (a captured run is bit-identical to an uncaptured one) and recomputes the
-query/key products of the rows it records.
+Three things are recorded: the latent after each denoising step; for the steps a Stage 2 may run, every
+block's self-attention keys and values (both CFG passes, fp16, optionally pooled: the context a Stage-2
+region attends to, see chorus.engine.context); and the cross-attention maps of the prompt tokens (video
+tokens x text tokens, softmax probabilities averaged over heads, conditional rows only, averaged over
+the chosen layers, optionally average-pooled on the token grid, stored as fp16). The maps are recorded
+by a processor that wraps each chosen ``attn2`` processor: it leaves the forward's output untouched (a
+captured run is bit-identical to an uncaptured one) and recomputes the query/key products of the rows it
+records.
 
 ``CapturedRun`` is the payload of a cache entry; ``tensors()``/``metadata()``/``from_parts()`` split it
 into a flat tensor dict (safetensors) and JSON metadata and back.
@@ -21,7 +23,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from chorus.engine.processors import unwrap_cross_attention, wrap_cross_attention
+from chorus.engine.processors import unwrap_attention, wrap_attention
 
 Grid = tuple[int, int, int]  # a (t, h, w) token grid
 
@@ -32,7 +34,9 @@ class CaptureConfig:
     map_steps: tuple[int, ...] | None = None  # 0-based steps whose cross-attention is recorded; None: all
     map_layers: tuple[int, ...] | None = None  # block indices recorded (their maps are averaged); None: all
     map_stride: Grid = (1, 2, 2)  # average-pool the (t, h, w) token grid by this before storing (2x2 patches)
-    latent_dtype: torch.dtype = torch.float16
+    context_steps: tuple[int, ...] | None = None  # 0-based steps whose self-attention keys/values are stored
+    context_stride: Grid = (1, 1, 1)  # average-pool those keys/values over (t, h, w) cells of this size
+    latent_dtype: torch.dtype = torch.float16  # latents and context are stored in this
 
     def stores_latent(self, steps_done: int) -> bool:
         return self.latent_steps is None or steps_done in self.latent_steps
@@ -40,9 +44,12 @@ class CaptureConfig:
     def records_step(self, step: int) -> bool:
         return self.map_steps is None or step in self.map_steps
 
+    def records_context(self, step: int) -> bool:
+        return self.context_steps is None or step in self.context_steps
+
     def latents_only(self) -> CaptureConfig:
-        """The same capture without attention maps."""
-        return replace(self, map_steps=())
+        """The same capture without attention maps or context."""
+        return replace(self, map_steps=(), context_steps=())
 
 
 @dataclass
@@ -59,10 +66,14 @@ class CapturedRun:
     map_grid: Grid  # grid of the stored maps (token_grid pooled by the capture's map_stride)
     latents: dict[int, torch.Tensor] = field(default_factory=dict)  # steps done (1..S) -> latent (C, F, H, W)
     attn_maps: dict[int, torch.Tensor] = field(default_factory=dict)  # 0-based step -> (map tokens, text tokens)
+    # 0-based step -> (passes, layers, 2, cells, inner): self-attention keys and values, pooled by context_stride
+    context: dict[int, torch.Tensor] = field(default_factory=dict)
+    context_stride: Grid = (1, 1, 1)
 
     @property
     def nbytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in [*self.latents.values(), *self.attn_maps.values()])
+        tensors = [*self.latents.values(), *self.attn_maps.values(), *self.context.values()]
+        return sum(t.numel() * t.element_size() for t in tensors)
 
     def mean_map(self) -> torch.Tensor | None:
         """The stored maps averaged over steps, float32 (map tokens, text tokens); None if none stored."""
@@ -73,6 +84,7 @@ class CapturedRun:
     def tensors(self) -> dict[str, torch.Tensor]:
         out = {f"latent.{k}": v.contiguous() for k, v in self.latents.items()}
         out.update({f"attn.{k}": v.contiguous() for k, v in self.attn_maps.items()})
+        out.update({f"context.{k}": v.contiguous() for k, v in self.context.items()})
         return out
 
     def metadata(self) -> dict[str, Any]:
@@ -87,12 +99,14 @@ class CapturedRun:
             "map_grid": list(self.map_grid),
             "latent_steps": sorted(self.latents),
             "map_steps": sorted(self.attn_maps),
+            "context_steps": sorted(self.context),
+            "context_stride": list(self.context_stride),
             "nbytes": self.nbytes,
         }
 
     @classmethod
     def from_parts(cls, metadata: dict[str, Any], tensors: dict[str, torch.Tensor]) -> CapturedRun:
-        parts: dict[str, dict[int, torch.Tensor]] = {"latent": {}, "attn": {}}
+        parts: dict[str, dict[int, torch.Tensor]] = {"latent": {}, "attn": {}, "context": {}}
         for name, tensor in tensors.items():
             kind, step = name.split(".")
             parts[kind][int(step)] = tensor
@@ -107,6 +121,8 @@ class CapturedRun:
             map_grid=tuple(metadata["map_grid"]),
             latents=parts["latent"],
             attn_maps=parts["attn"],
+            context=parts["context"],
+            context_stride=tuple(metadata.get("context_stride", (1, 1, 1))),
         )
 
 
@@ -202,9 +218,9 @@ class CaptureProcessor:
 def apply_capture(transformer: torch.nn.Module, config: CaptureConfig) -> CaptureState:
     """Install map capture on the configured cross-attention layers; returns the state it records into."""
     state = CaptureState(config)
-    wrap_cross_attention(transformer, config.map_layers, lambda inner: CaptureProcessor(inner, state), CaptureProcessor)
+    wrap_attention(transformer, config.map_layers, lambda _, inner: CaptureProcessor(inner, state), CaptureProcessor)
     return state
 
 
 def remove_capture(transformer: torch.nn.Module) -> None:
-    unwrap_cross_attention(transformer, CaptureProcessor)
+    unwrap_attention(transformer, CaptureProcessor)

@@ -159,31 +159,36 @@ class ReusePolicy:
         """What a miss of ``num_steps`` should store: the latents a plan of this policy can start from or
         read (a replay the last, a seed variant the end of its Stage 1, an edit every step to the end of its
         largest Stage 2) and, where edits run a Stage 2 at this step count, maps at that Stage 2's first and
-        last step (maps cost a recomputed query/key product per layer). Where ``calibration`` holds edit
-        plans at this step count, the latents to the end of the largest and maps at every step: the
+        last step (maps cost a recomputed query/key product per layer) and the self-attention context of
+        every step a Stage 2 may run. Where ``calibration`` holds edit plans at this step count, also the
+        latents to the end of the largest, the context of their Stage 2 and maps at every step: the
         calibration read its edit classes and regions off every step's maps. Steps named in ``capture`` win."""
         grid = StepGrid(num_steps, sigmas)
         budget = grid.reusable_steps(self.min_repair_steps)
         latents: set[int] = {num_steps} if self.replay_identical else set()
         if (variant := min(grid.steps_down_to(self.seed_variant_sigma), budget)) > 0:
             latents.add(variant)
-        maps: tuple[int, ...] = ()
+        maps: tuple[int, ...] | None = ()
+        context: tuple[int, ...] = ()
         if self.reuses_edits(num_steps):
             k1 = min(grid.steps_down_to(self.stage1_sigma), budget)
             end = min(grid.steps_down_to(self.stage2_sigma), budget)
             latents.update(range(1, max(k1, end) + 1))  # less similar edits reuse less: any of these
             if self.runs_stage2 and end > k1:
                 maps = tuple(sorted({k1, end - 1}))
+                context = tuple(range(end))  # a less similar edit's Stage 2 starts earlier
         calibrated = min(calibration.end_steps(num_steps), budget) if calibration is not None else 0
         latents.update(range(1, calibrated + 1))
         if calibrated:
-            map_steps = capture.map_steps
-        else:
-            map_steps = maps if not maps or capture.map_steps is None else capture.map_steps
+            maps = capture.map_steps
+            context = tuple(sorted(set(context) | calibration.context_steps(num_steps)))
+        elif maps and capture.map_steps is not None:
+            maps = capture.map_steps
         return replace(
             capture,
             latent_steps=tuple(sorted(latents)) if capture.latent_steps is None else capture.latent_steps,
-            map_steps=map_steps,
+            map_steps=maps,
+            context_steps=context if not context or capture.context_steps is None else capture.context_steps,
         )
 
     def dissimilar(self, similarity: float, num_steps: int, source_id: str | None = None) -> ReusePlan | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from chorus.engine.capture import CapturedRun
 from chorus.engine.denoise import GenerationRequest
 from chorus.engine.edit_class import classify_edit
@@ -48,4 +50,9 @@ def prepare_reuse(
         edit_class=classify_edit(mask) if diff.kind is DiffKind.EDITED else None,
         calibration=adapter.card.calibration,
     )
+    # Stage 2 reads the source's context where the plan asks for it (a calibrated plan may not) and the entry
+    # stored it for every Stage-2 step; else it runs context-free (an entry whose context did not fit the
+    # budget, or one stored before context existed).
+    stage2_steps = set(range(plan.stage1, plan.stage1 + plan.stage2))
+    plan = replace(plan, context=plan.context and bool(plan.stage2) and stage2_steps <= run.context.keys())
     return plan, (ReuseSource(run, mask) if plan.hit else None)

@@ -1,40 +1,49 @@
-"""Chaining attention processors on the cross-attention (``attn2``) modules of Wan blocks.
+"""Chaining attention processors on the attention modules of Wan blocks.
 
-Chorus' processors (capture, TGAA) wrap whatever processor a module has (``inner``) instead of
-replacing it, so they stack, and removing one splices it out of the chain and puts back exactly the
-object that was there before, whatever the order of removal.
+Chorus' processors (capture, TGAA on the cross-attention ``attn2``; Stage 2's context on the
+self-attention ``attn1``) wrap whatever processor a module has (``inner``) instead of replacing it, so
+they stack, and removing one splices it out of the chain and puts back exactly the object that was
+there before, whatever the order of removal.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
+Attention = Literal["attn1", "attn2"]  # self-attention over video tokens, cross-attention to the text
 
-def cross_attention_modules(transformer: torch.nn.Module, layers: Iterable[int] | None) -> list[tuple[int, Any]]:
-    """(block index, attn2) for ``layers`` (None: every block)."""
+
+def attention_modules(
+    transformer: torch.nn.Module, layers: Iterable[int] | None, name: Attention = "attn2"
+) -> list[tuple[int, Any]]:
+    """(block index, the block's ``name`` module) for ``layers`` (None: every block)."""
     blocks = transformer.blocks
     chosen = range(len(blocks)) if layers is None else layers
-    return [(i, blocks[i].attn2) for i in chosen]
+    return [(i, getattr(blocks[i], name)) for i in chosen]
 
 
-def wrap_cross_attention(
-    transformer: torch.nn.Module, layers: Iterable[int] | None, make: Callable[[Any], Any], kind: type
+def wrap_attention(
+    transformer: torch.nn.Module,
+    layers: Iterable[int] | None,
+    make: Callable[[int, Any], Any],
+    kind: type,
+    name: Attention = "attn2",
 ) -> None:
-    """Install ``make(inner)`` on the chosen attn2 modules; refuses to stack ``kind`` twice."""
-    modules = cross_attention_modules(transformer, layers)
+    """Install ``make(block index, inner)`` on the chosen modules; refuses to stack ``kind`` twice."""
+    modules = attention_modules(transformer, layers, name)
     for _, attn in modules:
         if _locate(attn, kind)[1] is not None:
             raise RuntimeError(f"{kind.__name__} is already applied")
-    for _, attn in modules:
-        attn.set_processor(make(attn.processor))
+    for i, attn in modules:
+        attn.set_processor(make(i, attn.processor))
 
 
-def unwrap_cross_attention(transformer: torch.nn.Module, kind: type) -> None:
-    """Splice every ``kind`` processor out of the attn2 chains."""
-    for _, attn in cross_attention_modules(transformer, None):
+def unwrap_attention(transformer: torch.nn.Module, kind: type, name: Attention = "attn2") -> None:
+    """Splice every ``kind`` processor out of the ``name`` chains."""
+    for _, attn in attention_modules(transformer, None, name):
         parent, proc = _locate(attn, kind)
         if proc is None:
             continue

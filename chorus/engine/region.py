@@ -55,7 +55,12 @@ def region_mask(
         keep = keep.any(0, keepdim=True).expand_as(keep)
     keep = keep.float()[None, None]
     keep = F.interpolate(keep, size=token_grid, mode="nearest")
-    radius = config.margin
-    if any(radius):
-        keep = F.max_pool3d(keep, [2 * r + 1 for r in radius], stride=1, padding=list(radius))
-    return RegionMask(keep[0, 0] > 0)
+    return RegionMask(dilate(keep[0, 0] > 0, config.margin))
+
+
+def dilate(mask: torch.Tensor, radius: Grid) -> torch.Tensor:
+    """``mask`` (t, h, w) grown by ``radius`` tokens along each axis."""
+    if not any(radius):
+        return mask
+    grown = F.max_pool3d(mask.float()[None, None], [2 * r + 1 for r in radius], stride=1, padding=list(radius))
+    return grown[0, 0] > 0

@@ -2,12 +2,14 @@
 
 Per request, by its plan (see plan.py):
 - Stage 1 (steps [0, k1)): not run; the request starts from the source's latent after k1 steps.
-- Stage 2 (steps [k1, k1+k2)): only the region's tokens run through the transformer (subset forward,
-  true rotary positions, TGAA on); every other token is taken from the source's latent after the
-  same step.
+- Stage 2 (steps [k1, k1+k2)): only the region's tokens (and a halo around it, ``plan.halo``) run
+  through the transformer (subset forward, true rotary positions, TGAA where on); with ``plan.context``
+  their self-attention also reads the source's keys and values for every other token at the same step
+  (chorus.engine.context). The region's result is kept; every other token, halo included, is taken from
+  the source's latent after the same step.
 - Stage 3 (the rest) and misses: full forwards, no reuse, TGAA off.
 Requests in one call may follow different plans: at each step the full-forward rows share one batched
-forward, Stage-2 rows one subset forward per distinct region.
+forward and the Stage-2 rows another, their regions padded to one length.
 
 The target keeps its own seed: reused latents get the source's noise component swapped for the
 target's (``x + sigma_k * (noise_target - noise_source)``, exact for a straight flow path, and a
@@ -29,8 +31,17 @@ import time
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from chorus.engine.capture import CaptureConfig, CapturedRun, CaptureState, apply_capture, remove_capture
+from chorus.engine.context import (
+    ContextState,
+    RowContext,
+    apply_context,
+    cell_log_sizes,
+    covered_cells,
+    remove_context,
+)
 from chorus.engine.denoise import (
     Canceled,
     DenoiseStats,
@@ -44,7 +55,7 @@ from chorus.engine.denoise import (
     reset_intra_caches,
 )
 from chorus.engine.plan import ReusePlan
-from chorus.engine.region import Grid, RegionMask
+from chorus.engine.region import Grid, RegionMask, dilate
 from chorus.engine.sampling import Trajectories
 from chorus.engine.subset_forward import patchify, subset_forward, token_grid, unpatchify
 from chorus.engine.tgaa import TGAAConfig, TGAAState, apply_tgaa, remove_tgaa
@@ -58,6 +69,10 @@ class ReuseSource:
 
     run: CapturedRun
     region: RegionMask | None = None
+
+    def recomputed(self, halo: int) -> torch.Tensor:
+        """The tokens a Stage-2 step runs: the region grown by ``halo`` tokens in space."""
+        return dilate(self.region.mask, (0, halo, halo))
 
 
 @dataclass
@@ -110,6 +125,9 @@ def _check(
             raise ValueError("a hit needs a source captured on the same token grid")
         if plan.stage2 and (source.region is None or not source.region.mask.any()):
             raise ValueError("a Stage-2 plan needs a non-empty region")
+        stage2_steps = range(plan.stage1, plan.stage1 + plan.stage2)
+        if plan.stage2 and plan.context and not set(stage2_steps) <= source.run.context.keys():
+            raise ValueError("a Stage-2 plan with context needs the source's context at each of its steps")
 
 
 class _Loop:
@@ -143,6 +161,7 @@ class _Loop:
         stats.add_stage_time(Stage.stage1, time.perf_counter() - start)
         self.tgaa: TGAAState | None = None
         self.capture: CaptureState | None = None
+        self.context = ContextState()
         self.capturing: list[bool] = [False] * self.batch
 
     def _text(self, rows: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -155,42 +174,74 @@ class _Loop:
         tick = time.perf_counter()
         if self.capture is not None:
             self.capture.begin_forward(i, [b if self.capturing[b] else None for b in rows])
+            if self.capture.config.records_context(i):
+                owners = [(b, p) if self.capturing[b] else None for b, p in self._passes(rows)]
+                self.context.begin_record(i, self.grid, owners)
         with cache_step(self.adapter.transformer, f"full{rows}", i, self.steps):
             velocity, ran = guided_velocity(self.adapter, self.latents[rows], t, *self._text(rows), self.scales[rows])
         if self.capture is not None:
             self.capture.end_forward()
+            self.context.reset()
         self.latents[rows] = self.paths.step(rows, i, velocity, self.latents[rows])
         share = (time.perf_counter() - tick) / len(rows)
         for b in rows:
             self.stats.add_stage_time(stages[b], share)
         return ran * self.grid[0] * self.grid[1] * self.grid[2]
 
-    def region_step(self, i: int, t: torch.Tensor, rows: list[int], region: RegionMask) -> int:
-        """Stage 2 for rows sharing ``region``: a subset forward on its tokens (TGAA on), every other token
-        from the source's latent after this step; returns tokens processed."""
+    def _passes(self, rows: list[int]) -> list[tuple[int, int]]:
+        """(request, pass) of each input row of a forward over ``rows``: 0 conditional, 1 unconditional,
+        in the order ``cfg_inputs`` lays them out."""
+        guided = guided_rows(self.scales[rows]).tolist()
+        return [(b, 0) for b in rows] + [(rows[g], 1) for g in guided]
+
+    def _row_context(self, i: int, b: int, pass_: int, recomputed: torch.Tensor) -> RowContext | None:
+        """The source's keys and values at step ``i`` for a Stage-2 row, the recomputed tokens' cells left out."""
+        run = self.sources[b].run
+        if not self.plans[b].context:
+            return None
+        context = run.context[i][pass_].to(self.adapter.device, self.adapter.dtype)  # (layers, 2, cells, inner)
+        bias = cell_log_sizes(self.grid, run.context_stride).to(self.adapter.device)
+        bias = bias.masked_fill(covered_cells(recomputed, run.context_stride).to(bias.device), float("-inf"))
+        return RowContext(keys=context[:, 0], values=context[:, 1], bias=bias)
+
+    def stage2_step(self, i: int, t: torch.Tensor, rows: list[int]) -> int:
+        """Stage 2 for ``rows``: one subset forward on each row's recomputed tokens (padded to one length),
+        their region's result kept and every other token taken from the source's latent after this step;
+        returns tokens processed."""
         tick = time.perf_counter()
-        adapter, patch = self.adapter, self.adapter.patch_size
-        index = region.index.to(adapter.device)
+        adapter, patch, device = self.adapter, self.adapter.patch_size, self.adapter.device
+        recomputed = {b: self.sources[b].recomputed(self.plans[b].halo) for b in rows}
+        index = {b: recomputed[b].flatten().nonzero().squeeze(1).to(device) for b in rows}
+        width = max(len(idx) for idx in index.values())
+        passes = self._passes(rows)
+        padded = torch.stack([F.pad(index[b], (0, width - len(index[b])), value=int(index[b][-1])) for b, _ in passes])
+        valid = torch.stack([torch.arange(width, device=device) < len(index[b]) for b, _ in passes])
+        self.context.begin_stage2(valid, [self._row_context(i, b, p, recomputed[b]) for b, p in passes])
         x, scales = self.latents[rows], self.scales[rows]
         guided = guided_rows(scales)
         inputs, states = cfg_inputs(x, *self._text(rows), guided)
         if self.tgaa is not None:
             self.tgaa.set([self.plans[b].diff.target_tokens if self.plans[b].diff else () for b in rows])
-        with cache_step(adapter.transformer, f"region{rows}", i, self.steps):
-            out = subset_forward(adapter.transformer, inputs, t.expand(len(inputs)), states, index)
+        with cache_step(adapter.transformer, f"stage2{rows}", i, self.steps):
+            out = subset_forward(adapter.transformer, inputs, t.expand(len(inputs)), states, padded)
+        self.context.reset()
         if self.tgaa is not None:
             self.tgaa.reset()
-        # The schedulers step whole latents; outside the region the velocity is a placeholder (their
-        # updates are elementwise) and the result there is replaced by the source's latent.
+        guided_out = apply_guidance(out, scales, guided)
+        # The schedulers step whole latents; outside the recomputed tokens the velocity is a placeholder
+        # (their updates are elementwise) and the result there is replaced by the source's latent.
         velocity = patchify(torch.zeros_like(x), patch)
-        velocity[:, index] = apply_guidance(out, scales, guided).to(velocity.dtype)
+        for r, b in enumerate(rows):
+            velocity[r, index[b]] = guided_out[r, : len(index[b])].to(velocity.dtype)
         stepped = patchify(self.paths.step(rows, i, unpatchify(velocity, self.grid, patch), x), patch)
         merged = patchify(torch.stack([self.reused.latent(b, i + 1) for b in rows]), patch)
-        merged[:, index] = stepped[:, index]
+        for r, b in enumerate(rows):
+            region = self.sources[b].region.index.to(device)
+            merged[r, region] = stepped[r, region]
         self.latents[rows] = unpatchify(merged, self.grid, patch)
         self.paths.borrowed(rows)
         self.stats.add_stage_time(Stage.stage2, time.perf_counter() - tick)
-        return len(inputs) * len(index)
+        return int(valid.sum())
 
     def run(self, on_step: StepCallback | None) -> None:
         for i, t in enumerate(self.paths.timesteps):
@@ -201,8 +252,8 @@ class _Loop:
             full = [b for b in range(self.batch) if stages[b].computed_in_full]
             if full:
                 calls.append(self.full_step(i, t, full, stages))
-            for rows, region in _region_groups(stages, self.sources):
-                calls.append(self.region_step(i, t, rows, region))
+            if stage2 := [b for b in range(self.batch) if stages[b] is Stage.stage2]:
+                calls.append(self.stage2_step(i, t, stage2))
             if self.capture is not None:
                 for b in range(self.batch):
                     if self.capturing[b]:
@@ -229,6 +280,8 @@ class _Loop:
             map_grid=map_grid,
             latents=dict(self.capture.latents[b]),
             attn_maps=maps,
+            context=self.context.context(b),
+            context_stride=self.context.stride,
         )
 
 
@@ -263,22 +316,17 @@ def generate_with_reuse(
             loop.tgaa = apply_tgaa(transformer, tgaa)
         if any(loop.capturing):
             loop.capture = apply_capture(transformer, capture)
+            loop.context = ContextState(capture.context_stride, capture.latent_dtype)
+        if any(p.stage2 for p in plans) or (loop.capture is not None and capture.context_steps != ()):
+            loop.context = apply_context(transformer, loop.context)
         loop.run(on_step)
     finally:
         if loop.tgaa is not None:
             remove_tgaa(transformer)
         if loop.capture is not None:
             remove_capture(transformer)
+        remove_context(transformer)
         reset_intra_caches(transformer)
     stats.denoise_seconds += time.perf_counter() - start
     captured = [loop.captured_run(b) if loop.capturing[b] else None for b in range(len(requests))]
     return ReuseOutput(frames=adapter.decode(loop.latents), latents=loop.latents, captured=captured)
-
-
-def _region_groups(stages: list[Stage], sources: list[ReuseSource | None]) -> list[tuple[list[int], RegionMask]]:
-    """Stage-2 rows batched together when their regions are equal; otherwise one forward each."""
-    groups: dict[bytes, list[int]] = {}
-    for b, stage in enumerate(stages):
-        if stage is Stage.stage2:
-            groups.setdefault(sources[b].region.mask.cpu().numpy().tobytes(), []).append(b)
-    return [(rows, sources[rows[0]].region) for rows in groups.values()]

@@ -1,10 +1,13 @@
 """Run a WanTransformer3DModel on a subset of its video tokens (Stage 2's selective region denoising).
 
 The selected tokens keep their true (t, h, w) positions: their rotary embeddings are gathered from the
-full grid's. Self-attention then runs among the selected tokens only, cross-attention to the text as
-usual, so block compute shrinks with the selected fraction. Everything is diffusers' own modules
-(rope, patch_embedding, condition_embedder, blocks, norm_out, proj_out); block hooks and attention
-processors installed on the model (intra-request caches, TGAA, capture) therefore run here too.
+full grid's. Self-attention then runs among the selected tokens only (or, with chorus.engine.context's
+processor installed, reads the source's keys and values for the rest), cross-attention to the text as
+usual, so block compute shrinks with the selected fraction. Each row may select its own tokens (an index
+per row, padded to one length); padded rows need the context processor, which masks the padding.
+Everything is diffusers' own modules (rope, patch_embedding, condition_embedder, blocks, norm_out,
+proj_out); block hooks and attention processors installed on the model (intra-request caches, TGAA,
+capture) therefore run here too.
 """
 
 from __future__ import annotations
@@ -43,14 +46,15 @@ def subset_forward(
     index: torch.Tensor,
 ) -> torch.Tensor:
     """Model output for the video tokens ``index`` only: (B, n, pt*ph*pw*C_out), to be scattered back
-    with ``patchify``/``unpatchify``. ``index`` holds flat (t, h, w) token indices shared by the batch;
-    ``timestep`` is (B,)."""
+    with ``patchify``/``unpatchify``. ``index`` holds flat (t, h, w) token indices, (n,) shared by the
+    batch or (B, n) per row; ``timestep`` is (B,)."""
+    rows = index.expand(latents.shape[0], -1) if index.ndim == 1 else index
     cos, sin = transformer.rope(latents)  # (1, N, 1, D): the full grid's positions
-    rotary = (cos[:, index], sin[:, index])
+    rotary = (cos[0][rows], sin[0][rows])  # (B, n, 1, D)
     # The patch embedding is one strided conv over the input; running it on the full latent costs
     # about one linear layer and keeps diffusers' module as is. Tokens are dropped right after it.
     hidden = transformer.patch_embedding(latents).flatten(2).transpose(1, 2)
-    hidden = hidden[:, index].contiguous()
+    hidden = torch.gather(hidden, 1, rows[..., None].expand(-1, -1, hidden.shape[-1]))
     temb, proj, text, _ = transformer.condition_embedder(timestep, text_states, None)
     proj = proj.unflatten(1, (6, -1))
     for block in transformer.blocks:

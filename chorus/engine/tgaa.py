@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from chorus.engine.processors import unwrap_cross_attention, wrap_cross_attention
+from chorus.engine.processors import unwrap_attention, wrap_attention
 
 
 @dataclass(frozen=True)
@@ -72,11 +72,11 @@ class TGAAProcessor:
 def apply_tgaa(transformer: torch.nn.Module, config: TGAAConfig) -> TGAAState:
     """Install TGAA on the chosen cross-attention layers; returns the state to set tokens on."""
     state = TGAAState()
-    wrap_cross_attention(
-        transformer, config.layers, lambda inner: TGAAProcessor(inner, config.alpha, state), TGAAProcessor
+    wrap_attention(
+        transformer, config.layers, lambda _, inner: TGAAProcessor(inner, config.alpha, state), TGAAProcessor
     )
     return state
 
 
 def remove_tgaa(transformer: torch.nn.Module) -> None:
-    unwrap_cross_attention(transformer, TGAAProcessor)
+    unwrap_attention(transformer, TGAAProcessor)

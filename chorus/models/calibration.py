@@ -89,6 +89,12 @@ class Calibration:
         plans = [c.plan for c in at.classes.values() if c.plan is not None] if at is not None else []
         return max((p.k1 + p.k2 for p in plans), default=0)
 
+    def context_steps(self, num_steps: int) -> set[int]:
+        """The 0-based steps a calibrated plan at ``num_steps`` runs Stage 2 with the source's context on."""
+        at = self.steps.get(num_steps)
+        plans = [c.plan for c in at.classes.values() if c.plan is not None] if at is not None else []
+        return {step for p in plans if p.context for step in range(p.k1, p.k1 + p.k2)}
+
     def merged(self, other: Calibration) -> Calibration:
         """This calibration with ``other``'s step counts added (``other`` wins where both have one)."""
         return Calibration(self.model_id, self.revision, {**self.steps, **other.steps})

@@ -99,12 +99,15 @@ def test_to_dict_is_what_job_metrics_record():
     assert ReusePlan(4).to_dict()["hit"] is False
 
 
-def test_misses_store_attention_maps_only_where_a_stage_2_can_use_them():
+def test_misses_store_attention_maps_and_context_only_where_a_stage_2_can_use_them():
     full = CaptureConfig()
-    assert ReusePolicy().capture_for(full, 50).map_steps  # edits reused at 50 steps: their region's maps
-    assert ReusePolicy().capture_for(full, 4).map_steps == ()  # edits are misses below min_edit_steps
-    assert ReusePolicy(stage1_sigma=0.5, stage2_sigma=0.5).capture_for(full, 50).map_steps == ()  # Stage 1 only
-    named = CaptureConfig(latent_steps=(3,), map_steps=(1,))
+    at_50 = ReusePolicy().capture_for(full, 50)
+    assert at_50.map_steps and at_50.context_steps == (0, 1)  # Stage 2 down to sigma 0.95: steps 0-1
+    at_4 = ReusePolicy().capture_for(full, 4)
+    assert at_4.map_steps == at_4.context_steps == ()  # edits are misses below min_edit_steps
+    stage1_only = ReusePolicy(stage1_sigma=0.5, stage2_sigma=0.5).capture_for(full, 50)
+    assert stage1_only.map_steps == stage1_only.context_steps == ()
+    named = CaptureConfig(latent_steps=(3,), map_steps=(1,), context_steps=(1,))
     assert ReusePolicy().capture_for(named, 50) == named  # steps named in the config win
 
 

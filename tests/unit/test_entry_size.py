@@ -1,10 +1,12 @@
 """Entry sizes computed from the capture configuration: equal to what a real capture stores, and within
 64 MB for Wan2.1 at 480x832, 81 frames, 50 steps."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 
-from chorus.cache.entry_size import WAN21, LatentSpace, entry_size, wan_sigmas
+from chorus.cache.entry_size import WAN21, LatentSpace, context_bytes, context_stride, entry_size, wan_sigmas
 from chorus.engine.capture import CaptureConfig
 from chorus.engine.denoise import GenerationRequest
 from chorus.engine.plan import ReusePolicy
@@ -28,10 +30,16 @@ def test_the_policys_plans_read_only_the_stored_steps():
 
 
 @pytest.mark.parametrize("model", sorted(WAN21))
-def test_wan21_entries_at_480p_50_steps_fit_in_64_mb(model):
+def test_wan21_entries_at_480p_50_steps_fit_in_64_mb_plus_their_context_budget(model):
+    space, budget = WAN21[model], 64 * 2**20
     config = ReusePolicy().capture_for(POOLED, 50, wan_sigmas(50))
-    size = entry_size(WAN21[model], 81, 480, 832, config, text_tokens=512)  # a prompt filling UMT5's 512
-    assert size.total <= 64 * 2**20
+    grid = space.token_grid(81, 480, 832)
+    full = context_bytes(space.layers, space.width, grid, config)
+    assert full > 20e9  # every block's keys and values, both passes, two steps: far too much to store
+    stride = context_stride(space.layers, space.width, grid, config, budget)
+    config = replace(config, context_stride=stride) if stride else replace(config, context_steps=())
+    size = entry_size(space, 81, 480, 832, config, text_tokens=512)  # a prompt filling UMT5's 512
+    assert size.latent_bytes + size.map_bytes <= 64 * 2**20 and size.context_bytes <= budget
     everything = CaptureConfig(tuple(range(1, 51)), tuple(range(50)), map_stride=(1, 1, 1))  # unpooled
     assert entry_size(WAN21[model], 81, 480, 832, everything, 512).total > 1.8e9  # the issue's 1.9 GB
 
@@ -44,6 +52,8 @@ def test_computed_size_equals_a_real_captures_bytes(tmp_path):
     run = generate_with_reuse(adapter, [request], capture=config).captured[0]
     assert sorted(run.latents) == list(config.latent_steps) and sorted(run.attn_maps) == list(config.map_steps)
     assert all(m.shape[1] == len(run.token_ids) for m in run.attn_maps.values())
-    expected = entry_size(LatentSpace(channels=4), 9, 32, 48, config, len(run.token_ids))
-    assert run.nbytes == expected.total and expected.map_bytes > 0
+    model = adapter.transformer.config
+    space = LatentSpace(channels=4, layers=model.num_layers, width=model.num_attention_heads * model.attention_head_dim)
+    expected = entry_size(space, 9, 32, 48, config, len(run.token_ids))
+    assert run.nbytes == expected.total and expected.map_bytes > 0 and expected.context_bytes > 0
     assert run.latents[20].dtype == torch.float16
