@@ -90,4 +90,8 @@ def test_misses_store_what_a_calibrated_plan_reads():
     calibration = calibration_at_4("m", "r")
     config = ReusePolicy().capture_for(CaptureConfig(), 4, WAN4, calibration)
     assert set(config.latent_steps) >= {1, 2} and config.map_steps is None  # maps at every step
+    assert config.context_steps == ()  # the calibrated Stage 2 runs without the source's context
+    with_context = ClassCalibration(CalibratedPlan(1, 2, context=True), 12)
+    calibration.steps[4].classes["local"] = with_context
+    assert ReusePolicy().capture_for(CaptureConfig(), 4, WAN4, calibration).context_steps == (1, 2)
     assert ReusePolicy().capture_for(CaptureConfig(), 4, WAN4).map_steps == ()  # uncalibrated: no edits at 4
