@@ -67,10 +67,10 @@ def calibrate_command(
         raise _fail(f"no such prompt file: {prompts}")
     judged = card.draws_shapes and prompts is None
     try:
-        chosen = Bound.parse(bound) if bound else CHECKER_BOUND if judged else FIDELITY_BOUND
+        limit = Bound.parse(bound) if bound else CHECKER_BOUND if judged else FIDELITY_BOUND
     except ValueError as exc:
         raise _fail(str(exc)) from exc
-    if chosen.needs_checker and not judged:
+    if limit.needs_checker and not judged:
         raise _fail("an accuracy bound needs the attribute checker: a shapes model and vocabulary pairs")
 
     from chorus.cache.session import ReuseConfig
@@ -92,14 +92,14 @@ def calibrate_command(
         typer.echo(json.dumps([r.to_dict() for r in rows]) if as_json else "\n".join(format_rows(rows)))
         return
 
-    from chorus.calibrate.sweep import calibrate
+    from chorus.calibrate.sweep import calibrate, format_report
     from chorus.models.calibration import write_calibration
 
     report = calibrate(
         adapter,
         edit_pairs,
         steps,
-        chosen,
+        limit,
         judged=judged,
         seed=seed + 1,
         policy=config.policy,
@@ -109,13 +109,9 @@ def calibrate_command(
         batch_size=batch_size,
         progress=lambda line: typer.echo(line, err=True),
     )
-    if as_json:
-        typer.echo(json.dumps(report.to_dict(), indent=2))
-    else:
-        for c in report.classes:
-            plan = c.chosen.plan.label if c.chosen else "miss"
-            typer.echo(f"{c.edit_class}: {plan} ({c.pairs} pairs)")
-        typer.echo(f"{steps} steps calibrated in {report.seconds:.0f} s")
+    if not report.classes:
+        raise _fail("none of the pairs is an edit (their prompts are identical or unrelated)")
+    typer.echo(json.dumps(report.to_dict(), indent=2) if as_json else "\n".join(format_report(report)))
     if not dry_run:
         path = write_calibration(card.path, report.calibration(card.model_id, card.revision))
         typer.echo(f"wrote {path}", err=True)

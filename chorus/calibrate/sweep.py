@@ -139,3 +139,19 @@ def calibrate(
         report = ClassReport(edit_class, len(group), accuracy)
         classes.append(calibrate_class(report, candidates, measure, bound, progress))
     return StepReport(steps, bound, classes, time.perf_counter() - start)
+
+
+def format_report(report: StepReport) -> list[str]:
+    """The report as text: per edit class every candidate's figures, then the choice."""
+    lines = [f"{report.num_steps} steps, bound {report.bound.to_dict()}, {report.seconds:.0f} s"]
+    for c in report.classes:
+        base = "" if c.baseline_accuracy is None else f", no reuse {c.baseline_accuracy:.1f}%"
+        lines.append(f"{c.edit_class} edits ({c.pairs} pairs{base}):")
+        for m in c.measured:
+            f = m.figures
+            accuracy = "" if f.accuracy is None else f"  edited attr {f.accuracy:5.1f}% (loss {f.accuracy_loss:5.1f})"
+            lines.append(
+                f"  {m.plan.label:<30} compute {f.compute:.3f}  PSNR {f.psnr:5.1f}  SSIM {f.ssim:.3f}{accuracy}"
+            )
+        lines.append(f"  chosen: {c.chosen.plan.label if c.chosen else 'miss'}")
+    return lines
