@@ -1,0 +1,56 @@
+"""Calibration's edit pairs: one attribute changed per vocabulary pair; nearest neighbours from a prompt file."""
+
+import numpy as np
+
+from chorus.calibrate.pairs import edit_attributes, neighbour_pairs, read_prompts, vocabulary_pairs
+from chorus.data.captions import parse_caption
+
+
+def test_vocabulary_pairs_change_exactly_the_named_attribute():
+    attributes = edit_attributes(("color", "shape", "direction", "background", "size", "speed"))
+    pairs = vocabulary_pairs(12, attributes, seed=3)
+    assert [p.attribute for p in pairs] == attributes * 2  # the edited attribute takes turns
+    for pair in pairs:
+        source, target = parse_caption(pair.source), parse_caption(pair.target)
+        assert target == pair.target_spec
+        changed = [a for a in source.as_dict() if getattr(source, a) != getattr(target, a)]
+        assert changed == [pair.attribute]
+        assert len(set(pair.source.split()) ^ set(pair.target.split())) == 2  # one word each way
+
+
+def test_only_attributes_the_checker_reads_are_edited():
+    assert edit_attributes(("color", "shape", "direction", "background")) == [
+        "color",
+        "shape",
+        "direction",
+        "background",
+    ]
+    assert edit_attributes(None)[-2:] == ["size", "speed"]
+
+
+class FakeEmbedder:
+    """Fixed unit vectors per prompt, so the nearest neighbours are known."""
+
+    name, dim = "fake", 2
+
+    def __init__(self, angles: dict[str, float]) -> None:
+        self.angles = angles
+
+    def embed(self, prompts: list[str]) -> np.ndarray:
+        return np.array([[np.cos(self.angles[p]), np.sin(self.angles[p])] for p in prompts], dtype=np.float32)
+
+
+def test_each_prompt_is_paired_with_its_nearest_neighbour_above_the_floor(tmp_path):
+    path = tmp_path / "prompts.txt"
+    path.write_text("a red cat\n\na blue cat\na red cat\na green car\nsomething else\n")
+    prompts = read_prompts(path)
+    assert prompts == ["a red cat", "a blue cat", "a green car", "something else"]
+    embedder = FakeEmbedder({"a red cat": 0.0, "a blue cat": 0.1, "a green car": 0.5, "something else": 2.0})
+    pairs = neighbour_pairs(prompts, embedder, min_similarity=0.8)
+    # cos 0.1 ~ 0.995 (the cats, both ways), cos 0.4 ~ 0.92 (the car's nearest: the blue cat); cos 1.5 < 0.8
+    assert [(p.source, p.target) for p in pairs] == [
+        ("a blue cat", "a red cat"),
+        ("a red cat", "a blue cat"),
+        ("a blue cat", "a green car"),
+    ]
+    assert len(neighbour_pairs(prompts, embedder, min_similarity=0.8, limit=1)) == 1
