@@ -19,12 +19,8 @@ def test_vocabulary_pairs_change_exactly_the_named_attribute():
 
 
 def test_only_attributes_the_checker_reads_are_edited():
-    assert edit_attributes(("color", "shape", "direction", "background")) == [
-        "color",
-        "shape",
-        "direction",
-        "background",
-    ]
+    readable = ("color", "shape", "direction", "background")
+    assert edit_attributes(readable) == list(readable)
     assert edit_attributes(None)[-2:] == ["size", "speed"]
 
 
