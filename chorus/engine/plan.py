@@ -16,9 +16,9 @@ Cases, deliberately distinct:
   measured at this step count: the calibrated plan, clipped to the stored latents and the repair
   budget; a calibrated class with no plan within its bound: miss.
 - unrelated prompt, similarity below ``min_similarity``, or an uncalibrated edit at fewer than
-  ``min_edit_steps`` steps: miss. In a few-step model the first step already fixes colour, shape and motion, so an edit
-  that starts from the source's trajectory keeps the source's attributes (``chorus calibrate`` measures
-  it per plan).
+  ``min_edit_steps`` steps: miss. In a few-step model the first step already fixes colour, shape and
+  motion, so an edit that starts from the source's trajectory keeps the source's attributes (``chorus
+  calibrate`` measures it per plan).
 Similarity only scales how much is reused; it never decides that nothing needs recomputing.
 Stages are placed by noise level (``StepGrid``): the same policy covers the same part of the trajectory
 at any step count and on any sampler grid.
