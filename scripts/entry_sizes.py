@@ -7,9 +7,8 @@ capture configuration the default reuse policy needs (chorus.cache.entry_size); 
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 
-from chorus.cache.entry_size import WAN21, context_stride, entry_size, wan_sigmas
+from chorus.cache.entry_size import WAN21, entry_size, fit_stage2, wan_sigmas
 from chorus.config import get_settings
 from chorus.engine.capture import CaptureConfig
 from chorus.engine.plan import ReusePolicy
@@ -26,25 +25,29 @@ def main() -> None:
     base = CaptureConfig(map_stride=tuple(settings.cache_capture_map_stride))
     budget = settings.cache_context_max_mb * 2**20
     print(
-        "| model | size | steps | prompt tokens | latent steps | map steps | context stride"
-        " | latents MB | maps MB | context MB | entry MB |"
+        "| model | size | steps | prompt tokens | latent steps | map steps | preview stride | context stride"
+        " | latents MB | maps MB | Stage-2 MB | entry MB |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for steps in args.steps:
         config = ReusePolicy().capture_for(base, steps, wan_sigmas(steps))
         for model, space in WAN21.items():
             for name, (height, width) in SIZES.items():
                 grid = space.token_grid(81, height, width)
-                stride = context_stride(space.layers, space.width, grid, config, budget)
-                stored = replace(config, context_stride=stride) if stride else replace(config, context_steps=())
+                stored = fit_stage2(space.layers, space.width, grid, config, budget)
                 for tokens in args.text_tokens:
                     size = entry_size(space, 81, height, width, stored, tokens)
                     print(
                         f"| {model} | {name} {height}x{width}x81 | {steps} | {tokens} | {list(config.latent_steps)}"
-                        f" | {list(config.map_steps)} | {list(stride) if stride and config.context_steps else 'none'}"
+                        f" | {list(config.map_steps)} | {_stride(stored.preview_stride if stored.map_steps else ())}"
+                        f" | {_stride(stored.context_stride if stored.context_steps else ())}"
                         f" | {size.latent_bytes / 1e6:.1f} | {size.map_bytes / 1e6:.1f}"
-                        f" | {size.context_bytes / 1e6:.1f} | {size.total / 1e6:.1f} |"
+                        f" | {size.stage2_bytes / 1e6:.1f} | {size.total / 1e6:.1f} |"
                     )
+
+
+def _stride(stride: tuple[int, ...] | None) -> str:
+    return str(list(stride)) if stride else "none"
 
 
 if __name__ == "__main__":

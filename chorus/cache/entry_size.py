@@ -6,8 +6,9 @@ averaged over the stored steps. ``ReusePolicy.capture_for`` stores exactly those
 so an entry's size follows the policy, not the step count. Maps are averaged over heads and layers and
 keep only the prompt's own token columns, so model size (1.3B vs 14B: layers and heads) does not change
 an entry: the latent's shape (VAE channels and factors) and the token grid (patch, pooling) do. Stage 2's
-context is the exception: every block's keys and values of both CFG passes at each step a Stage 2 may
-run, so it grows with layers and width; ``context_stride`` picks the finest pooling that fits a budget.
+material is the exception: the context (every block's keys and values of both CFG passes at each step a
+Stage 2 may run) and one block's cross-attention queries (the target's preview) grow with layers and
+width; ``fit_stage2`` pools them as finely as a budget allows.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from chorus.engine.capture import CaptureConfig, Grid
-from chorus.engine.context import pooled_grid
+from chorus.engine.capture import CaptureConfig, Grid, pooled_grid
 
 FP16 = 2
 
@@ -56,11 +56,11 @@ def wan_sigmas(steps: int, shift: float = 3.0) -> list[float]:
 class EntrySize:
     latent_bytes: int
     map_bytes: int
-    context_bytes: int = 0
+    stage2_bytes: int = 0  # the context and the target's preview queries
 
     @property
     def total(self) -> int:
-        return self.latent_bytes + self.map_bytes + self.context_bytes
+        return self.latent_bytes + self.map_bytes + self.stage2_bytes
 
 
 def context_bytes(layers: int, width: int, grid: Grid, config: CaptureConfig, passes: int = 2) -> int:
@@ -70,14 +70,30 @@ def context_bytes(layers: int, width: int, grid: Grid, config: CaptureConfig, pa
     return len(config.context_steps or ()) * passes * layers * 2 * cells * width * config.latent_dtype.itemsize
 
 
-def context_stride(
+def preview_bytes(width: int, grid: Grid, config: CaptureConfig) -> int:
+    """Bytes of the one block's queries ``config`` stores for the target's preview maps."""
+    if not config.map_steps or config.preview_stride == ():
+        return 0
+    stride = config.map_stride if config.preview_stride is None else config.preview_stride
+    return math.prod(pooled_grid(grid, stride)) * width * FP16
+
+
+def fit_stage2(
     layers: int, width: int, grid: Grid, config: CaptureConfig, budget: float, passes: int = 2
-) -> Grid | None:
-    """The finest of ``CONTEXT_STRIDES`` whose context fits ``budget`` bytes; None: none fits."""
+) -> CaptureConfig:
+    """``config`` with Stage 2's material pooled to fit ``budget`` bytes: the target's preview first (the
+    map stride, else coarser in space, else none), then the context in what is left (the finest of
+    ``CONTEXT_STRIDES`` that fits, else none: Stage 2 then runs context-free)."""
+    h, w = config.map_stride[1:]
+    for stride in [(config.map_stride[0], h * k, w * k) for k in (1, 2, 4)] + [()]:
+        config = replace(config, preview_stride=stride)
+        if preview_bytes(width, grid, config) <= budget:
+            break
+    left = budget - preview_bytes(width, grid, config)
     for stride in CONTEXT_STRIDES:
-        if context_bytes(layers, width, grid, replace(config, context_stride=stride), passes) <= budget:
-            return stride
-    return None
+        if context_bytes(layers, width, grid, replace(config, context_stride=stride), passes) <= left:
+            return replace(config, context_stride=stride)
+    return replace(config, context_steps=())
 
 
 def entry_size(
@@ -86,9 +102,9 @@ def entry_size(
     """Tensor bytes of one entry (the safetensors header adds about a kilobyte); ``passes``: 2 with guidance."""
     latent = math.prod(space.latent(frames, height, width)) * config.latent_dtype.itemsize
     grid = space.token_grid(frames, height, width)
-    pooled = math.prod(math.ceil(n / s) for n, s in zip(grid, config.map_stride))
+    pooled = math.prod(pooled_grid(grid, config.map_stride))
     return EntrySize(
         len(config.latent_steps) * latent,
         len(config.map_steps) * pooled * text_tokens * FP16,
-        context_bytes(space.layers, space.width, grid, config, passes),
+        context_bytes(space.layers, space.width, grid, config, passes) + preview_bytes(space.width, grid, config),
     )

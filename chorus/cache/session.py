@@ -31,7 +31,7 @@ import torch
 
 from chorus.cache.backends.base import CacheBackend, Found
 from chorus.cache.embedder import PromptEmbedder
-from chorus.cache.entry_size import context_stride
+from chorus.cache.entry_size import fit_stage2
 from chorus.cache.namespace import SHARED_DOMAIN, Namespace
 from chorus.engine.capture import CaptureConfig, CapturedRun
 from chorus.engine.denoise import Canceled, DenoiseStats, GenerationRequest, StepCallback
@@ -296,14 +296,13 @@ class CacheSession:
         steps = request.num_inference_steps
         sigmas = make_scheduler(self.adapter, steps).sigmas
         config = self.config.policy.capture_for(self.config.capture, steps, sigmas, self.adapter.card.calibration)
-        if not config.context_steps:
+        if not config.map_steps and not config.context_steps:
             return config
         model = self.adapter.transformer.config
         width = model.num_attention_heads * model.attention_head_dim
         _, *latent = self.adapter.latent_shape(request.num_frames, request.height, request.width)
         grid = tuple(n // p for n, p in zip(latent, self.adapter.patch_size))
-        stride = context_stride(model.num_layers, width, grid, config, self.config.context_max_bytes)
-        return replace(config, context_stride=stride) if stride else replace(config, context_steps=())
+        return fit_stage2(model.num_layers, width, grid, config, self.config.context_max_bytes)
 
     def denoise(self, on_step: StepCallback | None = None, stats: DenoiseStats | None = None) -> torch.Tensor:
         """The staged denoise of the batch, each job by its plan; uint8 frames (B, F, H, W, 3)."""

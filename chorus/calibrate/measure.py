@@ -1,9 +1,10 @@
 """Running edit pairs with a candidate plan and measuring them against the full computation.
 
 Each pair's source runs once in full with capture; its diff, region and edit class come from the
-engine's own code, as a cache hit's would (``chorus.engine.prepare``). Candidate plans are built here
-as ``ReusePlan`` directly, never through the policy's gate, and run through the worker's engine path
-(``generate_with_reuse``). Compute is the engine's count of transformer tokens.
+engine's own code, as a cache hit's would (``chorus.engine.prepare.edit_region``, ``classify_edit``).
+Candidate plans are built here as ``ReusePlan`` directly, never through the policy's gate, and run
+through the worker's engine path (``generate_with_reuse``). Compute is the engine's count of
+transformer tokens.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from chorus.engine.capture import CaptureConfig, CapturedRun
 from chorus.engine.denoise import DenoiseStats, GenerationRequest
 from chorus.engine.edit_class import EditClass, classify_edit
 from chorus.engine.plan import ReusePlan
+from chorus.engine.prepare import edit_region
 from chorus.engine.prompt_diff import DiffKind, PromptDiff, diff_for
-from chorus.engine.region import RegionConfig, RegionMask, region_mask
+from chorus.engine.region import RegionConfig, RegionMask
 from chorus.engine.staged import ReuseSource, generate_with_reuse
 from chorus.engine.tgaa import TGAAConfig
 from chorus.eval.checker import read_clips
@@ -85,17 +87,9 @@ def prepare_pairs(
         diff = diff_for(adapter.text_encoder, run.prompt, target.prompt)
         if diff.kind is not DiffKind.EDITED:
             continue
-        mask = region_of(run, diff, region)
+        mask = edit_region(adapter, run, target.prompt, diff, region)
         prepared.append(PreparedPair(pair, target, run, diff, mask, classify_edit(mask)))
     return prepared
-
-
-def region_of(run: CapturedRun, diff: PromptDiff, config: RegionConfig) -> RegionMask | None:
-    """The edit's region from the source's maps, as ``prepare_reuse`` builds it (None: no maps)."""
-    maps = run.mean_map()
-    if maps is None:
-        return None
-    return region_mask(maps, diff.source_tokens, run.map_grid, run.token_grid, config)
 
 
 def candidate_plan(candidate: CalibratedPlan, prepared: PreparedPair) -> ReusePlan:

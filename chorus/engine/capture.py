@@ -34,6 +34,10 @@ class CaptureConfig:
     map_steps: tuple[int, ...] | None = None  # 0-based steps whose cross-attention is recorded; None: all
     map_layers: tuple[int, ...] | None = None  # block indices recorded (their maps are averaged); None: all
     map_stride: Grid = (1, 2, 2)  # average-pool the (t, h, w) token grid by this before storing (2x2 patches)
+    # The block whose cross-attention queries (pooled by preview_stride) are stored at the first map step,
+    # so a target's own maps can be read off them (chorus.engine.preview); None: the middle recorded block.
+    preview_layer: int | None = None
+    preview_stride: Grid | None = None  # None: the map stride; () stores no preview
     context_steps: tuple[int, ...] | None = None  # 0-based steps whose self-attention keys/values are stored
     context_stride: Grid = (1, 1, 1)  # average-pool those keys/values over (t, h, w) cells of this size
     latent_dtype: torch.dtype = torch.float16  # latents and context are stored in this
@@ -69,10 +73,13 @@ class CapturedRun:
     # 0-based step -> (passes, layers, 2, cells, inner): self-attention keys and values, pooled by context_stride
     context: dict[int, torch.Tensor] = field(default_factory=dict)
     context_stride: Grid = (1, 1, 1)
+    previews: dict[int, torch.Tensor] = field(default_factory=dict)  # 0-based step -> (cells, inner) queries
+    preview_layer: int | None = None  # the block the previews' queries come from
+    preview_grid: Grid | None = None  # the grid of the previews' cells
 
     @property
     def nbytes(self) -> int:
-        tensors = [*self.latents.values(), *self.attn_maps.values(), *self.context.values()]
+        tensors = [*self.latents.values(), *self.attn_maps.values(), *self.context.values(), *self.previews.values()]
         return sum(t.numel() * t.element_size() for t in tensors)
 
     def mean_map(self) -> torch.Tensor | None:
@@ -85,6 +92,7 @@ class CapturedRun:
         out = {f"latent.{k}": v.contiguous() for k, v in self.latents.items()}
         out.update({f"attn.{k}": v.contiguous() for k, v in self.attn_maps.items()})
         out.update({f"context.{k}": v.contiguous() for k, v in self.context.items()})
+        out.update({f"query.{k}": v.contiguous() for k, v in self.previews.items()})
         return out
 
     def metadata(self) -> dict[str, Any]:
@@ -101,12 +109,14 @@ class CapturedRun:
             "map_steps": sorted(self.attn_maps),
             "context_steps": sorted(self.context),
             "context_stride": list(self.context_stride),
+            "preview_layer": self.preview_layer,
+            "preview_grid": list(self.preview_grid) if self.preview_grid else None,
             "nbytes": self.nbytes,
         }
 
     @classmethod
     def from_parts(cls, metadata: dict[str, Any], tensors: dict[str, torch.Tensor]) -> CapturedRun:
-        parts: dict[str, dict[int, torch.Tensor]] = {"latent": {}, "attn": {}, "context": {}}
+        parts: dict[str, dict[int, torch.Tensor]] = {"latent": {}, "attn": {}, "context": {}, "query": {}}
         for name, tensor in tensors.items():
             kind, step = name.split(".")
             parts[kind][int(step)] = tensor
@@ -123,6 +133,9 @@ class CapturedRun:
             attn_maps=parts["attn"],
             context=parts["context"],
             context_stride=tuple(metadata.get("context_stride", (1, 1, 1))),
+            previews=parts["query"],
+            preview_layer=metadata.get("preview_layer"),
+            preview_grid=tuple(metadata["preview_grid"]) if metadata.get("preview_grid") else None,
         )
 
 
@@ -130,8 +143,9 @@ class CaptureState:
     """Maps and latents recorded so far, per request key. The denoise loop calls ``begin_forward``
     before a transformer call to say which step it is and whose conditional rows to record."""
 
-    def __init__(self, config: CaptureConfig) -> None:
-        self.config = config
+    def __init__(self, config: CaptureConfig, preview_layer: int | None = None) -> None:
+        self.config, self.preview_layer = config, preview_layer
+        self.preview_step = min(config.map_steps, default=None) if config.map_steps is not None else 0
         self.reset()
 
     def reset(self) -> None:
@@ -140,6 +154,7 @@ class CaptureState:
         self.latents: dict[Hashable, dict[int, torch.Tensor]] = defaultdict(dict)
         self._map_sums: dict[Hashable, dict[int, torch.Tensor]] = defaultdict(dict)
         self._map_counts: dict[Hashable, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        self._previews: dict[Hashable, dict[int, torch.Tensor]] = defaultdict(dict)
 
     def begin_forward(self, step: int, rows: Sequence[Hashable | None]) -> None:
         """The next forwards are step ``step``; conditional row i belongs to ``rows[i]`` (None: not recorded)."""
@@ -162,6 +177,19 @@ class CaptureState:
             sums[self.step] = sums.get(self.step, 0) + probs[row].float()
             self._map_counts[key][self.step] += 1
 
+    @property
+    def preview_stride(self) -> Grid:
+        return self.config.map_stride if self.config.preview_stride is None else self.config.preview_stride
+
+    def previewing(self, layer: int) -> bool:
+        return self.recording and layer == self.preview_layer and self.step == self.preview_step
+
+    def add_previews(self, queries: torch.Tensor) -> None:
+        """The preview layer's (cond rows, video tokens, inner) normed cross-attention queries."""
+        for row, key in enumerate(self.rows):
+            if key is not None:
+                self._previews[key][self.step] = queries[row].float()
+
     def add_latent(self, key: Hashable, steps_done: int, latent: torch.Tensor) -> None:
         if self.config.stores_latent(steps_done):
             self.latents[key][steps_done] = latent.detach().to("cpu", self.config.latent_dtype).clone()
@@ -171,33 +199,48 @@ class CaptureState:
     ) -> tuple[dict[int, torch.Tensor], Grid]:
         """The key's stored maps (layer-averaged, pooled, fp16, on CPU) and their grid. ``text_tokens``: keep
         the prompt's own token columns only (the diff never points past them; UMT5 pads to 512)."""
-        stride = self.config.map_stride
-        out, grid = {}, token_grid
+        stride, out = self.config.map_stride, {}
         for step, total in sorted(self._map_sums[key].items()):
-            mean = total[:, :text_tokens] / self._map_counts[key][step]  # (N, L)
-            cube = mean.T.reshape(1, -1, *token_grid)  # (1, L, t, h, w)
-            if stride != (1, 1, 1):
-                cube = F.avg_pool3d(cube, stride, stride, ceil_mode=True)
-            grid = tuple(cube.shape[2:])
-            out[step] = cube.flatten(2)[0].T.to("cpu", torch.float16).contiguous()
-        return out, grid
+            out[step] = _pooled(total[:, :text_tokens] / self._map_counts[key][step], token_grid, stride)
+        return out, pooled_grid(token_grid, stride)
+
+    def previews(self, key: Hashable, token_grid: Grid) -> tuple[dict[int, torch.Tensor], Grid]:
+        """The key's preview queries (pooled, fp16, on CPU) and their grid."""
+        stride = self.preview_stride
+        return {step: _pooled(q, token_grid, stride) for step, q in self._previews[key].items()}, pooled_grid(
+            token_grid, stride
+        )
 
 
-def cross_attention_probs(attn: torch.nn.Module, hidden: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-    """Softmax attention probabilities of a Wan attn2 module averaged over heads: (B, N, L) float32.
+def _pooled(tokens: torch.Tensor, token_grid: Grid, stride: Grid) -> torch.Tensor:
+    """(N, D) on ``token_grid`` -> (cells, D) average-pooled by ``stride``, fp16 on CPU."""
+    cube = tokens.T.reshape(1, -1, *token_grid)  # (1, D, t, h, w)
+    if stride != (1, 1, 1):
+        cube = F.avg_pool3d(cube, stride, stride, ceil_mode=True)
+    return cube.flatten(2)[0].T.to("cpu", torch.float16).contiguous()
+
+
+def pooled_grid(grid: Grid, stride: Grid) -> Grid:
+    """The grid of ``grid`` average-pooled by ``stride`` (border cells partial)."""
+    return tuple(-(-g // s) for g, s in zip(grid, stride))
+
+
+def probs_from_queries(attn: torch.nn.Module, queries: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+    """Softmax attention probabilities of a Wan attn2 module averaged over heads, (B, N, L) float32, from
+    its normed queries (B, N, inner): a target's cross-attention can be read off a source's stored queries.
     Heads are accumulated one at a time to bound memory at full video resolution."""
-    query = attn.norm_q(attn.to_q(hidden)).unflatten(2, (attn.heads, -1)).float()
+    query = queries.unflatten(2, (attn.heads, -1)).float()
     key = attn.norm_k(attn.to_k(text)).unflatten(2, (attn.heads, -1)).float()
     scale = query.shape[-1] ** -0.5
-    total = torch.zeros(hidden.shape[0], hidden.shape[1], text.shape[1], device=hidden.device)
+    total = torch.zeros(query.shape[0], query.shape[1], text.shape[1], device=query.device)
     for h in range(attn.heads):
         total += torch.softmax(torch.einsum("bnd,bld->bnl", query[:, :, h], key[:, :, h]) * scale, dim=-1)
     return total / attn.heads
 
 
 class CaptureProcessor:
-    def __init__(self, inner: Any, state: CaptureState) -> None:
-        self.inner, self.state = inner, state
+    def __init__(self, layer: int, inner: Any, state: CaptureState) -> None:
+        self.layer, self.inner, self.state = layer, inner, state
 
     def __call__(
         self,
@@ -211,14 +254,19 @@ class CaptureProcessor:
             cond = len(self.state.rows)  # rows [0, cond) are the conditional pass, then unconditional ones
             if not cond <= hidden_states.shape[0] <= 2 * cond:
                 raise ValueError(f"capture expects {cond} to {2 * cond} rows, got {hidden_states.shape[0]}")
-            self.state.add_maps(cross_attention_probs(attn, hidden_states[:cond], encoder_hidden_states[:cond]))
+            queries = attn.norm_q(attn.to_q(hidden_states[:cond]))
+            self.state.add_maps(probs_from_queries(attn, queries, encoder_hidden_states[:cond]))
+            if self.state.previewing(self.layer):
+                self.state.add_previews(queries)
         return self.inner(attn, hidden_states, encoder_hidden_states, attention_mask, rotary_emb)
 
 
 def apply_capture(transformer: torch.nn.Module, config: CaptureConfig) -> CaptureState:
     """Install map capture on the configured cross-attention layers; returns the state it records into."""
-    state = CaptureState(config)
-    wrap_attention(transformer, config.map_layers, lambda _, inner: CaptureProcessor(inner, state), CaptureProcessor)
+    layers = list(range(len(transformer.blocks))) if config.map_layers is None else list(config.map_layers)
+    preview = config.preview_layer if config.preview_layer is not None else layers[len(layers) // 2]
+    state = CaptureState(config, preview if preview in layers and config.preview_stride != () else None)
+    wrap_attention(transformer, layers, lambda i, inner: CaptureProcessor(i, inner, state), CaptureProcessor)
     return state
 
 

@@ -31,10 +31,6 @@ from chorus.engine.capture import Grid
 from chorus.engine.processors import unwrap_attention, wrap_attention
 
 
-def pooled_grid(grid: Grid, stride: Grid) -> Grid:
-    return tuple(math.ceil(g / s) for g, s in zip(grid, stride))
-
-
 def _pool(tokens: torch.Tensor, grid: Grid, stride: Grid) -> torch.Tensor:
     """(rows, N, D) tokens on ``grid`` -> (rows, cells, D) averaged over ``stride`` cells."""
     if stride == (1, 1, 1):

@@ -8,11 +8,27 @@ from chorus.engine.capture import CapturedRun
 from chorus.engine.denoise import GenerationRequest
 from chorus.engine.edit_class import classify_edit
 from chorus.engine.plan import ReusePlan, ReusePolicy
-from chorus.engine.prompt_diff import DiffKind, diff_for
-from chorus.engine.region import RegionConfig, region_mask
+from chorus.engine.preview import target_maps
+from chorus.engine.prompt_diff import DiffKind, PromptDiff, diff_for
+from chorus.engine.region import RegionConfig, RegionMask, region_mask
 from chorus.engine.sampling import make_scheduler
 from chorus.engine.staged import ReuseSource
 from chorus.models.base import VideoModelAdapter
+
+
+def edit_region(
+    adapter: VideoModelAdapter, run: CapturedRun, prompt: str, diff: PromptDiff, config: RegionConfig
+) -> RegionMask | None:
+    """Stage 2's region for an edit: where the source attended to its differing tokens, unioned with where
+    the target would attend to its own (chorus.engine.preview); None when the source stored no maps."""
+    maps = run.mean_map()
+    if maps is None:
+        return None
+    mask = region_mask(maps, diff.source_tokens, run.map_grid, run.token_grid, config).mask
+    target = target_maps(adapter, run, prompt)
+    if target is not None and diff.target_tokens:
+        mask = mask | region_mask(target, diff.target_tokens, run.preview_grid, run.token_grid, config).mask
+    return RegionMask(mask)
 
 
 def prepare_reuse(
@@ -24,9 +40,9 @@ def prepare_reuse(
     region: RegionConfig | None = None,
     source_id: str | None = None,
 ) -> tuple[ReusePlan, ReuseSource | None]:
-    """Diff the prompts, locate the edit's region in the source's attention maps, classify the edit, plan
-    (by the model card's calibration where it has one for the class). The source is None when the plan
-    is a miss. ``adapter.text_encoder`` must expose ``tokenizer`` and ``max_tokens``."""
+    """Diff the prompts, locate the edit's region in the source's and the target's attention maps, classify
+    the edit, plan (by the model card's calibration where it has one for the class). The source is None
+    when the plan is a miss. ``adapter.text_encoder`` must expose ``tokenizer`` and ``max_tokens``."""
     policy, region = policy or ReusePolicy(), region or RegionConfig()
     steps = request.num_inference_steps
     if run.num_steps != steps or run.guidance_scale != request.guidance_scale:
@@ -34,10 +50,7 @@ def prepare_reuse(
     if (miss := policy.dissimilar(similarity, steps, source_id)) is not None:  # no tokenizing needed
         return miss, None
     diff = diff_for(adapter.text_encoder, run.prompt, request.prompt)
-    mask = None
-    maps = run.mean_map()
-    if diff.kind is DiffKind.EDITED and maps is not None:
-        mask = region_mask(maps, diff.source_tokens, run.map_grid, run.token_grid, region)
+    mask = edit_region(adapter, run, request.prompt, diff, region) if diff.kind is DiffKind.EDITED else None
     plan = policy.plan(
         similarity,
         diff,

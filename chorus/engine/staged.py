@@ -269,6 +269,7 @@ class _Loop:
     def captured_run(self, b: int) -> CapturedRun:
         request = self.requests[b]
         maps, map_grid = self.capture.maps(b, self.grid, len(self.text_enc.token_ids[b]))
+        previews, preview_grid = self.capture.previews(b, self.grid)
         return CapturedRun(
             prompt=request.prompt,
             negative_prompt=request.negative_prompt,
@@ -282,6 +283,9 @@ class _Loop:
             attn_maps=maps,
             context=self.context.context(b),
             context_stride=self.context.stride,
+            previews=previews,
+            preview_layer=self.capture.preview_layer if previews else None,
+            preview_grid=preview_grid if previews else None,
         )
 
 

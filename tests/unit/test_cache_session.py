@@ -90,8 +90,16 @@ def test_misses_capture_attention_maps_only_at_step_counts_where_edits_are_reuse
     session.jobs = [miss]
     policy = cache.config.policy
     expected = policy.capture_for(CaptureConfig(), steps, make_scheduler(adapter, steps).sigmas)
-    assert miss.role is Role.miss and miss.admissible and session.capture() == expected
+    captured = session.capture()
+    assert miss.role is Role.miss and miss.admissible
+    assert (captured.latent_steps, captured.map_steps, captured.context_steps) == (
+        expected.latent_steps,
+        expected.map_steps,
+        expected.context_steps,  # the tiny model's full context fits the entry budget
+    )
     assert bool(expected.map_steps) == (steps >= policy.min_edit_steps)  # maps only where edits are reused
+    if expected.map_steps:
+        assert captured.context_stride == (1, 1, 1) and captured.preview_stride == captured.map_stride
 
 
 def test_an_unreachable_cache_database_makes_the_job_a_miss():
