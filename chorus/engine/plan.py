@@ -168,7 +168,7 @@ class ReusePolicy:
         latents: set[int] = {num_steps} if self.replay_identical else set()
         if (variant := min(grid.steps_down_to(self.seed_variant_sigma), budget)) > 0:
             latents.add(variant)
-        maps: tuple[int, ...] | None = ()
+        maps: tuple[int, ...] = ()
         context: tuple[int, ...] = ()
         if self.reuses_edits(num_steps):
             k1 = min(grid.steps_down_to(self.stage1_sigma), budget)
@@ -180,7 +180,7 @@ class ReusePolicy:
         calibrated = min(calibration.end_steps(num_steps), budget) if calibration is not None else 0
         latents.update(range(1, calibrated + 1))
         if calibrated:
-            maps = capture.map_steps
+            maps = tuple(range(num_steps)) if capture.map_steps is None else capture.map_steps
             context = tuple(sorted(set(context) | calibration.context_steps(num_steps)))
         elif maps and capture.map_steps is not None:
             maps = capture.map_steps
