@@ -24,11 +24,22 @@ _TEMPLATES = (
 )
 
 
-def caption(spec: ClipSpec, rng: np.random.Generator | None = None, template: int | None = None) -> str:
+# The phrasings that name every attribute, size and speed included.
+COMPLETE_TEMPLATES = tuple(i for i, t in enumerate(_TEMPLATES) if "{size}" in t and "{speed}" in t)
+
+
+def caption(
+    spec: ClipSpec, rng: np.random.Generator | None = None, template: int | None = None, complete: bool = False
+) -> str:
     """A caption naming the clip's colour, shape, direction and background (and
-    sometimes size and speed). ``template`` pins the phrasing; otherwise random."""
+    sometimes size and speed). ``template`` pins the phrasing (and its motion words); otherwise it is
+    random, among ``COMPLETE_TEMPLATES`` if ``complete`` (a caption that names size and speed too)."""
     rng = rng or np.random.default_rng()
-    t = _TEMPLATES[template if template is not None else int(rng.integers(len(_TEMPLATES)))]
+    if template is None:
+        choices = COMPLETE_TEMPLATES if complete else range(len(_TEMPLATES))
+        t = _TEMPLATES[choices[int(rng.integers(len(choices)))]]
+    else:
+        t = _TEMPLATES[template]
     phrases = _DIRECTION_PHRASES[spec.direction]
     motion = phrases[0] if template is not None else phrases[int(rng.integers(len(phrases)))]
     return t.format(
