@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from chorus.bench.metrics import add_fidelity, add_ratios, group_rows, summarize
+from chorus.bench.metrics import add_fidelity, add_ratios, group_rows, paired_rows, summarize
 from chorus.bench.systems import (
     IntraCache,
     Record,
@@ -248,6 +248,7 @@ class Benchmark:
             "intra_cache_choice": self.chosen,
             "tuning": self.tuning,
             "rows": self.rows,
+            "paired": paired_rows(self.records, traces),
             "sweep": self.sweep,
             "records": [asdict(r) for r in self.records],
         }

@@ -152,3 +152,12 @@ def save_trace(path: Path, items: list[TraceItem]) -> None:
 
 def load_trace(path: Path) -> list[TraceItem]:
     return [TraceItem.from_json(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def sources(trace: list[TraceItem]) -> dict[int, int]:
+    """Per request index, the request its chain of parents starts from: its source, with which it shares
+    whatever a cache reuses (the paired intervals resample sources together)."""
+    root: dict[int, int] = {}
+    for item in trace:
+        root[item.index] = item.index if item.parent is None else root[item.parent]
+    return root
