@@ -13,6 +13,12 @@ so the checker judges each of them, and an edit changes exactly one word of the 
 says what a request is (an edit kind, a seed variant or new); the report's per-kind rows group by it.
 Only held-in colour x shape pairs are used (the model never saw the held-out ones). The first
 ``warmup`` requests of a trace are its cold phase (empty cache); the rest are the warm phase.
+
+How long a stream must be: the benchmark's quality figures are paired (the same requests and seeds with
+the cache on and off), and the interval on a paired difference narrows with the number of requests on
+which the two sides disagree and with the number of distinct sources (``chorus.bench.paired``); full mode
+(``chorus.bench.runner.FULL``) is sized for +-3 points on its main comparison, and the report prints how
+many requests its own run would have needed.
 """
 
 from __future__ import annotations
@@ -143,6 +149,12 @@ def make_trace(stream: str, n: int, warmup: int, seed: int = 0) -> list[TraceIte
         TraceItem(i, stream, "cold" if i < warmup else "warm", prompt, int(seeds[i]), spec, edit=edit, parent=parent)
         for i, (prompt, spec, edit, parent) in enumerate(rows)
     ]
+
+
+def prefix(trace: list[TraceItem], n: int, warmup: int) -> list[TraceItem]:
+    """The first ``n`` requests of a trace, the first ``warmup`` of them its cold phase: a shorter run of
+    the same stream, whose requests keep their kinds and sources (parents always come earlier)."""
+    return [replace(item, phase="cold" if item.index < warmup else "warm") for item in trace[:n]]
 
 
 def save_trace(path: Path, items: list[TraceItem]) -> None:

@@ -1,6 +1,6 @@
 """The benchmark's traces (seeded, every edit kind present, an edit changes one attribute and its word)."""
 
-from chorus.bench.workload import EDITS, NEW, SEED_VARIANT, load_trace, make_trace, save_trace
+from chorus.bench.workload import EDITS, NEW, SEED_VARIANT, load_trace, make_trace, prefix, save_trace, sources
 from chorus.data.captions import named_attributes, parse_caption
 from chorus.data.shapes import ClipSpec
 from chorus.eval.checker import ATTRIBUTES
@@ -51,3 +51,11 @@ def test_repeat_stream_repeats_prompts_with_new_seeds():
 def test_unrelated_stream_names_every_attribute():
     for item in make_trace("unrelated", 30, 5):
         assert named_attributes(item.prompt) == set(ATTRIBUTES) and parse_caption(item.prompt) == item.spec
+
+
+def test_a_prefix_keeps_kinds_and_sources_and_moves_the_warm_up():
+    trace = make_trace("similar", 80, 20)
+    short = prefix(trace, 40, 10)
+    assert [i.kind for i in short] == [i.kind for i in trace[:40]]
+    assert sources(short) == {i: s for i, s in sources(trace).items() if i < 40}
+    assert [i.phase for i in short].count("cold") == 10
