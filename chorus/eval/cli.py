@@ -52,17 +52,13 @@ def _table(model_id: str, revision: str, result: dict[str, Any]) -> Table:
     table.add_column("accuracy", justify="right")
     table.add_column("prompts judged", justify="right")
     table.add_column("most common errors (prompted->read)")
-    for key in (*ATTRIBUTES, f"all ({', '.join(CORE)})"):
+    rows = [(a, a, result["judged"][a]) for a in ATTRIBUTES] + [(f"all ({', '.join(CORE)})", "all", result["n"])]
+    for label, key, judged in rows:
         errors = list(result["errors"].get(key, {}).items())[:_TOP_ERRORS]
-        accuracy = result.get(key.split()[0])
-        table.add_row(
-            key,
-            "–" if accuracy is None else f"{accuracy:.1%}",
-            str(result["judged"].get(key, result["n"])),
-            ", ".join(f"{e} x{n}" for e, n in errors),
-        )
+        accuracy = "–" if key not in result else f"{result[key]:.1%}"  # no prompt named it
+        table.add_row(label, accuracy, str(judged), ", ".join(f"{e} x{n}" for e, n in errors))
     table.add_section()
-    table.add_row("s/clip (batch 1)", f"{result['seconds_per_clip']:.3f}", "")
-    table.add_row("s/clip (batched)", f"{result['batched_seconds_per_clip']:.3f}", "")
-    table.add_row("temporal change vs data", f"{result['temporal_consistency']:.2f}", "1.0 = moves like the data")
+    table.add_row("s/clip (batch 1)", f"{result['seconds_per_clip']:.3f}", "", "")
+    table.add_row("s/clip (batched)", f"{result['batched_seconds_per_clip']:.3f}", "", "")
+    table.add_row("temporal change vs data", f"{result['temporal_consistency']:.2f}", "", "1.0 = moves like the data")
     return table
