@@ -277,13 +277,15 @@ def _kind_section(result: dict[str, Any], steps: int) -> list[str]:
     ]
     main = _paired(result, "chorus", steps)
     if main:
-        needed = main["requests_for_half_width"]
+        needed, half = main["requests_for_half_width"], f"±{100 * HALF_WIDTH:.0f} points"
+        sizing = (
+            f"no request came out differently with the cache on, so this run cannot say how many {half} takes"
+            if needed is None
+            else f"for {half} a stream like this needs about {needed} warm requests"
+        )
         lines += [
             f"Main comparison (Chorus vs no cache, similar stream, accuracy all): Δ {_ci(main['accuracy_all'])} "
-            f"pts on {main['n']} requests from {main['sources']} sources; for ±{100 * HALF_WIDTH:.0f} points a "
-            "stream like this needs "
-            + ("any number of requests (the two never differ)" if needed is None else f"about {needed} warm requests")
-            + ".",
+            f"pts on {main['n']} requests from {main['sources']} sources; {sizing}.",
             "",
         ]
     for stream in result["streams"]:
