@@ -19,7 +19,17 @@ from chorus.vocab import Stage
 
 # The cache's own phases around the engine's stages (chorus.vocab.Stage), in the order a request meets them.
 STAGES = ("encode", "lookup", *Stage, "admit", "other")
-SYSTEM_ORDER = ("no-cache", "fbc", "magcache", "nirvana-k25", "nirvana-k50", "chorus", "chorus+tgaa", "chorus+fbc")
+SYSTEM_ORDER = (
+    "no-cache",
+    "fbc",
+    "magcache",
+    "nirvana-k25",
+    "nirvana-k50",
+    "chorus",
+    "chorus+tgaa",
+    "chorus-no-context",
+    "chorus+fbc",
+)
 
 
 def _order(names) -> list[str]:
@@ -42,12 +52,12 @@ def _pct(value: float | None) -> str:
 
 # An ablation whose switch acts only in Stage 2 is the same run as what it ablates where no Stage 2 ran:
 # its rows say so instead of standing as a silent duplicate.
-STAGE2_ABLATIONS = {"chorus+tgaa"}
+STAGE2_ABLATIONS = {"chorus+tgaa", "chorus-no-context"}
 
 
 def _system_label(row: dict[str, Any]) -> str:
     if row["system"] in STAGE2_ABLATIONS and not row.get("stage2_steps"):
-        return f"{row['system']} (no Stage 2 ran: same run as chorus, TGAA had nothing to act on)"
+        return f"{row['system']} (no Stage 2 ran: same run as chorus, its switch had nothing to act on)"
     return row["system"]
 
 

@@ -27,12 +27,14 @@ from chorus.bench.systems import (
 from chorus.bench.workload import TraceItem, make_trace, prefix, save_trace
 from chorus.cache.embedder import PromptEmbedder
 from chorus.cache.session import ReuseConfig
+from chorus.engine.capture import CaptureConfig
 from chorus.engine.denoise import generate
 from chorus.engine.tgaa import TGAAConfig
 from chorus.models.base import VideoModelAdapter
 
 NO_CACHE = System("no-cache")
 CHORUS = System("chorus", ReuseConfig())  # the service's defaults
+NO_CONTEXT = CaptureConfig(context_steps=())
 NIRVANA_K25_SIGMA, NIRVANA_K50_SIGMA = 0.9, 0.75
 MIN_TUNED_PSNR_DB = 30.0  # an intra-request cache setting must stay this close to the no-cache output
 MAX_TUNED_ACCURACY_DROP = 0.02  # and lose at most this much attribute accuracy on the tuning prompts
@@ -94,6 +96,8 @@ def reuse_systems(fbc: IntraCache | None) -> list[System]:
         nirvana("nirvana-k50", NIRVANA_K50_SIGMA),  # Stage 1 reaching about Chorus' savings
         CHORUS,
         replace(CHORUS, name="chorus+tgaa", reuse=replace(CHORUS.reuse, tgaa=TGAAConfig(alpha=2.0))),  # ablation
+        # ablation: Stage 2 without the source's context (its misses store none, so every Stage 2 is context-free)
+        replace(CHORUS, name="chorus-no-context", reuse=replace(CHORUS.reuse, capture=NO_CONTEXT)),
     ]
     if fbc is not None:
         systems.append(replace(CHORUS, name="chorus+fbc", intra=fbc))
