@@ -4,7 +4,9 @@ and NIRVANA-style reuse, on seeded workload traces, through the same cache sessi
 Modules, one job each:
 - workload: seeded prompt streams (similar, repeat, unrelated) saved as JSONL traces
 - systems: the systems compared and the loop that runs a trace through one of them
-- metrics: per-request records aggregated per system, stream and phase
+- metrics: per-request records aggregated per system, stream and phase, and paired with no cache per
+  request kind
+- paired: paired confidence intervals (cache on vs off on the same requests), and stream sizing
 - report: results JSON, BENCHMARKS.md and its plots
 - runner: modes (quick, full), tuning of the intra-request caches, the whole run
 

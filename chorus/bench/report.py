@@ -13,11 +13,23 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
+from chorus.bench.metrics import HALF_WIDTH
+from chorus.bench.workload import EDITS
 from chorus.vocab import Stage
 
 # The cache's own phases around the engine's stages (chorus.vocab.Stage), in the order a request meets them.
 STAGES = ("encode", "lookup", *Stage, "admit", "other")
-SYSTEM_ORDER = ("no-cache", "fbc", "magcache", "nirvana-k25", "nirvana-k50", "chorus", "chorus+tgaa", "chorus+fbc")
+SYSTEM_ORDER = (
+    "no-cache",
+    "fbc",
+    "magcache",
+    "nirvana-k25",
+    "nirvana-k50",
+    "chorus",
+    "chorus+tgaa",
+    "chorus-no-context",
+    "chorus+fbc",
+)
 
 
 def _order(names) -> list[str]:
@@ -40,19 +52,19 @@ def _pct(value: float | None) -> str:
 
 # An ablation whose switch acts only in Stage 2 is the same run as what it ablates where no Stage 2 ran:
 # its rows say so instead of standing as a silent duplicate.
-STAGE2_ABLATIONS = {"chorus+tgaa"}
+STAGE2_ABLATIONS = {"chorus+tgaa", "chorus-no-context"}
 
 
 def _system_label(row: dict[str, Any]) -> str:
     if row["system"] in STAGE2_ABLATIONS and not row.get("stage2_steps"):
-        return f"{row['system']} (no Stage 2 ran: same run as chorus, TGAA had nothing to act on)"
+        return f"{row['system']} (no Stage 2 ran: same run as chorus, its switch had nothing to act on)"
     return row["system"]
 
 
 def _table(rows: list[dict[str, Any]]) -> list[str]:
     head = (
         "| system | setting | phase | req/s | speedup | compute | p50 s | p99 s | hit rate | acc. all "
-        "| acc. on hits (n) | PSNR dB | SSIM | fwd/req |"
+        "| acc. on hits (n) | acc. size | acc. speed | PSNR dB | SSIM | fwd/req |"
     )
     out = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
@@ -61,6 +73,7 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
             f"| {_f(r['speedup'], '.2f', 'x')} "
             f"| {_f(r['compute_ratio'])} | {_f(r['latency_p50_s'], '.3f')} | {_f(r['latency_p99_s'], '.3f')} "
             f"| {_pct(r['hit_rate'])} | {_pct(r['accuracy']['all'])} | {_pct(r['accuracy_hits']['all'])} ({r['hits']}) "
+            f"| {_pct(r['accuracy'].get('size'))} | {_pct(r['accuracy'].get('speed'))} "
             f"| {_f(r['psnr_db'], '.1f')} | {_f(r['ssim'], '.3f')} | {_f(r['forwards_per_request'], '.1f')} |"
         )
     return out
@@ -71,19 +84,49 @@ def _row(result: dict[str, Any], system: str, steps: int, stream: str = "similar
     return rows[0] if rows else None
 
 
-def _hit_accuracy_pair(result: dict[str, Any], system: str, steps: int) -> tuple[float | None, float | None, int]:
-    """Accuracy of ``system`` on its warm similar-stream hits, and of no cache on the same requests."""
-    key = ("similar", "warm", 1, steps)
-    records = [r for r in result["records"] if (r["stream"], r["phase"], r["batch_size"], r["steps"]) == key]
-    baseline = {r["index"]: r for r in records if r["system"] == "no-cache"}
-    hits = [r for r in records if r["system"] == system and r["hit"]]
-    if not hits:
-        return None, None, 0
+def _paired(result: dict[str, Any], system: str, steps: int, kind: str = "all", batch: int = 1) -> dict | None:
+    """The system's per-kind row against no cache on the same warm similar-stream requests (see
+    ``chorus.bench.metrics.paired_rows``)."""
+    match = {"system": system, "steps": steps, "kind": kind, "stream": "similar", "batch_size": batch}
+    rows = [r for r in result["paired"] if all(r[k] == v for k, v in match.items())]
+    return rows[0] if rows else None
 
-    def accuracy(rows: list[dict[str, Any]]) -> float:
-        return sum(all(r["correct"].values()) for r in rows) / len(rows)
 
-    return accuracy(hits), accuracy([baseline[r["index"]] for r in hits]), len(hits)
+def _ci(interval: dict[str, Any] | None) -> str:
+    """A paired difference and its interval, in points."""
+    if interval is None:
+        return "–"
+    return f"{100 * interval['diff']:+.1f} [{100 * interval['low']:+.1f}, {100 * interval['high']:+.1f}]"
+
+
+def _on_off(interval: dict[str, Any] | None) -> str:
+    return "–" if interval is None else f"{_pct(interval['on'])} / {_pct(interval['off'])}"
+
+
+def _kind_table(rows: list[dict[str, Any]]) -> list[str]:
+    head = (
+        "| system | kind | n | sources | hit rate | compute | acc. all on / off | Δ all, pts [95% CI] "
+        "| edited attr. on / off | Δ edited, pts [95% CI] |"
+    )
+    out = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in rows:
+        out.append(
+            f"| {r['system']} | {r['kind']} | {r['n']} | {r['sources']} | {_pct(r['hit_rate'])} "
+            f"| {_f(r['compute_ratio'])} | {_on_off(r['accuracy_all'])} | {_ci(r['accuracy_all'])} "
+            f"| {_on_off(r['accuracy_edited'])} | {_ci(r['accuracy_edited'])} |"
+        )
+    return out
+
+
+def _kind_rows(result: dict[str, Any], **match: Any) -> list[dict[str, Any]]:
+    """Per-kind rows in system order, then "all", "hits", the edit kinds and the rest as the trace has them."""
+    rows = [r for r in result["paired"] if all(r[k] == v for k, v in match.items())]
+    systems = _order({r["system"] for r in rows})
+    first = ("all", "hits", *EDITS)
+    return sorted(
+        rows,
+        key=lambda r: (systems.index(r["system"]), first.index(r["kind"]) if r["kind"] in first else len(first)),
+    )
 
 
 def targets(result: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
@@ -91,33 +134,39 @@ def targets(result: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     main, *many = result["config"]["steps"]
     out = []
     chorus, base = _row(result, "chorus", main), _row(result, "no-cache", main)
-    if chorus and base:
+    paired, hits = _paired(result, "chorus", main), _paired(result, "chorus", main, "hits")
+    if chorus and base and paired:
         delta = chorus["accuracy_delta"]
         out.append(
             (
                 f"Chorus >= 1.45x no cache at {main} steps (similar, warm), accuracy within 2 points",
                 f"{chorus['speedup']:.2f}x, accuracy {_pct(chorus['accuracy']['all'])} "
-                f"vs {_pct(base['accuracy']['all'])}",
+                f"vs {_pct(base['accuracy']['all'])} (paired Δ {_ci(paired['accuracy_all'])} pts, "
+                f"n={paired['n']} from {paired['sources']} sources)",
                 chorus["speedup"] >= 1.45 and delta is not None and delta >= -0.02,
             )
         )
-        hit_acc, base_acc, n = _hit_accuracy_pair(result, "chorus", main)
         out.append(
             (
                 "Chorus accuracy on its hits within 2 points of no cache on the same requests",
-                f"{_pct(hit_acc)} vs {_pct(base_acc)} on {n} hits",
-                None if hit_acc is None else hit_acc >= base_acc - 0.02,
+                "no hits"
+                if hits is None
+                else f"{_on_off(hits['accuracy_all'])} on {hits['n']} hits (Δ {_ci(hits['accuracy_all'])} pts)",
+                None if hits is None else hits["accuracy_all"]["diff"] >= -0.02,
             )
         )
-    nirvana = _row(result, "nirvana-k50", main)
+    nirvana, nirvana_hits = _row(result, "nirvana-k50", main), _paired(result, "nirvana-k50", main, "hits")
     if nirvana and chorus:
-        hit_acc, base_acc, n = _hit_accuracy_pair(result, "nirvana-k50", main)
+        on_hits = (
+            "no hits"
+            if nirvana_hits is None
+            else (f"hits {_on_off(nirvana_hits['accuracy_all'])} vs no cache, n={nirvana_hits['n']}")
+        )
         out.append(
             (
                 "NIRVANA-style at a similar speedup loses accuracy on edited prompts that Chorus keeps",
                 f"NIRVANA-k50 {nirvana['speedup']:.2f}x, accuracy {_pct(nirvana['accuracy']['all'])} "
-                f"(hits {_pct(hit_acc)} vs no cache {_pct(base_acc)}, n={n}); Chorus {chorus['speedup']:.2f}x, "
-                f"{_pct(chorus['accuracy']['all'])}",
+                f"({on_hits}); Chorus {chorus['speedup']:.2f}x, {_pct(chorus['accuracy']['all'])}",
                 None,
             )
         )
@@ -223,6 +272,39 @@ def plot_stages(result: dict[str, Any], steps: int, path: Path) -> None:
     plt.close(fig)
 
 
+def _kind_section(result: dict[str, Any], steps: int) -> list[str]:
+    """Per request kind, every system against no cache on the same requests and seeds, with intervals."""
+    lines = [
+        f"## Per request kind, paired with no cache ({steps} steps, warm phase, batch 1)",
+        "",
+        "Each system against no cache on the same requests and seeds. *Kind*: the attribute an edit changes "
+        "(colour: appearance, shape: identity, direction: motion, background: global scene, size, speed), "
+        "*seed variant* (a prompt sent before, new seed), *new*; *all* is every request, *hits* the system's "
+        "hits. *Edited attr.*: the edited attribute right, over the edits among the row's requests. Δ is on "
+        "minus off, in points, with a 95% bootstrap interval resampling sources (a request and the requests "
+        "derived from it), since requests reusing one source share its mistakes.",
+        "",
+    ]
+    main = _paired(result, "chorus", steps)
+    if main:
+        needed, half = main["requests_for_half_width"], f"±{100 * HALF_WIDTH:.0f} points"
+        sizing = (
+            f"no request came out differently with the cache on, so this run cannot say how many {half} takes"
+            if needed is None
+            else f"for {half} a stream like this needs about {needed} warm requests"
+        )
+        lines += [
+            f"Main comparison (Chorus vs no cache, similar stream, accuracy all): Δ {_ci(main['accuracy_all'])} "
+            f"pts on {main['n']} requests from {main['sources']} sources; {sizing}.",
+            "",
+        ]
+    for stream in result["streams"]:
+        lines += [f"### {stream} stream", ""]
+        lines += _kind_table(_kind_rows(result, steps=steps, stream=stream, batch_size=1))
+        lines.append("")
+    return lines
+
+
 def write_results(result: dict[str, Any], results_dir: Path) -> Path:
     results_dir.mkdir(parents=True, exist_ok=True)
     path = results_dir / f"{result['mode']}.json"
@@ -264,8 +346,9 @@ def write_report(result: dict[str, Any], results_dir: Path, report: Path, caveat
         "taking turns request by request (batch by batch), so outside load slows them alike; each keeps its "
         "own memory of encoded prompts, as in a worker of its own. Speedup is "
         "throughput over no cache for the same stream, phase, batch size and steps; *compute* is tokens "
-        "through transformer blocks relative to no cache (counts intra-cache block skips); accuracy is the "
-        "checker's (colour, shape, direction and background all right); PSNR/SSIM compare with the no-cache "
+        "through transformer blocks relative to no cache (counts intra-cache block skips); accuracy *all* is the "
+        "checker's colour, shape, direction and background all right (as in runs before size and speed were "
+        "read); size and speed have columns of their own; PSNR/SSIM compare with the no-cache "
         "video of the same prompt and seed (PSNR capped at 60 dB). *Cold* = warm-up prefix on an empty cache.",
         "",
     ]
@@ -279,6 +362,7 @@ def write_report(result: dict[str, Any], results_dir: Path, report: Path, caveat
         lines += ["", "Cold phase:", ""]
         lines += _table(_rows(result, steps=main, stream=stream, batch_size=1, phase="cold"))
         lines.append("")
+    lines += _kind_section(result, main)
     batch = result["config"]["batch_size"]
     lines += [f"## Batched (batch {batch}), similar stream, {main} steps", ""]
     lines += _table(_rows(result, steps=main, stream="similar", batch_size=batch, phase="warm"))
@@ -287,6 +371,9 @@ def write_report(result: dict[str, Any], results_dir: Path, report: Path, caveat
         lines += [f"## Many-step regime: {s} steps, similar stream, batch 1", ""]
         lines += _table(_rows(result, steps=s, stream="similar", batch_size=1, phase="warm"))
         lines += ["", f"![speedup vs accuracy, {s} steps]({link(plots[f'speed_accuracy_{s}'])})", ""]
+        lines += ["Per request kind, paired with no cache:", ""]
+        lines += _kind_table(_kind_rows(result, steps=s, stream="similar", batch_size=1))
+        lines.append("")
     lines += [
         "## Intra-request cache tuning",
         "",

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from chorus.bench.metrics import add_fidelity, add_ratios, group_rows, summarize
+from chorus.bench.metrics import add_fidelity, add_ratios, group_rows, paired_rows, summarize
 from chorus.bench.systems import (
     IntraCache,
     Record,
@@ -24,15 +24,17 @@ from chorus.bench.systems import (
     nirvana,
     run_interleaved,
 )
-from chorus.bench.workload import TraceItem, make_trace, save_trace
+from chorus.bench.workload import TraceItem, make_trace, prefix, save_trace
 from chorus.cache.embedder import PromptEmbedder
 from chorus.cache.session import ReuseConfig
+from chorus.engine.capture import CaptureConfig
 from chorus.engine.denoise import generate
 from chorus.engine.tgaa import TGAAConfig
 from chorus.models.base import VideoModelAdapter
 
 NO_CACHE = System("no-cache")
 CHORUS = System("chorus", ReuseConfig())  # the service's defaults
+NO_CONTEXT = CaptureConfig(context_steps=())
 NIRVANA_K25_SIGMA, NIRVANA_K50_SIGMA = 0.9, 0.75
 MIN_TUNED_PSNR_DB = 30.0  # an intra-request cache setting must stay this close to the no-cache output
 MAX_TUNED_ACCURACY_DROP = 0.02  # and lose at most this much attribute accuracy on the tuning prompts
@@ -44,6 +46,7 @@ class RunConfig:
     streams: dict[str, tuple[int, int]]  # stream -> (requests, warm-up prefix)
     steps: tuple[int, ...] = (4, 50)  # regimes; the first is the main one (all streams, batching, sweep)
     many_streams: tuple[str, ...] = ("similar",)  # streams run in the other regimes
+    many_requests: int | None = None  # the other regimes run this many first requests of those streams (None: all)
     batch_size: int = 4  # the batched runs (no cache, NIRVANA-style, Chorus on the similar stream)
     budgets: tuple[float, ...] = (0.1, 0.25, 0.5)  # cache budgets, as shares of the unbounded cache's bytes
     fbc_thresholds: tuple[float, ...] = (0.05, 0.1, 0.2, 0.4)
@@ -70,7 +73,19 @@ QUICK = RunConfig(
     tune_requests=3,
 )
 MEDIUM = RunConfig("medium", {"similar": (40, 10), "repeat": (16, 4), "unrelated": (16, 4)}, steps=(4, 20))
-FULL = RunConfig("full", {"similar": (200, 40), "repeat": (60, 10), "unrelated": (60, 10)}, steps=(4, 50))
+# Full mode's main comparison (Chorus vs no cache, similar stream, warm) should carry a 95% interval within
+# +-3 points. Paired, its half-width is about 1.96 * sqrt(var(d) / n) times the root of the sources' design
+# effect, for per-request differences d (var(d) about the share of requests on which the two disagree): at
+# a tenth disagreeing that is some 430 warm requests, at a seventh some 610, at a design effect of 1; each
+# report prints what its own run would need (``chorus.bench.paired.requests_needed``).
+# 600 warm requests from about 200 sources; the 50-step regime, ten times dearer per request, runs the
+# first 200 of them (its interval is wider, and the report says so).
+FULL = RunConfig(
+    "full",
+    {"similar": (800, 200), "repeat": (200, 50), "unrelated": (200, 50)},
+    steps=(4, 50),
+    many_requests=200,
+)
 MODES = {c.name: c for c in (QUICK, MEDIUM, FULL)}
 
 
@@ -81,6 +96,8 @@ def reuse_systems(fbc: IntraCache | None) -> list[System]:
         nirvana("nirvana-k50", NIRVANA_K50_SIGMA),  # Stage 1 reaching about Chorus' savings
         CHORUS,
         replace(CHORUS, name="chorus+tgaa", reuse=replace(CHORUS.reuse, tgaa=TGAAConfig(alpha=2.0))),  # ablation
+        # ablation: Stage 2 without the source's context (its misses store none, so every Stage 2 is context-free)
+        replace(CHORUS, name="chorus-no-context", reuse=replace(CHORUS.reuse, capture=NO_CONTEXT)),
     ]
     if fbc is not None:
         systems.append(replace(CHORUS, name="chorus+fbc", intra=fbc))
@@ -172,6 +189,9 @@ class Benchmark:
 
     def regime(self, steps: int, traces: dict[str, list[TraceItem]], main: bool) -> None:
         streams = [s for s in traces if main or s in self.config.many_streams]
+        if not main and self.config.many_requests is not None:
+            n = self.config.many_requests
+            traces = {s: prefix(t, n, max(1, n // 4)) if n < len(t) else t for s, t in traces.items()}
         reference = {}  # no-cache frames: what fidelity is measured against, and what tuning compares with
         for stream in streams:
             _, reference[stream] = self._run(NO_CACHE, traces[stream], steps, None)
@@ -248,6 +268,7 @@ class Benchmark:
             "intra_cache_choice": self.chosen,
             "tuning": self.tuning,
             "rows": self.rows,
+            "paired": paired_rows(self.records, traces),
             "sweep": self.sweep,
             "records": [asdict(r) for r in self.records],
         }

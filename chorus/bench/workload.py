@@ -1,29 +1,53 @@
 """Seeded prompt streams for the benchmark, saved as JSONL traces.
 
-- similar: topic clusters (a base clip spec each) drawn with Zipf popularity; a cluster's later
-  prompts edit one of its earlier prompts (colour, direction, shape, background, or add/drop the size
-  adjective) or repeat its base prompt with a new seed. The situation Chorus targets.
+- similar: topic clusters (a base clip spec each, one per ``_REQUESTS_PER_CLUSTER`` requests, so a longer
+  stream has more distinct sources, not more repeats of a few) drawn with Zipf popularity; a cluster's
+  later prompts edit one attribute of one of its earlier prompts (``EDITS``: colour, shape, direction,
+  background, size, speed; each edit kind equally likely) or repeat its base prompt with a new seed.
+  The situation Chorus targets.
 - repeat: a few prompts, Zipf popularity, identical text with a new seed every time.
 - unrelated: distinct specs in varied phrasings: the cache can rarely help; measures its overhead.
 
+Every prompt names all six attributes (the similar and repeat streams in one fixed phrasing, ``phrase``),
+so the checker judges each of them, and an edit changes exactly one word of the prompt. ``TraceItem.kind``
+says what a request is (an edit kind, a seed variant or new); the report's per-kind rows group by it.
 Only held-in colour x shape pairs are used (the model never saw the held-out ones). The first
 ``warmup`` requests of a trace are its cold phase (empty cache); the rest are the warm phase.
+
+How long a stream must be: the benchmark's quality figures are paired (the same requests and seeds with
+the cache on and off), and the interval on a paired difference narrows with the number of requests on
+which the two sides disagree and with the number of distinct sources (``chorus.bench.paired``); full mode
+(``chorus.bench.runner.FULL``) is sized for +-3 points on its main comparison, and the report prints how
+many requests its own run would have needed.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from chorus.data.captions import caption
-from chorus.data.shapes import BACKGROUNDS, COLORS, DIRECTIONS, SHAPES, ClipSpec, all_specs
+from chorus.data.captions import COMPLETE_TEMPLATES, caption
+from chorus.data.shapes import BACKGROUNDS, COLORS, DIRECTIONS, SHAPES, SIZES, SPEEDS, ClipSpec, all_specs
 
 STREAMS = ("similar", "repeat", "unrelated")
-EDITS = ("color", "direction", "shape", "background", "adjective")
+# Edit kinds, each one attribute of the spec: appearance, identity, motion, global scene, size, speed.
+VOCABULARY: dict[str, Collection[str]] = {
+    "color": COLORS,
+    "shape": SHAPES,
+    "direction": DIRECTIONS,
+    "background": BACKGROUNDS,
+    "size": SIZES,
+    "speed": SPEEDS,
+}
+EDITS = tuple(VOCABULARY)
+SEED_VARIANT, NEW = "seed variant", "new"  # the kinds of requests that are not edits
+PHRASING = COMPLETE_TEMPLATES[0]  # one fixed phrasing naming every attribute, one word each
 _EDIT_SHARE = 0.8  # of a cluster's later requests; the rest repeat its base prompt with a new seed
+_REQUESTS_PER_CLUSTER = 4  # similar stream: clusters (distinct sources) = requests / this
 _ZIPF_S = 1.1
 
 
@@ -36,8 +60,14 @@ class TraceItem:
     seed: int
     spec: ClipSpec
     domain: str = "shared"  # cache domain of the request's tenant
-    edit: str | None = None  # what changed from ``parent`` (similar stream)
-    parent: int | None = None  # index of the prompt it was derived from
+    edit: str | None = None  # the attribute changed from ``parent`` (similar stream)
+    parent: int | None = None  # index of the prompt it was derived from (or first sent, for a seed variant)
+
+    @property
+    def kind(self) -> str:
+        """What the request is to the cache: an edit kind (``EDITS``), ``SEED_VARIANT`` (a prompt sent
+        before, with a new seed) or ``NEW``."""
+        return self.edit or (NEW if self.parent is None else SEED_VARIANT)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -53,63 +83,63 @@ def _zipf(rng: np.random.Generator, n: int) -> int:
     return int(rng.choice(n, p=weights / weights.sum()))
 
 
-def _phrase(spec: ClipSpec, adjective: bool) -> str:
-    """Fixed phrasing (template 0, or 1 with the size adjective), so an edit changes only its words."""
-    return caption(spec, template=1 if adjective else 0)
+def phrase(spec: ClipSpec) -> str:
+    """The similar and repeat streams' fixed phrasing: it names every attribute in one word each, so an
+    edit of one attribute changes exactly that word."""
+    return caption(spec, template=PHRASING)
 
 
-def _edit(spec: ClipSpec, adjective: bool, rng: np.random.Generator) -> tuple[str, ClipSpec, bool]:
+def edit(spec: ClipSpec, rng: np.random.Generator) -> tuple[str, ClipSpec]:
+    """One edit of ``spec``: an attribute drawn uniformly, set to another of its values."""
     kind = EDITS[int(rng.integers(len(EDITS)))]
-    if kind == "adjective":
-        return kind, spec, not adjective
-    choices = {"color": COLORS, "direction": DIRECTIONS, "shape": SHAPES, "background": BACKGROUNDS}[kind]
-    value = rng.choice([v for v in choices if v != getattr(spec, kind)])
-    return kind, replace(spec, **{kind: str(value)}), adjective
-
-
-def _plain_specs() -> list[ClipSpec]:
-    """Held-in specs of the default size and speed: exactly what the fixed phrasings say."""
-    return [s for s in all_specs(held_out=False) if (s.size, s.speed) == ("small", "slowly")]
+    value = rng.choice([v for v in VOCABULARY[kind] if v != getattr(spec, kind)])
+    return kind, replace(spec, **{kind: str(value)})
 
 
 def similar_stream(n: int, rng: np.random.Generator, clusters: int) -> list[tuple]:
-    pool = _plain_specs()
+    pool = all_specs(held_out=False)
     bases = [pool[i] for i in rng.choice(len(pool), size=clusters, replace=False)]
-    members: dict[int, list[tuple[int, ClipSpec, bool]]] = {}  # cluster -> (index, spec, adjective)
+    members: dict[int, list[tuple[int, ClipSpec]]] = {}  # cluster -> (index, spec)
     out = []
     for i in range(n):
         c = _zipf(rng, clusters)
         seen = members.setdefault(c, [])
         if not seen or rng.random() >= _EDIT_SHARE:
-            spec, adjective, edit, parent = bases[c], False, None, (seen[0][0] if seen else None)
+            spec, kind, parent = bases[c], None, (seen[0][0] if seen else None)
         else:
             while True:  # edits that land on a held-out pair are drawn again
-                parent, source, adjective = seen[int(rng.integers(len(seen)))]
-                edit, spec, adjective = _edit(source, adjective, rng)
+                parent, source = seen[int(rng.integers(len(seen)))]
+                kind, spec = edit(source, rng)
                 if not spec.held_out:
                     break
-        seen.append((i, spec, adjective))
-        out.append((_phrase(spec, adjective), spec, edit, parent))
+        seen.append((i, spec))
+        out.append((phrase(spec), spec, kind, parent))
     return out
 
 
 def repeat_stream(n: int, rng: np.random.Generator, distinct: int) -> list[tuple]:
-    pool = _plain_specs()
+    pool = all_specs(held_out=False)
     specs = [pool[i] for i in rng.choice(len(pool), size=distinct, replace=False)]
-    return [(_phrase(s, False), s, None, None) for s in (specs[_zipf(rng, distinct)] for _ in range(n))]
+    first: dict[ClipSpec, int] = {}
+    out = []
+    for i in range(n):
+        spec = specs[_zipf(rng, distinct)]
+        out.append((phrase(spec), spec, None, first.get(spec)))
+        first.setdefault(spec, i)
+    return out
 
 
 def unrelated_stream(n: int, rng: np.random.Generator) -> list[tuple]:
     pool = all_specs(held_out=False)
     picks = rng.choice(len(pool), size=n, replace=n > len(pool))
-    return [(caption(pool[i], rng), pool[i], None, None) for i in picks]
+    return [(caption(pool[i], rng, complete=True), pool[i], None, None) for i in picks]
 
 
 def make_trace(stream: str, n: int, warmup: int, seed: int = 0) -> list[TraceItem]:
     """``n`` requests of ``stream``, the first ``warmup`` of them the cold phase."""
     rng = np.random.default_rng([seed, STREAMS.index(stream)])
     if stream == "similar":
-        rows = similar_stream(n, rng, clusters=max(2, n // 8))
+        rows = similar_stream(n, rng, clusters=max(2, n // _REQUESTS_PER_CLUSTER))
     elif stream == "repeat":
         rows = repeat_stream(n, rng, distinct=max(2, n // 10))
     else:
@@ -121,6 +151,12 @@ def make_trace(stream: str, n: int, warmup: int, seed: int = 0) -> list[TraceIte
     ]
 
 
+def prefix(trace: list[TraceItem], n: int, warmup: int) -> list[TraceItem]:
+    """The first ``n`` requests of a trace, the first ``warmup`` of them its cold phase: a shorter run of
+    the same stream, whose requests keep their kinds and sources (parents always come earlier)."""
+    return [replace(item, phase="cold" if item.index < warmup else "warm") for item in trace[:n]]
+
+
 def save_trace(path: Path, items: list[TraceItem]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(item.to_json() + "\n" for item in items))
@@ -128,3 +164,12 @@ def save_trace(path: Path, items: list[TraceItem]) -> None:
 
 def load_trace(path: Path) -> list[TraceItem]:
     return [TraceItem.from_json(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def sources(trace: list[TraceItem]) -> dict[int, int]:
+    """Per request index, the request its chain of parents starts from: its source, with which it shares
+    whatever a cache reuses (the paired intervals resample sources together)."""
+    root: dict[int, int] = {}
+    for item in trace:
+        root[item.index] = item.index if item.parent is None else root[item.parent]
+    return root

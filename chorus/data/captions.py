@@ -24,11 +24,22 @@ _TEMPLATES = (
 )
 
 
-def caption(spec: ClipSpec, rng: np.random.Generator | None = None, template: int | None = None) -> str:
+# The phrasings that name every attribute, size and speed included.
+COMPLETE_TEMPLATES = tuple(i for i, t in enumerate(_TEMPLATES) if "{size}" in t and "{speed}" in t)
+
+
+def caption(
+    spec: ClipSpec, rng: np.random.Generator | None = None, template: int | None = None, complete: bool = False
+) -> str:
     """A caption naming the clip's colour, shape, direction and background (and
-    sometimes size and speed). ``template`` pins the phrasing; otherwise random."""
+    sometimes size and speed). ``template`` pins the phrasing (and its motion words); otherwise it is
+    random, among ``COMPLETE_TEMPLATES`` if ``complete`` (a caption that names size and speed too)."""
     rng = rng or np.random.default_rng()
-    t = _TEMPLATES[template if template is not None else int(rng.integers(len(_TEMPLATES)))]
+    if template is None:
+        choices = COMPLETE_TEMPLATES if complete else range(len(_TEMPLATES))
+        t = _TEMPLATES[choices[int(rng.integers(len(choices)))]]
+    else:
+        t = _TEMPLATES[template]
     phrases = _DIRECTION_PHRASES[spec.direction]
     motion = phrases[0] if template is not None else phrases[int(rng.integers(len(phrases)))]
     return t.format(
@@ -49,20 +60,38 @@ _DIRECTION_WORDS = {
 }
 
 
+# Each attribute's words in a caption, and what they name.
+_VOCABULARY: dict[str, dict[str, str]] = {
+    "color": {c: c for c in COLORS},
+    "shape": {x: x for x in SHAPES},
+    "direction": _DIRECTION_WORDS,
+    "background": {b: b for b in BACKGROUNDS},
+    "size": {z: z for z in SIZES},
+    "speed": {v: v for v in SPEEDS},
+}
+
+
+def _named(words: list[str]) -> dict[str, str]:
+    """Per attribute the caption names, the value of its first word."""
+    found = {a: next((vocab[w] for w in words if w in vocab), None) for a, vocab in _VOCABULARY.items()}
+    return {a: v for a, v in found.items() if v is not None}
+
+
+def named_attributes(text: str) -> frozenset[str]:
+    """The attributes (``ClipSpec`` fields) a caption names. Judge a clip only on these: an attribute its
+    prompt leaves out (size and speed often are) is the model's free choice."""
+    return frozenset(_named(_WORD.findall(text.lower())))
+
+
 def parse_caption(text: str) -> ClipSpec | None:
-    """Read the attributes back from a caption; None if it does not name them all.
+    """Read the attributes back from a caption; None if it does not name colour, shape, direction and
+    background. Size and speed default to the data's defaults where it leaves them out.
 
     Background words and object colours are disjoint, so the first object colour
     is the object's and the word before "background"/"backdrop" is the background.
     """
-    words = _WORD.findall(text.lower())
-    color = next((w for w in words if w in COLORS), None)
-    shape = next((w for w in words if w in SHAPES), None)
-    direction = next((_DIRECTION_WORDS[w] for w in words if w in _DIRECTION_WORDS), None)
-    background = next((w for w in words if w in BACKGROUNDS), None)
-    if None in (color, shape, direction, background):
+    named = _named(_WORD.findall(text.lower()))
+    if not {"color", "shape", "direction", "background"} <= named.keys():
         return None
-    size = next((w for w in words if w in SIZES), "small")
-    speed = next((w for w in words if w in SPEEDS), "slowly")
-    assert direction in DIRECTIONS
-    return ClipSpec(color, shape, direction, background, size, speed)
+    assert named["direction"] in DIRECTIONS
+    return ClipSpec(**named)

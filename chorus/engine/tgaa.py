@@ -21,30 +21,38 @@ from chorus.engine.processors import unwrap_attention, wrap_attention
 
 @dataclass(frozen=True)
 class TGAAConfig:
-    alpha: float = 2.0  # weight multiplier for the target's differing tokens; 1 disables TGAA
+    alpha: float = 2.0  # weight multiplier for the target's differing tokens at a hit's first Stage-2 step
     layers: tuple[int, ...] | None = None  # block indices whose cross-attention is amplified; None: all
+    decay: float = 1.0  # the amplification (alpha - 1) shrinks by this factor at each later Stage-2 step
+
+    def alpha_at(self, stage2_step: int) -> float:
+        """The multiplier at the ``stage2_step``-th (0-based) Stage-2 step of a hit: strongest at the first,
+        where the reused latent still has the most to give up."""
+        return 1.0 + (self.alpha - 1.0) * self.decay**stage2_step
 
 
 class TGAAState:
-    """The token indices to amplify for each conditional row of the coming forwards; empty between uses."""
+    """The token indices to amplify, and by how much, for each conditional row of the coming forwards;
+    empty between uses."""
 
     def __init__(self) -> None:
-        self.tokens: list[tuple[int, ...]] = []
+        self.reset()
 
-    def set(self, tokens: Sequence[Sequence[int]]) -> None:
-        self.tokens = [tuple(t) for t in tokens]
+    def set(self, tokens: Sequence[Sequence[int]], alphas: Sequence[float]) -> None:
+        self.tokens, self.alphas = [tuple(t) for t in tokens], list(alphas)
 
     def reset(self) -> None:
-        self.tokens = []
+        self.tokens: list[tuple[int, ...]] = []
+        self.alphas: list[float] = []
 
-    def logit_bias(self, alpha: float, batch: int, text_len: int, like: torch.Tensor) -> torch.Tensor | None:
+    def logit_bias(self, batch: int, text_len: int, like: torch.Tensor) -> torch.Tensor | None:
         """(batch, text_len) additive bias, or None when nothing is amplified (the stock path, bit for bit)."""
-        if alpha == 1.0 or not any(self.tokens):
+        if all(a == 1.0 for a in self.alphas) or not any(self.tokens):
             return None
         if not len(self.tokens) <= batch <= 2 * len(self.tokens):
             raise ValueError(f"TGAA holds tokens for {len(self.tokens)} prompts but the batch has {batch} rows")
         bias = torch.zeros(batch, text_len, dtype=like.dtype, device=like.device)
-        for row, idx in enumerate(self.tokens):
+        for row, (idx, alpha) in enumerate(zip(self.tokens, self.alphas)):
             bias[row, list(idx)] = math.log(alpha)
         return bias
 
@@ -52,8 +60,8 @@ class TGAAState:
 class TGAAProcessor:
     """Adds the state's bias as the attention mask of the processor it wraps (diffusers' stock one)."""
 
-    def __init__(self, inner: Any, alpha: float, state: TGAAState) -> None:
-        self.inner, self.alpha, self.state = inner, alpha, state
+    def __init__(self, inner: Any, state: TGAAState) -> None:
+        self.inner, self.state = inner, state
 
     def __call__(
         self,
@@ -63,7 +71,7 @@ class TGAAProcessor:
         attention_mask: torch.Tensor | None = None,
         rotary_emb: Any = None,
     ) -> torch.Tensor:
-        bias = self.state.logit_bias(self.alpha, hidden_states.shape[0], encoder_hidden_states.shape[1], hidden_states)
+        bias = self.state.logit_bias(hidden_states.shape[0], encoder_hidden_states.shape[1], hidden_states)
         if bias is not None:
             attention_mask = bias if attention_mask is None else attention_mask + bias
         return self.inner(attn, hidden_states, encoder_hidden_states, attention_mask, rotary_emb)
@@ -72,9 +80,7 @@ class TGAAProcessor:
 def apply_tgaa(transformer: torch.nn.Module, config: TGAAConfig) -> TGAAState:
     """Install TGAA on the chosen cross-attention layers; returns the state to set tokens on."""
     state = TGAAState()
-    wrap_attention(
-        transformer, config.layers, lambda _, inner: TGAAProcessor(inner, config.alpha, state), TGAAProcessor
-    )
+    wrap_attention(transformer, config.layers, lambda _, inner: TGAAProcessor(inner, state), TGAAProcessor)
     return state
 
 

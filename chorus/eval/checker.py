@@ -1,4 +1,4 @@
-"""Read a clip's colour, shape, direction and background back from its pixels.
+"""Read a clip's colour, shape, direction, background, size and speed back from its pixels.
 
 No learned model: the vocabulary of ``chorus.data.shapes`` is closed and each
 attribute has a plain geometric or colorimetric reading. Generated clips are
@@ -10,16 +10,17 @@ templates (not by edges), a Theil-Sen slope for the motion.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageCms
 from scipy import ndimage, stats
 
-from chorus.data.shapes import BACKGROUNDS, COLORS, DIRECTIONS, ClipSpec, shape_mask
+from chorus.data.shapes import BACKGROUNDS, COLORS, DIRECTIONS, SIZES, SPEEDS, ClipSpec, shape_mask
 
-ATTRIBUTES = ("color", "shape", "direction", "background")
+CORE = ("color", "shape", "direction", "background")  # every caption names them; ``all`` is over these
+ATTRIBUTES = (*CORE, "size", "speed")  # everything read
 
 # Per shape: its area in units of half-extent squared, and how far its centroid lies below
 # its centre (in half-extents): a template of the same area and centroid is fitted to the blob.
@@ -40,6 +41,8 @@ class Reading:
     shape: str | None
     direction: str | None
     background: str | None
+    size: str | None = None
+    speed: str | None = None
     frames_with_object: int = 0
     shape_iou: dict[str, float] | None = None  # mean IoU of the blob with each fitted shape template
     velocity: tuple[float, float] | None = None  # (dy, dx) px/frame
@@ -134,6 +137,26 @@ def read_motion(masks: np.ndarray, frames: np.ndarray) -> tuple[str | None, tupl
     return next(d for d, v in DIRECTIONS.items() if v == step), (vy, vx)
 
 
+def _nearer(value: float, scale: dict[str, float]) -> str:
+    """The name in a two-word scale (``SIZES``, ``SPEEDS``) whose value is nearer, split at their midpoint."""
+    (low, a), (high, b) = sorted(scale.items(), key=lambda kv: kv[1])
+    return low if value < (a + b) / 2 else high
+
+
+def read_size(masks: np.ndarray, frames: np.ndarray) -> str:
+    """Median over frames of the blob's extent (mean of its height and width), as a share of the frame."""
+    extents = []
+    for f in frames:
+        rows, cols = np.nonzero(masks[f])
+        extents.append((np.ptp(rows) + np.ptp(cols) + 2) / 2)
+    return _nearer(float(np.median(extents)) / 2 / max(masks.shape[1:]), SIZES)
+
+
+def read_speed(velocity: tuple[float, float], side: int) -> str:
+    """Displacement per frame as a share of the frame."""
+    return _nearer(float(np.hypot(*velocity)) / side, SPEEDS)
+
+
 def read_clip(clip: np.ndarray) -> Reading:
     """Read one uint8 clip (F, H, W, 3)."""
     lab = to_lab(clip)
@@ -151,15 +174,19 @@ def read_clip(clip: np.ndarray) -> Reading:
     if not per_frame:
         return Reading(None, None, None, background)
     color = read_color(lab, masks, measured)
+    frames = np.array(list(per_frame))
+    size = read_size(masks, frames)
     if len(per_frame) < _MIN_FRAMES:
-        return Reading(color, None, None, background, len(per_frame))
+        return Reading(color, None, None, background, size, frames_with_object=len(per_frame))
     ious = {shape: float(np.mean([i[shape] for i in per_frame.values()])) for shape in _SHAPE_GEOMETRY}
-    direction, velocity = read_motion(masks, np.array(list(per_frame)))
+    direction, velocity = read_motion(masks, frames)
     return Reading(
         color,
         max(ious, key=ious.__getitem__),
         direction,
         background,
+        size,
+        None if direction is None else read_speed(velocity, max(masks.shape[1:])),  # a still object has none
         frames_with_object=len(per_frame),
         shape_iou=ious,
         velocity=velocity,
@@ -170,24 +197,37 @@ def read_clips(clips: np.ndarray | Sequence[np.ndarray]) -> list[Reading]:
     return [read_clip(np.asarray(c)) for c in clips]
 
 
-def score(readings: Sequence[Reading], specs: Sequence[ClipSpec]) -> dict[str, float]:
-    """Per-attribute accuracy and ``all`` (every attribute right), each in [0, 1]."""
-    if len(readings) != len(specs) or not specs:
-        raise ValueError("need one reading per spec, and at least one")
-    right = {a: [getattr(r, a) == getattr(s, a) for r, s in zip(readings, specs)] for a in ATTRIBUTES}
-    result = {a: float(np.mean(v)) for a, v in right.items()}
-    result["all"] = float(np.mean([all(v[i] for v in right.values()) for i in range(len(specs))]))
+def _judged(
+    readings: Sequence[Reading], specs: Sequence[ClipSpec], named: Sequence[Collection[str]] | None
+) -> dict[str, list[tuple[str | None, str]]]:
+    """Per attribute, (read, prompted) of the clips whose prompt names it; attributes no prompt names left out."""
+    if len(readings) != len(specs) or not specs or (named is not None and len(named) != len(specs)):
+        raise ValueError("need one reading (and one set of named attributes) per spec, and at least one")
+    names = named if named is not None else [ATTRIBUTES] * len(specs)
+    pairs = {
+        a: [(getattr(r, a), getattr(s, a)) for r, s, n in zip(readings, specs, names) if a in n] for a in ATTRIBUTES
+    }
+    return {a: p for a, p in pairs.items() if p}
+
+
+def score(
+    readings: Sequence[Reading], specs: Sequence[ClipSpec], named: Sequence[Collection[str]] | None = None
+) -> dict[str, float]:
+    """Per-attribute accuracy, and ``all`` (every ``CORE`` attribute right), each in [0, 1].
+
+    ``named``: per clip, the attributes its prompt names (``named_attributes`` of the prompt); an attribute
+    is scored on the clips that name it and left out where none does. None: every clip names every one."""
+    result = {a: float(np.mean([r == s for r, s in p])) for a, p in _judged(readings, specs, named).items()}
+    result["all"] = float(np.mean([all(getattr(r, a) == getattr(s, a) for a in CORE) for r, s in zip(readings, specs)]))
     return result
 
 
-def confusions(readings: Sequence[Reading], specs: Sequence[ClipSpec]) -> dict[str, dict[str, int]]:
-    """Per attribute, counts of wrong readings as ``"prompted->read"`` (most frequent first)."""
-    out = {}
-    for a in ATTRIBUTES:
-        wrong = Counter(
-            f"{getattr(s, a)}->{getattr(r, a) or 'unknown'}"
-            for r, s in zip(readings, specs)
-            if getattr(r, a) != getattr(s, a)
-        )
-        out[a] = dict(wrong.most_common())
-    return out
+def confusions(
+    readings: Sequence[Reading], specs: Sequence[ClipSpec], named: Sequence[Collection[str]] | None = None
+) -> dict[str, dict[str, int]]:
+    """Per attribute judged (see ``score``), counts of wrong readings as ``"prompted->read"`` (most frequent
+    first)."""
+    return {
+        a: dict(Counter(f"{s}->{r or 'unknown'}" for r, s in p if r != s).most_common())
+        for a, p in _judged(readings, specs, named).items()
+    }

@@ -24,7 +24,8 @@ def eval_command(
     batch_size: Annotated[int, typer.Option(help="clips per denoise batch")] = 16,
     grid: Annotated[Path | None, typer.Option(help="save a PNG of the first clips with their readings")] = None,
 ) -> None:
-    """Judge a model's attribute accuracy (colour, shape, direction, background) on sampled prompts."""
+    """Judge a model's attribute accuracy (colour, shape, direction, background, size, speed) on sampled
+    prompts; "all" is the first four all right, size and speed are judged on the prompts that name them."""
     from chorus.config import get_settings
     from chorus.eval.sample import evaluate
     from chorus.models.loader import UnknownModel, load_adapter
@@ -43,18 +44,21 @@ def eval_command(
 
 def _table(model_id: str, revision: str, result: dict[str, Any]) -> Table:
     # Imported here: the checker pulls numpy/scipy/PIL, which the torch-free API image (chorus keys…) lacks.
-    from chorus.eval.checker import ATTRIBUTES
+    from chorus.eval.checker import ATTRIBUTES, CORE
 
     split = "held-out" if result["held_out"] else "held-in"
     table = Table(title=f"{model_id}@{revision}: {result['n']} {split} prompts, {result['steps']} steps")
     table.add_column("attribute")
     table.add_column("accuracy", justify="right")
+    table.add_column("prompts judged", justify="right")
     table.add_column("most common errors (prompted->read)")
-    for key in (*ATTRIBUTES, "all"):
+    rows = [(a, a, result["judged"][a]) for a in ATTRIBUTES] + [(f"all ({', '.join(CORE)})", "all", result["n"])]
+    for label, key, judged in rows:
         errors = list(result["errors"].get(key, {}).items())[:_TOP_ERRORS]
-        table.add_row(key, f"{result[key]:.1%}", ", ".join(f"{e} x{n}" for e, n in errors))
+        accuracy = "–" if key not in result else f"{result[key]:.1%}"  # no prompt named it
+        table.add_row(label, accuracy, str(judged), ", ".join(f"{e} x{n}" for e, n in errors))
     table.add_section()
-    table.add_row("s/clip (batch 1)", f"{result['seconds_per_clip']:.3f}", "")
-    table.add_row("s/clip (batched)", f"{result['batched_seconds_per_clip']:.3f}", "")
-    table.add_row("temporal change vs data", f"{result['temporal_consistency']:.2f}", "1.0 = moves like the data")
+    table.add_row("s/clip (batch 1)", f"{result['seconds_per_clip']:.3f}", "", "")
+    table.add_row("s/clip (batched)", f"{result['batched_seconds_per_clip']:.3f}", "", "")
+    table.add_row("temporal change vs data", f"{result['temporal_consistency']:.2f}", "", "1.0 = moves like the data")
     return table

@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from chorus.data.captions import caption
+from chorus.data.captions import caption, named_attributes
 from chorus.data.shapes import ClipSpec, all_specs
 from chorus.engine.denoise import GenerationRequest, generate
-from chorus.eval.checker import confusions, read_clips, score
+from chorus.eval.checker import ATTRIBUTES, confusions, read_clips, score
 from chorus.eval.fidelity import temporal_consistency
 from chorus.models.base import VideoModelAdapter
 
@@ -24,6 +24,11 @@ class EvalPrompt:
     spec: ClipSpec
     prompt: str
     seed: int
+
+    @property
+    def named(self) -> frozenset[str]:
+        """The attributes the prompt names: the ones it is judged on."""
+        return named_attributes(self.prompt)
 
 
 def draw_prompts(num_prompts: int, held_out: bool = False, seed: int = 0) -> list[EvalPrompt]:
@@ -69,7 +74,8 @@ def evaluate(
     batch_size: int = 16,
     grid: Path | None = None,
 ) -> dict[str, Any]:
-    """Attribute accuracies (keys color, shape, direction, background, all) of ``num_prompts``
+    """Attribute accuracies (keys color, shape, direction, background, size, speed, and all over the first
+    four; each attribute judged on the prompts that name it, ``judged`` says how many) of ``num_prompts``
     generated clips, plus timing, temporal consistency and the most common confusions.
     ``grid`` saves a PNG of the first clips with their prompt and reading, to look at."""
     prompts = draw_prompts(num_prompts, held_out, seed)
@@ -77,22 +83,23 @@ def evaluate(
     start = time.perf_counter()
     clips = generate_clips(adapter, requests, batch_size)
     batched = (time.perf_counter() - start) / len(clips)
-    specs = [p.spec for p in prompts]
+    specs, named = [p.spec for p in prompts], [p.named for p in prompts]
     readings = read_clips(clips)
     if grid is not None:
         from chorus.eval.grid import save_grid
 
         save_grid(grid, clips, [p.prompt for p in prompts], readings)
     return {
-        **score(readings, specs),
+        **score(readings, specs, named),
         "n": len(clips),
+        "judged": {a: sum(a in n for n in named) for a in ATTRIBUTES},
         "held_out": held_out,
         "steps": steps,
         "guidance": requests[0].guidance_scale,
         "seconds_per_clip": seconds_per_clip(adapter, requests),
         "batched_seconds_per_clip": batched,
         "temporal_consistency": temporal_consistency(clips, specs),
-        "errors": confusions(readings, specs),
+        "errors": confusions(readings, specs, named),
     }
 
 
@@ -105,6 +112,6 @@ def fixed_set_quality(adapter: VideoModelAdapter) -> tuple[dict[str, float], dic
     prompts = draw_prompts(FIXED_SET["num_prompts"], held_out=FIXED_SET["held_out"], seed=FIXED_SET["seed"])
     requests = requests_for(adapter, prompts, steps=FIXED_SET["steps"], guidance=None)
     clips = generate_clips(adapter, requests, batch_size=len(prompts))
-    specs = [p.spec for p in prompts]
+    specs, named = [p.spec for p in prompts], [p.named for p in prompts]
     readings = read_clips(clips)
-    return score(readings, specs), confusions(readings, specs)
+    return score(readings, specs, named), confusions(readings, specs, named)

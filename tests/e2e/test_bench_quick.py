@@ -41,9 +41,14 @@ def test_bench_quick_writes_a_well_formed_report(tmp_path):
         assert row["n"] > 0 and row["throughput_rps"] > 0 and 0 <= row["hit_rate"] <= 1
         assert {"latency_p50_s", "latency_p99_s", "tokens_per_request", "accuracy", "psnr_db", "ssim"} <= row.keys()
     assert data["tuning"] and data["sweep"] and data["records"]
+    kinds = {r["kind"] for r in data["paired"] if (r["system"], r["stream"]) == ("chorus", "similar")}
+    assert "all" in kinds
+    intervals = [r["accuracy_all"] for r in data["paired"]]
+    assert all(i["low"] <= i["diff"] <= i["high"] for i in intervals)
     assert _finite(data)
 
     text = report.read_text()
+    assert "## Per request kind, paired with no cache" in text and "Main comparison" in text
     assert all(f"| {name} |" in text for name in SYSTEM_ORDER)
     for png in (out / "results" / "plots").glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

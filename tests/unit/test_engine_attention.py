@@ -40,12 +40,12 @@ def test_tgaa_with_alpha_one_or_no_tokens_is_bit_identical(adapter, inputs):
     transformer = adapter.transformer
     stock, original = forward(transformer, inputs), processors(transformer)
     state = apply_tgaa(transformer, TGAAConfig(alpha=1.0))
-    state.set([(2,), (3,)])
+    state.set([(2,), (3,)], [1.0, 1.0])
     assert torch.equal(forward(transformer, inputs), stock)
     remove_tgaa(transformer)
     state = apply_tgaa(transformer, TGAAConfig(alpha=3.0))
     assert torch.equal(forward(transformer, inputs), stock)  # no tokens set
-    state.set([(2,), (3,)])
+    state.set([(2,), (3,)], [3.0, 3.0])
     assert not torch.allclose(forward(transformer, inputs), stock)
     remove_tgaa(transformer)
     assert all(a is b for a, b in zip(processors(transformer), original))
@@ -76,7 +76,7 @@ def test_tgaa_raises_attention_mass_on_selected_tokens_and_rows_stay_normalised(
         before = attn(hidden, text)
         alpha = 4.0
         state = apply_tgaa(transformer, TGAAConfig(alpha=alpha, layers=(0,)))
-        state.set([selected, selected])  # two prompts: rows 0-1 conditional, 2-3 unconditional
+        state.set([selected, selected], [alpha, alpha])  # two prompts: rows 0-1 conditional, 2-3 unconditional
         after = attn(hidden, text)
     mass_before, mass_after = before[..., 0], after[..., 0]
     expected = alpha * mass_before / (alpha * mass_before + 1 - mass_before)
@@ -84,6 +84,12 @@ def test_tgaa_raises_attention_mass_on_selected_tokens_and_rows_stay_normalised(
     assert (mass_after[:2] > mass_before[:2] + 1e-3).all()
     torch.testing.assert_close(mass_after[2:], mass_before[2:], atol=0, rtol=0)  # unconditional untouched
     torch.testing.assert_close(after[..., head], torch.ones_like(after[..., head]), atol=1e-5, rtol=0)
+
+
+def test_tgaa_schedule_is_strongest_at_the_first_stage2_step():
+    config = TGAAConfig(alpha=5.0, decay=0.5)
+    assert [config.alpha_at(j) for j in range(3)] == [5.0, 3.0, 2.0]
+    assert TGAAConfig(alpha=3.0).alpha_at(4) == 3.0  # decay 1: constant
 
 
 def test_capture_keeps_outputs_and_records_normalised_head_averaged_maps(adapter, inputs):
@@ -94,7 +100,7 @@ def test_capture_keeps_outputs_and_records_normalised_head_averaged_maps(adapter
     state.begin_forward(0, ["a", None])
     assert torch.equal(forward(transformer, inputs), stock)
     state.end_forward()
-    tgaa.set([(2,), ()])
+    tgaa.set([(2,), ()], [2.0, 2.0])
     state.begin_forward(1, ["a", "b"])
     forward(transformer, inputs)
     remove_tgaa(transformer)
