@@ -70,3 +70,12 @@ def test_a_prompt_file_with_fewer_than_two_prompts_is_refused(env, tmp_path):
     prompts.write_text("a red square moving right\n\na red square moving right\n")
     result = chorus(env, "--model", "chorus-shapes", "--steps", "4", "--prompts", str(prompts))
     assert result.returncode == 2 and "pairing needs at least 2" in result.stderr
+
+
+def test_the_seed_variant_sweep_prints_how_new_each_variant_is_and_writes_nothing(env):
+    result = chorus(env, "--model", "chorus-shapes", "--steps", "4", "--seed-variants", "--pairs", "2", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [r["name"] for r in rows] == ["no reuse", "k1=1", "k1=2", "k1=3"]  # up to the repair step
+    assert rows[0]["ratio"] == 1.0 and all(0 <= r["accuracy"] <= 100 for r in rows)
+    assert not (Path(env["CHORUS_MODELS_DIR"]) / "chorus-shapes" / CALIBRATION_FILE).exists()
