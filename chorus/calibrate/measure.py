@@ -141,16 +141,21 @@ def edited_accuracy(frames: np.ndarray, group: Sequence[PreparedPair]) -> float:
     return 100.0 * float(np.mean(right))
 
 
-def figures(
-    outcome: Outcome, baseline: Outcome, group: Sequence[PreparedPair], baseline_accuracy: float | None
-) -> Figures:
-    """``outcome`` measured against the full computation ``baseline`` of the same targets and seeds;
-    accuracy where ``baseline_accuracy`` (the checker's, with no reuse) is given."""
-    pairs = list(zip(outcome.frames, baseline.frames))
-    return Figures(
-        compute=outcome.tokens / baseline.tokens,
-        psnr=float(np.mean([min(psnr(a, b), PSNR_CAP_DB) for a, b in pairs])),
-        ssim=float(np.mean([ssim(a, b) for a, b in pairs])),
-        accuracy=None if baseline_accuracy is None else edited_accuracy(outcome.frames, group),
-        baseline_accuracy=baseline_accuracy,
-    )
+def figures(outcome: Outcome, baseline: Outcome, group: Sequence[PreparedPair], judged: bool) -> Figures:
+    """``outcome`` measured against the full computation ``baseline`` of the same targets and seeds, on the
+    whole group and on its two halves (alternate pairs); edited-attribute accuracy where ``judged``."""
+    compute = outcome.tokens / baseline.tokens
+
+    def on(index: Sequence[int]) -> Figures:
+        ours, theirs = outcome.frames[index], baseline.frames[index]
+        chosen = [group[i] for i in index]
+        return Figures(
+            compute=compute,
+            psnr=float(np.mean([min(psnr(a, b), PSNR_CAP_DB) for a, b in zip(ours, theirs)])),
+            ssim=float(np.mean([ssim(a, b) for a, b in zip(ours, theirs)])),
+            accuracy=edited_accuracy(ours, chosen) if judged else None,
+            baseline_accuracy=edited_accuracy(theirs, chosen) if judged else None,
+        )
+
+    every = list(range(len(group)))
+    return replace(on(every), halves=(on(every[0::2]), on(every[1::2])) if len(group) > 1 else None)

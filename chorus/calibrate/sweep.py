@@ -17,7 +17,7 @@ from typing import Any
 from chorus.calibrate.candidates import candidate_plans
 from chorus.calibrate.measure import PreparedPair, edited_accuracy, figures, prepare_pairs, run_group
 from chorus.calibrate.pairs import EditPair
-from chorus.calibrate.select import Bound, Figures, Measured, choose
+from chorus.calibrate.select import MIN_PAIRS, Bound, Figures, Measured, choose
 from chorus.engine.capture import CaptureConfig
 from chorus.engine.plan import ReusePolicy, StepGrid
 from chorus.engine.region import RegionConfig
@@ -90,15 +90,17 @@ def calibrate_class(
     measure: Measure,
     bound: Bound,
     progress: Progress | None = None,
+    min_pairs: int = MIN_PAIRS,
 ) -> ClassReport:
-    """Fill ``report`` with every candidate's figures from ``measure`` and the one chosen within ``bound``."""
+    """Fill ``report`` with every candidate's figures from ``measure`` and the one chosen within ``bound``
+    (none for a class of fewer than ``min_pairs`` pairs: too few to tell a plan from chance)."""
     for candidate in candidates:
         report.measured.append(Measured(candidate, measure(candidate)))
         if progress is not None:
             progress(
                 f"{report.edit_class} ({report.pairs} pairs) {candidate.label}: {report.measured[-1].figures.to_dict()}"
             )
-    report.chosen = choose(report.measured, bound)
+    report.chosen = choose(report.measured, bound) if report.pairs >= min_pairs else None
     return report
 
 
@@ -133,8 +135,8 @@ def calibrate(
         baseline = run_group(adapter, group, None, tgaa, batch_size)
         accuracy = edited_accuracy(baseline.frames, group) if judged else None
 
-        def measure(candidate: CalibratedPlan, group=group, baseline=baseline, accuracy=accuracy) -> Figures:
-            return figures(run_group(adapter, group, candidate, tgaa, batch_size), baseline, group, accuracy)
+        def measure(candidate: CalibratedPlan, group=group, baseline=baseline) -> Figures:
+            return figures(run_group(adapter, group, candidate, tgaa, batch_size), baseline, group, judged)
 
         report = ClassReport(edit_class, len(group), accuracy)
         classes.append(calibrate_class(report, candidates, measure, bound, progress))

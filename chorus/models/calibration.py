@@ -48,7 +48,7 @@ class ClassCalibration:
 
     plan: CalibratedPlan | None
     pairs: int
-    measured: dict[str, float] | None = None
+    measured: dict[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> ClassCalibration:

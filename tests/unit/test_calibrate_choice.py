@@ -1,11 +1,11 @@
 """Calibration picks the largest plan within the bound, on a fake model whose tolerance is known."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
 from chorus.calibrate.candidates import candidate_plans, stage_lengths
-from chorus.calibrate.select import CHECKER_BOUND, FIDELITY_BOUND, Bound, Figures
+from chorus.calibrate.select import CHECKER_BOUND, FIDELITY_BOUND, MIN_PAIRS, Bound, Figures
 from chorus.calibrate.sweep import ClassReport, calibrate_class
 from chorus.models.calibration import CalibratedPlan
 
@@ -32,8 +32,8 @@ class FakeTolerance:
         )
 
 
-def run(tolerance: FakeTolerance, bound: Bound) -> ClassReport:
-    report = ClassReport("local", pairs=10, baseline_accuracy=100.0)
+def run(tolerance, bound: Bound, pairs: int = 60) -> ClassReport:
+    report = ClassReport("local", pairs=pairs, baseline_accuracy=100.0)
     return calibrate_class(report, candidate_plans(4, reusable=3), tolerance, bound)
 
 
@@ -52,7 +52,27 @@ def test_the_largest_plan_within_the_bound_is_chosen(max_k1, max_k2, expected):
 def test_a_class_no_candidate_keeps_is_a_miss():
     report = run(FakeTolerance(max_k1=-1, max_k2=-1), CHECKER_BOUND)
     assert report.chosen is None and len(report.measured) == len(candidate_plans(4, 3))
-    assert report.entry().plan is None and report.entry().pairs == 10
+    assert report.entry().plan is None and report.entry().pairs == 60
+
+
+def test_a_plan_that_passes_on_the_whole_class_but_not_on_each_half_is_not_chosen():
+    """A fake lucky plan: k2=3 passes on the mean (its halves' gain and loss cancel), its neighbours lose."""
+    honest = FakeTolerance(max_k1=0, max_k2=1)
+
+    def lucky(plan: CalibratedPlan) -> Figures:
+        figures = honest(plan)
+        if (plan.k1, plan.k2) != (0, 3):
+            return replace(figures, halves=(figures, figures))
+        gained, lost = replace(figures, accuracy=105.0), replace(figures, accuracy=95.0)
+        return replace(figures, accuracy=100.0, psnr=40.0, ssim=0.99, halves=(gained, lost))
+
+    chosen = run(lucky, CHECKER_BOUND).chosen
+    assert (chosen.plan.k1, chosen.plan.k2) == (0, 1)
+
+
+def test_a_class_with_too_few_pairs_is_not_calibrated():
+    report = run(FakeTolerance(max_k1=0, max_k2=3), CHECKER_BOUND, pairs=MIN_PAIRS - 1)
+    assert report.chosen is None and report.measured  # measured, reported, but not trusted
 
 
 def test_the_accuracy_bound_is_paired_against_no_reuse():
