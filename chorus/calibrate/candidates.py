@@ -21,13 +21,17 @@ def stage_lengths(num_steps: int) -> list[int]:
     return sorted({round(share * num_steps) for share in COARSE_SHARES})
 
 
-def candidate_plans(num_steps: int, reusable: int) -> list[CalibratedPlan]:
-    """Every plan that reuses something and at most ``reusable`` steps."""
+def candidate_plans(
+    num_steps: int, reusable: int, max_k1: int | None = None, max_k2: int | None = None
+) -> list[CalibratedPlan]:
+    """Every plan that reuses something and at most ``reusable`` steps (Stage 1 at most ``max_k1`` steps,
+    Stage 2 at most ``max_k2``: a sweep pruned to what an earlier run did not rule out)."""
     lengths = stage_lengths(num_steps)
     plans = []
     for k1 in lengths:
         for k2 in lengths:
-            if not 0 < k1 + k2 <= reusable:
+            too_long = (max_k1 is not None and k1 > max_k1) or (max_k2 is not None and k2 > max_k2)
+            if too_long or not 0 < k1 + k2 <= reusable:
                 continue
             if not k2:
                 plans.append(CalibratedPlan(k1, 0))

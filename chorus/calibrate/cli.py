@@ -50,6 +50,12 @@ def calibrate_command(
         list[int] | None,
         typer.Option("--k1", help="with --seed-variants: a Stage-1 length to try; repeatable (default: the grid's)"),
     ] = None,
+    max_k1: Annotated[
+        int | None, typer.Option("--max-k1", help="try Stage 1 of at most this many steps (default: every length)")
+    ] = None,
+    max_k2: Annotated[
+        int | None, typer.Option("--max-k2", help="try Stage 2 of at most this many steps (default: every length)")
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="measure and print; write nothing")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print every candidate's figures as JSON")] = False,
     batch_size: Annotated[int, typer.Option(help="clips per denoise batch")] = 48,
@@ -108,6 +114,8 @@ def calibrate_command(
         capture=config.capture,
         batch_size=batch_size,
         progress=lambda line: typer.echo(line, err=True),
+        max_k1=max_k1,
+        max_k2=max_k2,
     )
     if not report.classes:
         raise _fail("none of the pairs is an edit (their prompts are identical or unrelated)")

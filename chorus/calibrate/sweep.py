@@ -118,16 +118,18 @@ def calibrate(
     capture: CaptureConfig | None = None,
     batch_size: int = 48,
     progress: Progress | None = None,
+    max_k1: int | None = None,
+    max_k2: int | None = None,
 ) -> StepReport:
     """Measure every candidate plan on ``pairs`` at ``steps`` and choose one per edit class. ``policy``
     gives the repair steps a plan leaves; ``region``, ``tgaa`` and ``capture`` how a hit builds its region,
     amplifies Stage 2 and which maps a source stores: pass the service's (``ReuseConfig.from_settings``),
-    so what is measured is what runs."""
+    so what is measured is what runs. ``max_k1``/``max_k2`` prune the candidates (see ``candidate_plans``)."""
     start = time.perf_counter()
     policy, region, tgaa = policy or ReusePolicy(), region or RegionConfig(), tgaa or TGAAConfig(alpha=1.0)
     prepared = prepare_pairs(adapter, pairs, steps, seed, region, capture or CaptureConfig(), batch_size)
     grid = StepGrid(steps, make_scheduler(adapter, steps).sigmas.tolist())
-    candidates = candidate_plans(steps, grid.reusable_steps(policy.min_repair_steps))
+    candidates = candidate_plans(steps, grid.reusable_steps(policy.min_repair_steps), max_k1, max_k2)
     if progress is not None:
         progress(f"{len(prepared)} edit pairs, {len(candidates)} candidate plans at {steps} steps")
     classes = []

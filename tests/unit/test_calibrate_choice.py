@@ -98,3 +98,5 @@ def test_candidates_leave_the_repair_steps_and_try_context_and_halo():
     assert [p for p in plans if not p.k2] == [CalibratedPlan(1, 0), CalibratedPlan(2, 0), CalibratedPlan(3, 0)]
     assert stage_lengths(50) == [0, 2, 5, 10, 15]  # coarse at many steps
     assert max(p.k1 + p.k2 for p in candidate_plans(50, reusable=49)) == 30
+    pruned = candidate_plans(4, reusable=3, max_k1=0, max_k2=2)
+    assert {(p.k1, p.k2) for p in pruned} == {(0, 1), (0, 2)} and len(pruned) == 8
