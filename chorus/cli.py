@@ -49,6 +49,33 @@ def train(
     typer.echo(f"reached step {step}; checkpoint in {out / 'checkpoint'}")
 
 
+@app.command("train-vae")
+def train_vae(
+    config: Annotated[Path | None, typer.Option(help="JSON autoencoder config (default: VaeConfig's)")] = None,
+    out: Annotated[Path, typer.Option(help="run folder (resumed if it holds a checkpoint)")] = Path(
+        "runs/chorus-shapes-vae"
+    ),
+    minutes: Annotated[float | None, typer.Option(help="stop after this many minutes")] = None,
+    steps: Annotated[int | None, typer.Option(help="stop after this many more steps")] = None,
+    eval_specs: Annotated[int, typer.Option(help="then score the checker on this many reconstructions")] = 0,
+) -> None:
+    """Train (or resume) a small AutoencoderKLWan on the procedural clips (the wan_vae latent space)."""
+    import json
+
+    from chorus.train.vae import VaeConfig, main_eval
+    from chorus.train.vae import train_vae as run_vae
+
+    if config is not None and not config.is_file():
+        raise typer.BadParameter(f"no such config file: {config}", param_hint="--config")
+    cfg = VaeConfig.from_file(config)
+    step = run_vae(cfg, out, time_budget_s=minutes * 60 if minutes else None, max_steps=steps)
+    typer.echo(f"reached step {step}; checkpoint in {out / 'checkpoint'}")
+    if eval_specs:
+        for held_out in (False, True):
+            result = main_eval(out / "checkpoint", eval_specs, held_out=held_out)
+            typer.echo(json.dumps({"held_out": held_out, "step": step, **result}))
+
+
 @app.command()
 def distill(
     teacher: Annotated[Path, typer.Option(help="model folder to distill (transformer/ + chorus_model.json)")] = Path(

@@ -67,12 +67,14 @@ def model_card(cfg: TrainConfig, step: int) -> dict:
     }
 
 
-def save_checkpoint(out: Path, card: dict, step: int, model, ema, opt, rng: np.random.Generator) -> None:
-    """A fresh folder (EMA weights, card, trainer state) replaces ``out/checkpoint``: a run killed at any
-    moment leaves a whole checkpoint behind."""
+def save_checkpoint(
+    out: Path, card: dict, step: int, model, ema, opt, rng: np.random.Generator, folder: str = "transformer"
+) -> None:
+    """A fresh folder (EMA weights under ``folder``, card, trainer state) replaces ``out/checkpoint``: a run
+    killed at any moment leaves a whole checkpoint behind."""
     tmp = out / "checkpoint.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    ema.save_pretrained(tmp / "transformer")
+    ema.save_pretrained(tmp / folder)
     (tmp / CARD_FILE).write_text(json.dumps(card, indent=2))
     state = {"step": step, "model": model.state_dict(), "opt": opt.state_dict(), "rng": rng.bit_generator.state}
     torch.save(state, tmp / STATE_FILE)
@@ -84,16 +86,19 @@ def save_checkpoint(out: Path, card: dict, step: int, model, ema, opt, rng: np.r
     shutil.rmtree(old, ignore_errors=True)
 
 
-def resume(out: Path, model, opt, rng: np.random.Generator) -> tuple[int, WanTransformer3DModel]:
+def resume(
+    out: Path, model, opt, rng: np.random.Generator, folder: str = "transformer"
+) -> tuple[int, WanTransformer3DModel]:
     """Load ``out/checkpoint`` into the model, optimizer and rng if there is one; returns the step reached
-    and the EMA weights (a frozen copy of ``model`` when starting afresh)."""
+    and the EMA weights (read from ``folder`` as ``model``'s class; a frozen copy of ``model`` when starting
+    afresh)."""
     ckpt = out / "checkpoint"
     if (ckpt / STATE_FILE).exists():
         state = torch.load(ckpt / STATE_FILE, weights_only=False)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         rng.bit_generator.state = state["rng"]
-        step, ema = state["step"], WanTransformer3DModel.from_pretrained(ckpt / "transformer")
+        step, ema = state["step"], type(model).from_pretrained(ckpt / folder)
     else:
         step, ema = 0, copy.deepcopy(model)
     return step, ema.requires_grad_(False).eval()
