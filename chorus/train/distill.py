@@ -31,7 +31,7 @@ from tqdm import tqdm
 from chorus.engine.sampling import flow_match_scheduler
 from chorus.models.catalog import CARD_FILE, ModelCard
 from chorus.models.text import MiniLMTextEncoder
-from chorus.train.data import CaptionStates, ClipStream
+from chorus.train.data import CaptionStates, ClipStream, LatentStream
 from chorus.train.loop import resume, save_checkpoint, update_ema
 
 
@@ -112,6 +112,11 @@ def distill(
     moving = [i for i in range(cfg.student_steps) if student_sigmas[i] - student_sigmas[i + 1] > 0.01]
     limits = ModelCard.load(teacher_dir).limits
     stream = ClipStream(rng, limits.default_frames, limits.default_height)
+    vae_dir = teacher_dir / "vae" if card.get("latent_space") == "wan_vae" else None
+    if vae_dir is not None:
+        from diffusers import AutoencoderKLWan
+
+        stream = LatentStream(stream, AutoencoderKLWan.from_pretrained(vae_dir))
     texts = CaptionStates(MiniLMTextEncoder(max_tokens=card.get("text_max_tokens", 32)))
     gen = torch.Generator().manual_seed(cfg.seed + step)
     stop_at = min(cfg.max_steps, step + max_steps) if max_steps else cfg.max_steps
@@ -146,9 +151,11 @@ def distill(
             log.write(json.dumps({"step": step, "loss": running, "time": time.time()}) + "\n")
             log.flush()
         if step % cfg.checkpoint_every == 0:
-            save_checkpoint(out, card | {"revision": f"{revision}-{step}"}, step, student, ema, opt, rng)
+            save_checkpoint(
+                out, card | {"revision": f"{revision}-{step}"}, step, student, ema, opt, rng, vae_dir=vae_dir
+            )
     if step % cfg.checkpoint_every:
-        save_checkpoint(out, card | {"revision": f"{revision}-{step}"}, step, student, ema, opt, rng)
+        save_checkpoint(out, card | {"revision": f"{revision}-{step}"}, step, student, ema, opt, rng, vae_dir=vae_dir)
     bar.close()
     log.close()
     return step

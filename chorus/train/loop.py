@@ -23,7 +23,7 @@ from tqdm import tqdm
 from chorus.models.catalog import CARD_FILE
 from chorus.models.text import MiniLMTextEncoder
 from chorus.train.config import TrainConfig
-from chorus.train.data import CaptionStates, ClipStream
+from chorus.train.data import CaptionStates, ClipStream, LatentStream
 
 STATE_FILE = "trainer_state.pt"
 
@@ -48,7 +48,7 @@ def model_card(cfg: TrainConfig, step: int) -> dict:
     return {
         "model_id": cfg.model_id,
         "revision": f"step-{step}",
-        "latent_space": "pixel",
+        "latent_space": "wan_vae" if cfg.vae else "pixel",
         "text_encoder": "minilm",
         "text_max_tokens": 32,
         "flow_shift": cfg.flow_shift,
@@ -68,13 +68,24 @@ def model_card(cfg: TrainConfig, step: int) -> dict:
 
 
 def save_checkpoint(
-    out: Path, card: dict, step: int, model, ema, opt, rng: np.random.Generator, folder: str = "transformer"
+    out: Path,
+    card: dict,
+    step: int,
+    model,
+    ema,
+    opt,
+    rng: np.random.Generator,
+    folder: str = "transformer",
+    vae_dir: Path | None = None,
 ) -> None:
-    """A fresh folder (EMA weights under ``folder``, card, trainer state) replaces ``out/checkpoint``: a run
-    killed at any moment leaves a whole checkpoint behind."""
+    """A fresh folder (EMA weights under ``folder``, card, trainer state; ``vae_dir`` copied in as ``vae/``
+    for a latent-space model) replaces ``out/checkpoint``: a run killed at any moment leaves a whole
+    checkpoint behind."""
     tmp = out / "checkpoint.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     ema.save_pretrained(tmp / folder)
+    if vae_dir is not None:
+        shutil.copytree(vae_dir, tmp / "vae")
     (tmp / CARD_FILE).write_text(json.dumps(card, indent=2))
     state = {"step": step, "model": model.state_dict(), "opt": opt.state_dict(), "rng": rng.bit_generator.state}
     torch.save(state, tmp / STATE_FILE)
@@ -124,6 +135,11 @@ def train(cfg: TrainConfig, out: Path, time_budget_s: float | None = None, max_s
     model.train()
 
     stream = ClipStream(rng, cfg.num_frames, cfg.side)
+    vae_dir = Path(cfg.vae) / "vae" if cfg.vae else None
+    if vae_dir is not None:
+        from diffusers import AutoencoderKLWan
+
+        stream = LatentStream(stream, AutoencoderKLWan.from_pretrained(vae_dir))
     texts = CaptionStates(MiniLMTextEncoder(max_tokens=32))
     empty = texts([""])[0]
     gen = torch.Generator().manual_seed(cfg.seed + step)
@@ -158,8 +174,8 @@ def train(cfg: TrainConfig, out: Path, time_budget_s: float | None = None, max_s
             log.write(json.dumps({"step": step, "loss": running, "lr": lr_at(step, cfg), "time": time.time()}) + "\n")
             log.flush()
         if step % cfg.checkpoint_every == 0:
-            save_checkpoint(out, model_card(cfg, step), step, model, ema, opt, rng)
-    save_checkpoint(out, model_card(cfg, step), step, model, ema, opt, rng)
+            save_checkpoint(out, model_card(cfg, step), step, model, ema, opt, rng, vae_dir=vae_dir)
+    save_checkpoint(out, model_card(cfg, step), step, model, ema, opt, rng, vae_dir=vae_dir)
     bar.close()
     log.close()
     return step
