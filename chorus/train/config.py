@@ -48,6 +48,7 @@ class TrainConfig:
     checkpoint_every: int = 250
     log_every: int = 25
     threads: int = 2
+    device: str = "cpu"  # cuda on a GPU machine (scripts/gpu_train_v3.sh)
     vae: str | None = None  # a folder holding vae/ (a ``chorus train-vae`` checkpoint): train in its latent space
 
     @classmethod

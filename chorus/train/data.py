@@ -59,4 +59,5 @@ class LatentStream:
     @torch.no_grad()
     def batch(self, size: int) -> tuple[torch.Tensor, list[str]]:
         x, captions = self.clips.batch(size)
-        return (self.vae.encode(x).latent_dist.mean - self.mean) / self.std, captions
+        mean = self.vae.encode(x.to(self.vae.device)).latent_dist.mean
+        return (mean - self.mean.to(mean)) / self.std.to(mean), captions

@@ -105,7 +105,7 @@ def resume(
     afresh)."""
     ckpt = out / "checkpoint"
     if (ckpt / STATE_FILE).exists():
-        state = torch.load(ckpt / STATE_FILE, weights_only=False)
+        state = torch.load(ckpt / STATE_FILE, weights_only=False, map_location="cpu")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         rng.bit_generator.state = state["rng"]
@@ -128,18 +128,19 @@ def train(cfg: TrainConfig, out: Path, time_budget_s: float | None = None, max_s
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     torch.manual_seed(cfg.seed)
-    model = WanTransformer3DModel(**cfg.arch.wan_kwargs())
+    model = WanTransformer3DModel(**cfg.arch.wan_kwargs()).to(cfg.device)  # before the optimizer sees it
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
     rng = np.random.default_rng(cfg.seed)
     step, ema = resume(out, model, opt, rng)
     model.train()
+    ema.to(cfg.device)
 
     stream = ClipStream(rng, cfg.num_frames, cfg.side)
     vae_dir = Path(cfg.vae) / "vae" if cfg.vae else None
     if vae_dir is not None:
         from diffusers import AutoencoderKLWan
 
-        stream = LatentStream(stream, AutoencoderKLWan.from_pretrained(vae_dir))
+        stream = LatentStream(stream, AutoencoderKLWan.from_pretrained(vae_dir).to(cfg.device))
     texts = CaptionStates(MiniLMTextEncoder(max_tokens=32))
     empty = texts([""])[0]
     gen = torch.Generator().manual_seed(cfg.seed + step)
@@ -150,11 +151,13 @@ def train(cfg: TrainConfig, out: Path, time_budget_s: float | None = None, max_s
     running = None
     while step < stop_at and time.monotonic() < deadline:
         x0, captions = stream.batch(cfg.batch_size)
+        x0 = x0.to(cfg.device)
         cond = texts(captions)
         drop = torch.rand(len(captions), generator=gen) < cfg.uncond_prob
         cond[drop] = empty
-        noise = torch.randn(x0.shape, generator=gen)
-        sigma = sample_sigmas(len(captions), gen)
+        cond = cond.to(cfg.device)
+        noise = torch.randn(x0.shape, generator=gen).to(cfg.device)
+        sigma = sample_sigmas(len(captions), gen).to(cfg.device)
         s = sigma.view(-1, 1, 1, 1, 1)
         xt = (1 - s) * x0 + s * noise
         pred = model(hidden_states=xt, timestep=sigma * 1000, encoder_hidden_states=cond, return_dict=False)[0]

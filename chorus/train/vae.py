@@ -67,6 +67,7 @@ class VaeConfig:
     checkpoint_every: int = 100
     log_every: int = 10
     threads: int = 2
+    device: str = "cpu"  # cuda on a GPU machine (scripts/gpu_train_v3.sh)
 
     @classmethod
     def from_file(cls, path: Path | None) -> VaeConfig:
@@ -86,7 +87,7 @@ def foreground(x: torch.Tensor) -> torch.Tensor:
 
 def vae_loss(vae: AutoencoderKLWan, x: torch.Tensor, cfg: VaeConfig, gen: torch.Generator):
     dist = vae.encode(x).latent_dist
-    z = dist.mean + dist.std * torch.randn(dist.mean.shape, generator=gen)
+    z = dist.mean + dist.std * torch.randn(dist.mean.shape, generator=gen).to(x.device)
     recon = vae.decode(z).sample
     w = 1 + cfg.fg_weight * foreground(x)
     rec = ((recon - x).abs() * w).mean() + (((recon - x) ** 2) * w).mean()
@@ -104,10 +105,11 @@ def train_vae(cfg: VaeConfig, out: Path, time_budget_s: float | None = None, max
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     torch.manual_seed(cfg.seed)
-    model = AutoencoderKLWan(**cfg.arch.kwargs())
+    model = AutoencoderKLWan(**cfg.arch.kwargs()).to(cfg.device)  # before the optimizer sees it
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
     rng = np.random.default_rng(cfg.seed)
     step, ema = resume(out, model, opt, rng, folder=VAE_FOLDER)
+    ema.to(cfg.device)
     mean = torch.tensor(ema.config.latents_mean, dtype=torch.float64)
     var = torch.tensor(ema.config.latents_std, dtype=torch.float64) ** 2
     model.train()
@@ -125,6 +127,7 @@ def train_vae(cfg: VaeConfig, out: Path, time_budget_s: float | None = None, max
     running = None
     while step < stop_at and time.monotonic() < deadline:
         x, _ = stream.batch(cfg.batch_size)
+        x = x.to(cfg.device)
         loss, rec, kl, mu = vae_loss(model, x, cfg, gen)
         for group in opt.param_groups:
             group["lr"] = cfg.lr * min(1.0, (step + 1) / 100)
@@ -135,7 +138,7 @@ def train_vae(cfg: VaeConfig, out: Path, time_budget_s: float | None = None, max
         step += 1
         update_ema(ema, model, min(cfg.ema_decay, (1 + step) / (10 + step)))
         # Running per-channel statistics of the posterior means: the adapter's latent normalisation.
-        m = mu.double().transpose(0, 1).flatten(1)
+        m = mu.cpu().double().transpose(0, 1).flatten(1)
         k = 0.01 if step > 1 else 1.0
         mean = (1 - k) * mean + k * m.mean(1)
         var = (1 - k) * var + k * m.var(1)
@@ -169,16 +172,16 @@ def reconstruction_scores(
     vae.eval()
     out, psnr = [], []
     for i in range(0, len(clips), 8):
-        x = clips_to_tensor(clips[i : i + 8])
+        x = clips_to_tensor(clips[i : i + 8]).to(vae.device)
         y = vae.decode(vae.encode(x).latent_dist.mean).sample.clamp(-1, 1)
         psnr.append((10 * torch.log10(4 / ((y - x) ** 2).flatten(1).mean(1))).tolist())
-        out.append(((y + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 4, 1).numpy())
+        out.append(((y + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 4, 1).cpu().numpy())
     result = score(read_clips(np.concatenate(out)), specs)
     result["psnr"] = float(np.mean(sum(psnr, [])))
     return result
 
 
-def main_eval(ckpt: Path, n_specs: int, held_out: bool = False) -> dict[str, float]:
-    vae = AutoencoderKLWan.from_pretrained(ckpt / VAE_FOLDER)
+def main_eval(ckpt: Path, n_specs: int, held_out: bool = False, device: str = "cpu") -> dict[str, float]:
+    vae = AutoencoderKLWan.from_pretrained(ckpt / VAE_FOLDER).to(device)
     info = json.loads((ckpt / "chorus_model.json").read_text())
     return reconstruction_scores(vae, n_specs, info["num_frames"], info["side"], held_out=held_out)
