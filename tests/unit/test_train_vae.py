@@ -7,11 +7,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from diffusers import AutoencoderKLWan
 
+from chorus.data.shapes import all_specs, render
 from chorus.engine.denoise import GenerationRequest, generate
+from chorus.eval.checker import read_clips, score
 from chorus.models.wan import WanAdapter, vae_compression
 from chorus.train.config import ArchConfig, TrainConfig
 from chorus.train.distill import DistillConfig, distill
@@ -61,3 +64,12 @@ def test_a_base_model_trains_on_the_latents_distills_and_samples(vae_run: Path, 
     request = GenerationRequest("a red square moving left on a black background", num_frames=5, height=16, width=16)
     frames = generate(adapter, [request])
     assert frames.shape == (1, 5, 16, 16, 3) and frames.dtype == torch.uint8
+
+
+def test_the_checker_reads_ground_truth_at_the_latent_models_size() -> None:
+    """9 frames x 64 x 64 (the wan_vae recipe's clips): the checker must be right there before it judges."""
+    rng = np.random.default_rng(3)
+    pool = all_specs()
+    specs = [pool[i] for i in rng.choice(len(pool), size=96, replace=False)]
+    result = score(read_clips([render(s, 9, 64, rng) for s in specs]), specs)
+    assert min(result.values()) >= 0.99, result
