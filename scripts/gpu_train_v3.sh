@@ -18,7 +18,7 @@ fi
 if .venv/bin/python -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)'; then DEV=cuda; else DEV=cpu; fi
 echo "device: $DEV; runs under $ROOT"
 VAE=$ROOT/chorus-shapes-v3-vae BASE=$ROOT/chorus-shapes-v3-base STUDENT=$ROOT/chorus-shapes-v3-distill
-mkdir -p "$ROOT" "$CAND"
+mkdir -p "$ROOT" "$CAND" "$VAE" "$BASE" "$STUDENT"
 
 "$CHORUS" train-vae --config configs/chorus-shapes-vae.json --out "$VAE" --device "$DEV" \
   --minutes "${VAE_MIN:-60}" "${STEPS[@]}" --eval-specs "$EVAL_SPECS" | tee -a "$VAE/recon.jsonl"
