@@ -36,6 +36,8 @@ def train(
     minutes: Annotated[float | None, typer.Option(help="stop after this many minutes")] = None,
     steps: Annotated[int | None, typer.Option(help="stop after this many more steps")] = None,
     seed: Annotated[int | None, typer.Option(help="override the config's seed")] = None,
+    device: Annotated[str | None, typer.Option(help="override the config's torch device (cuda)")] = None,
+    vae: Annotated[Path | None, typer.Option(help="train in this train-vae checkpoint's latent space")] = None,
 ) -> None:
     """Train (or resume training) the project's own text-to-video model."""
     from chorus.train.config import TrainConfig
@@ -46,8 +48,42 @@ def train(
     cfg = TrainConfig.from_file(config)
     if seed is not None:
         cfg.seed = seed
+    if device is not None:
+        cfg.device = device
+    if vae is not None:
+        cfg.vae = str(vae)
     step = run_training(cfg, out, time_budget_s=minutes * 60 if minutes else None, max_steps=steps)
     typer.echo(f"reached step {step}; checkpoint in {out / 'checkpoint'}")
+
+
+@app.command("train-vae")
+def train_vae(
+    config: Annotated[Path | None, typer.Option(help="JSON autoencoder config (default: VaeConfig's)")] = None,
+    out: Annotated[Path, typer.Option(help="run folder (resumed if it holds a checkpoint)")] = Path(
+        "runs/chorus-shapes-vae"
+    ),
+    minutes: Annotated[float | None, typer.Option(help="stop after this many minutes")] = None,
+    steps: Annotated[int | None, typer.Option(help="stop after this many more steps")] = None,
+    eval_specs: Annotated[int, typer.Option(help="then score the checker on this many reconstructions")] = 0,
+    device: Annotated[str | None, typer.Option(help="override the config's torch device (cuda)")] = None,
+) -> None:
+    """Train (or resume) a small AutoencoderKLWan on the procedural clips (the wan_vae latent space)."""
+    import json
+
+    from chorus.train.vae import VaeConfig, main_eval
+    from chorus.train.vae import train_vae as run_vae
+
+    if config is not None and not config.is_file():
+        raise typer.BadParameter(f"no such config file: {config}", param_hint="--config")
+    cfg = VaeConfig.from_file(config)
+    if device is not None:
+        cfg.device = device
+    step = run_vae(cfg, out, time_budget_s=minutes * 60 if minutes else None, max_steps=steps)
+    typer.echo(f"reached step {step}; checkpoint in {out / 'checkpoint'}")
+    if eval_specs:
+        for held_out in (False, True):
+            result = main_eval(out / "checkpoint", eval_specs, held_out=held_out, device=cfg.device)
+            typer.echo(json.dumps({"held_out": held_out, "step": step, **result}))
 
 
 @app.command()
@@ -66,6 +102,7 @@ def distill(
     flow_shift: Annotated[float | None, typer.Option(help="sample on this shift (default: the teacher card's)")] = None,
     sigma_grid: Annotated[str | None, typer.Option(help="'linear' (Wan's grid) or 'default' (teacher card's)")] = None,
     threads: Annotated[int, typer.Option(help="torch threads")] = 2,
+    device: Annotated[str, typer.Option(help="torch device (cuda)")] = "cpu",
 ) -> None:
     """Step-distill a model: the student follows the teacher's many-step path in a few steps."""
     from chorus.train.distill import DistillConfig
@@ -79,6 +116,7 @@ def distill(
         student_steps=student_steps,
         teacher_steps=teacher_steps,
         threads=threads,
+        device=device,
         flow_shift=flow_shift,
         sigma_grid=sigma_grid,
     )

@@ -29,6 +29,13 @@ def wan_velocity(
     )[0]
 
 
+def vae_compression(vae) -> tuple[int, int]:
+    """(temporal, spatial) factors of an ``AutoencoderKLWan``, read off its structure (Wan2.1's: 4, 8)."""
+    cfg = vae.config
+    spatial = 2 ** (len(cfg.dim_mult) - 1) * (getattr(cfg, "patch_size", None) or 1)
+    return 2 ** sum(bool(t) for t in cfg.temperal_downsample), spatial
+
+
 class WanAdapter:
     def __init__(self, card: ModelCard, device: str = "cpu", dtype: torch.dtype = torch.float32) -> None:
         if card.text_encoder != "minilm":
@@ -67,7 +74,8 @@ class WanAdapter:
         channels = self.transformer.config.in_channels
         if self.vae is None:
             return channels, num_frames, height, width
-        return channels, (num_frames - 1) // 4 + 1, height // 8, width // 8
+        temporal, spatial = vae_compression(self.vae)  # Wan2.1's VAE: 4, 8; ours may compress less
+        return channels, (num_frames - 1) // temporal + 1, height // spatial, width // spatial
 
     def predict_velocity(
         self, latents: torch.Tensor, timestep: torch.Tensor, text_states: torch.Tensor

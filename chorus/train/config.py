@@ -19,9 +19,14 @@ class ArchConfig:
     freq_dim: int = 64
     text_dim: int = 384
     rope_max_seq_len: int = 64
+    channels: int = 3  # 3 in pixel space; the autoencoder's z_dim in its latent space
 
     def wan_kwargs(self) -> dict:
-        return dict(asdict(self), in_channels=3, out_channels=3, cross_attn_norm=True, qk_norm="rms_norm_across_heads")
+        kwargs = asdict(self)
+        channels = kwargs.pop("channels")
+        return dict(
+            kwargs, in_channels=channels, out_channels=channels, cross_attn_norm=True, qk_norm="rms_norm_across_heads"
+        )
 
 
 @dataclass
@@ -43,6 +48,8 @@ class TrainConfig:
     checkpoint_every: int = 250
     log_every: int = 25
     threads: int = 2
+    device: str = "cpu"  # cuda on a GPU machine (scripts/gpu_train_v3.sh)
+    vae: str | None = None  # a folder holding vae/ (a ``chorus train-vae`` checkpoint): train in its latent space
 
     @classmethod
     def from_file(cls, path: Path | None) -> TrainConfig:

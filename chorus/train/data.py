@@ -44,3 +44,20 @@ class ClipStream:
         specs = [self.specs[i] for i in picks]
         clips = np.stack([render(s, self.num_frames, self.side, self.rng) for s in specs])
         return clips_to_tensor(clips), [caption(s, self.rng) for s in specs]
+
+
+class LatentStream:
+    """A ``ClipStream`` seen through a frozen ``AutoencoderKLWan``: the posterior means of its clips,
+    normalised by the autoencoder's ``latents_mean`` / ``latents_std`` (the adapter's ``decode`` undoes it)."""
+
+    def __init__(self, clips: ClipStream, vae) -> None:
+        self.clips = clips
+        self.vae = vae.requires_grad_(False).eval()
+        self.mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1)
+        self.std = torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1)
+
+    @torch.no_grad()
+    def batch(self, size: int) -> tuple[torch.Tensor, list[str]]:
+        x, captions = self.clips.batch(size)
+        mean = self.vae.encode(x.to(self.vae.device)).latent_dist.mean
+        return (mean - self.mean.to(mean)) / self.std.to(mean), captions

@@ -31,7 +31,7 @@ from tqdm import tqdm
 from chorus.engine.sampling import flow_match_scheduler
 from chorus.models.catalog import CARD_FILE, ModelCard
 from chorus.models.text import MiniLMTextEncoder
-from chorus.train.data import CaptionStates, ClipStream
+from chorus.train.data import CaptionStates, ClipStream, LatentStream
 from chorus.train.loop import resume, save_checkpoint, update_ema
 
 
@@ -47,6 +47,7 @@ class DistillConfig:
     log_every: int = 10
     seed: int = 0
     threads: int = 2
+    device: str = "cpu"  # cuda on a GPU machine
     flow_shift: float | None = None  # None: the teacher card's
     sigma_grid: str | None = None  # None: the teacher card's (see ModelCard.sigma_grid)
 
@@ -67,7 +68,7 @@ def guided(model: WanTransformer3DModel, x: torch.Tensor, sigma: float, text: to
     """Guided velocity at one noise level; ``text`` is (2B, L, D), conditional half first."""
     both = model(
         hidden_states=torch.cat([x, x]),
-        timestep=torch.full((2 * len(x),), sigma * 1000.0),
+        timestep=torch.full((2 * len(x),), sigma * 1000.0, device=x.device),
         encoder_hidden_states=text,
         return_dict=False,
     )[0]
@@ -100,10 +101,12 @@ def distill(
         student = copy.deepcopy(teacher)
     else:
         student = WanTransformer3DModel.from_pretrained(init_dir / "transformer")
-    student.requires_grad_(True).train()
+    student.to(cfg.device).requires_grad_(True).train()  # before the optimizer sees it
     opt = torch.optim.AdamW(student.parameters(), lr=cfg.lr, weight_decay=0.0, betas=(0.9, 0.99))
     rng = np.random.default_rng(cfg.seed)
     step, ema = resume(out, student, opt, rng)
+    teacher.to(cfg.device)
+    ema.to(cfg.device)
 
     shift, grid = float(card["flow_shift"]), card.get("sigma_grid", "default")
     student_sigmas = schedule(shift, cfg.student_steps, grid)
@@ -112,6 +115,11 @@ def distill(
     moving = [i for i in range(cfg.student_steps) if student_sigmas[i] - student_sigmas[i + 1] > 0.01]
     limits = ModelCard.load(teacher_dir).limits
     stream = ClipStream(rng, limits.default_frames, limits.default_height)
+    vae_dir = teacher_dir / "vae" if card.get("latent_space") == "wan_vae" else None
+    if vae_dir is not None:
+        from diffusers import AutoencoderKLWan
+
+        stream = LatentStream(stream, AutoencoderKLWan.from_pretrained(vae_dir).to(cfg.device))
     texts = CaptionStates(MiniLMTextEncoder(max_tokens=card.get("text_max_tokens", 32)))
     gen = torch.Generator().manual_seed(cfg.seed + step)
     stop_at = min(cfg.max_steps, step + max_steps) if max_steps else cfg.max_steps
@@ -122,10 +130,11 @@ def distill(
     revision = f"{card['revision']}-distill{cfg.student_steps}"
     while step < stop_at and time.monotonic() < deadline:
         x0, captions = stream.batch(cfg.batch_size)
-        text = torch.cat([texts(captions), texts([""] * len(captions))])
+        x0 = x0.to(cfg.device)
+        text = torch.cat([texts(captions), texts([""] * len(captions))]).to(cfg.device)
         i = moving[int(rng.integers(len(moving)))]
         hi, lo = float(student_sigmas[i]), float(student_sigmas[i + 1])
-        x = (1 - hi) * x0 + hi * torch.randn(x0.shape, generator=gen)
+        x = (1 - hi) * x0 + hi * torch.randn(x0.shape, generator=gen).to(cfg.device)
         with torch.no_grad():
             target = x
             grid = teacher_grid(student_sigmas, teacher_sigmas, i).tolist()
@@ -146,9 +155,11 @@ def distill(
             log.write(json.dumps({"step": step, "loss": running, "time": time.time()}) + "\n")
             log.flush()
         if step % cfg.checkpoint_every == 0:
-            save_checkpoint(out, card | {"revision": f"{revision}-{step}"}, step, student, ema, opt, rng)
+            save_checkpoint(
+                out, card | {"revision": f"{revision}-{step}"}, step, student, ema, opt, rng, vae_dir=vae_dir
+            )
     if step % cfg.checkpoint_every:
-        save_checkpoint(out, card | {"revision": f"{revision}-{step}"}, step, student, ema, opt, rng)
+        save_checkpoint(out, card | {"revision": f"{revision}-{step}"}, step, student, ema, opt, rng, vae_dir=vae_dir)
     bar.close()
     log.close()
     return step

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from chorus.models.catalog import CARD_FILE
 from chorus.models.text import MiniLMTextEncoder
 from chorus.train.config import TrainConfig
-from chorus.train.data import CaptionStates, ClipStream
+from chorus.train.data import CaptionStates, ClipStream, LatentStream
 
 STATE_FILE = "trainer_state.pt"
 
@@ -48,7 +48,7 @@ def model_card(cfg: TrainConfig, step: int) -> dict:
     return {
         "model_id": cfg.model_id,
         "revision": f"step-{step}",
-        "latent_space": "pixel",
+        "latent_space": "wan_vae" if cfg.vae else "pixel",
         "text_encoder": "minilm",
         "text_max_tokens": 32,
         "flow_shift": cfg.flow_shift,
@@ -67,12 +67,25 @@ def model_card(cfg: TrainConfig, step: int) -> dict:
     }
 
 
-def save_checkpoint(out: Path, card: dict, step: int, model, ema, opt, rng: np.random.Generator) -> None:
-    """A fresh folder (EMA weights, card, trainer state) replaces ``out/checkpoint``: a run killed at any
-    moment leaves a whole checkpoint behind."""
+def save_checkpoint(
+    out: Path,
+    card: dict,
+    step: int,
+    model,
+    ema,
+    opt,
+    rng: np.random.Generator,
+    folder: str = "transformer",
+    vae_dir: Path | None = None,
+) -> None:
+    """A fresh folder (EMA weights under ``folder``, card, trainer state; ``vae_dir`` copied in as ``vae/``
+    for a latent-space model) replaces ``out/checkpoint``: a run killed at any moment leaves a whole
+    checkpoint behind."""
     tmp = out / "checkpoint.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    ema.save_pretrained(tmp / "transformer")
+    ema.save_pretrained(tmp / folder)
+    if vae_dir is not None:
+        shutil.copytree(vae_dir, tmp / "vae")
     (tmp / CARD_FILE).write_text(json.dumps(card, indent=2))
     state = {"step": step, "model": model.state_dict(), "opt": opt.state_dict(), "rng": rng.bit_generator.state}
     torch.save(state, tmp / STATE_FILE)
@@ -84,16 +97,19 @@ def save_checkpoint(out: Path, card: dict, step: int, model, ema, opt, rng: np.r
     shutil.rmtree(old, ignore_errors=True)
 
 
-def resume(out: Path, model, opt, rng: np.random.Generator) -> tuple[int, WanTransformer3DModel]:
+def resume(
+    out: Path, model, opt, rng: np.random.Generator, folder: str = "transformer"
+) -> tuple[int, WanTransformer3DModel]:
     """Load ``out/checkpoint`` into the model, optimizer and rng if there is one; returns the step reached
-    and the EMA weights (a frozen copy of ``model`` when starting afresh)."""
+    and the EMA weights (read from ``folder`` as ``model``'s class; a frozen copy of ``model`` when starting
+    afresh)."""
     ckpt = out / "checkpoint"
     if (ckpt / STATE_FILE).exists():
-        state = torch.load(ckpt / STATE_FILE, weights_only=False)
+        state = torch.load(ckpt / STATE_FILE, weights_only=False, map_location="cpu")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         rng.bit_generator.state = state["rng"]
-        step, ema = state["step"], WanTransformer3DModel.from_pretrained(ckpt / "transformer")
+        step, ema = state["step"], type(model).from_pretrained(ckpt / folder)
     else:
         step, ema = 0, copy.deepcopy(model)
     return step, ema.requires_grad_(False).eval()
@@ -112,13 +128,19 @@ def train(cfg: TrainConfig, out: Path, time_budget_s: float | None = None, max_s
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     torch.manual_seed(cfg.seed)
-    model = WanTransformer3DModel(**cfg.arch.wan_kwargs())
+    model = WanTransformer3DModel(**cfg.arch.wan_kwargs()).to(cfg.device)  # before the optimizer sees it
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
     rng = np.random.default_rng(cfg.seed)
     step, ema = resume(out, model, opt, rng)
     model.train()
+    ema.to(cfg.device)
 
     stream = ClipStream(rng, cfg.num_frames, cfg.side)
+    vae_dir = Path(cfg.vae) / "vae" if cfg.vae else None
+    if vae_dir is not None:
+        from diffusers import AutoencoderKLWan
+
+        stream = LatentStream(stream, AutoencoderKLWan.from_pretrained(vae_dir).to(cfg.device))
     texts = CaptionStates(MiniLMTextEncoder(max_tokens=32))
     empty = texts([""])[0]
     gen = torch.Generator().manual_seed(cfg.seed + step)
@@ -129,11 +151,13 @@ def train(cfg: TrainConfig, out: Path, time_budget_s: float | None = None, max_s
     running = None
     while step < stop_at and time.monotonic() < deadline:
         x0, captions = stream.batch(cfg.batch_size)
+        x0 = x0.to(cfg.device)
         cond = texts(captions)
         drop = torch.rand(len(captions), generator=gen) < cfg.uncond_prob
         cond[drop] = empty
-        noise = torch.randn(x0.shape, generator=gen)
-        sigma = sample_sigmas(len(captions), gen)
+        cond = cond.to(cfg.device)
+        noise = torch.randn(x0.shape, generator=gen).to(cfg.device)
+        sigma = sample_sigmas(len(captions), gen).to(cfg.device)
         s = sigma.view(-1, 1, 1, 1, 1)
         xt = (1 - s) * x0 + s * noise
         pred = model(hidden_states=xt, timestep=sigma * 1000, encoder_hidden_states=cond, return_dict=False)[0]
@@ -153,8 +177,8 @@ def train(cfg: TrainConfig, out: Path, time_budget_s: float | None = None, max_s
             log.write(json.dumps({"step": step, "loss": running, "lr": lr_at(step, cfg), "time": time.time()}) + "\n")
             log.flush()
         if step % cfg.checkpoint_every == 0:
-            save_checkpoint(out, model_card(cfg, step), step, model, ema, opt, rng)
-    save_checkpoint(out, model_card(cfg, step), step, model, ema, opt, rng)
+            save_checkpoint(out, model_card(cfg, step), step, model, ema, opt, rng, vae_dir=vae_dir)
+    save_checkpoint(out, model_card(cfg, step), step, model, ema, opt, rng, vae_dir=vae_dir)
     bar.close()
     log.close()
     return step
