@@ -32,7 +32,7 @@ from chorus.engine.sampling import flow_match_scheduler
 from chorus.models.catalog import CARD_FILE, ModelCard
 from chorus.models.text import MiniLMTextEncoder
 from chorus.train.data import CaptionStates, ClipStream, LatentStream
-from chorus.train.loop import resume, save_checkpoint, update_ema
+from chorus.train.loop import optimizer_step, resume, save_checkpoint, update_ema
 
 
 @dataclass
@@ -142,10 +142,7 @@ def distill(
                 target = target + (s_next - s) * guided(teacher, target, s, text, scale)
             velocity = (x - target) / (hi - lo)
         loss = F.mse_loss(guided(student, x, hi, text, scale), velocity)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
-        opt.step()
+        optimizer_step(student, opt, loss, cfg.lr)
         step += 1
         update_ema(ema, student, cfg.ema_decay)
         running = loss.item() if running is None else 0.95 * running + 0.05 * loss.item()

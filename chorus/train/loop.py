@@ -13,6 +13,7 @@ import math
 import shutil
 import time
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -121,15 +122,46 @@ def update_ema(ema, model, decay: float) -> None:
         pe.lerp_(pm, 1 - decay)
 
 
-def train(cfg: TrainConfig, out: Path, time_budget_s: float | None = None, max_steps: int | None = None) -> int:
-    """Train (or resume) into ``out``; stop at ``cfg.max_steps``, ``max_steps`` more steps,
-    or the time budget, whichever comes first. Returns the step reached."""
+class RunSettings(Protocol):
+    """What every resumable trainer's config has (TrainConfig, chorus.train.vae.VaeConfig)."""
+
+    threads: int
+    seed: int
+    lr: float
+    weight_decay: float
+
+    def to_dict(self) -> dict: ...
+
+
+def open_run(cfg: RunSettings, out: Path) -> None:
+    """The start of a run into ``out``: thread count, the config beside the checkpoints, the seed (set
+    before the model is built, so a fresh run's weights follow it)."""
     torch.set_num_threads(cfg.threads)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     torch.manual_seed(cfg.seed)
+
+
+def adamw(model: torch.nn.Module, cfg: RunSettings) -> torch.optim.AdamW:
+    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
+
+
+def optimizer_step(model: torch.nn.Module, opt: torch.optim.Optimizer, loss: torch.Tensor, lr: float) -> None:
+    """One clipped AdamW step at learning rate ``lr``."""
+    for group in opt.param_groups:
+        group["lr"] = lr
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+
+
+def train(cfg: TrainConfig, out: Path, time_budget_s: float | None = None, max_steps: int | None = None) -> int:
+    """Train (or resume) into ``out``; stop at ``cfg.max_steps``, ``max_steps`` more steps,
+    or the time budget, whichever comes first. Returns the step reached."""
+    open_run(cfg, out)
     model = WanTransformer3DModel(**cfg.arch.wan_kwargs()).to(cfg.device)  # before the optimizer sees it
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
+    opt = adamw(model, cfg)
     rng = np.random.default_rng(cfg.seed)
     step, ema = resume(out, model, opt, rng)
     model.train()
@@ -162,12 +194,7 @@ def train(cfg: TrainConfig, out: Path, time_budget_s: float | None = None, max_s
         xt = (1 - s) * x0 + s * noise
         pred = model(hidden_states=xt, timestep=sigma * 1000, encoder_hidden_states=cond, return_dict=False)[0]
         loss = F.mse_loss(pred, noise - x0)
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, cfg)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        optimizer_step(model, opt, loss, lr_at(step, cfg))
         step += 1
         update_ema(ema, model, min(cfg.ema_decay, (1 + step) / (10 + step)))
         running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from chorus.data.shapes import all_specs, render
 from chorus.models.wan import vae_compression as compression  # noqa: F401  (re-exported)
 from chorus.train.data import ClipStream, clips_to_tensor
-from chorus.train.loop import resume, save_checkpoint, update_ema
+from chorus.train.loop import adamw, open_run, optimizer_step, resume, save_checkpoint, update_ema
 
 VAE_FOLDER = "vae"
 
@@ -101,12 +101,9 @@ def card(cfg: VaeConfig, step: int) -> dict:
 
 def train_vae(cfg: VaeConfig, out: Path, time_budget_s: float | None = None, max_steps: int | None = None) -> int:
     """Train (or resume) into ``out``; stop at ``cfg.max_steps``, ``max_steps`` more, or the time budget."""
-    torch.set_num_threads(cfg.threads)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
-    torch.manual_seed(cfg.seed)
+    open_run(cfg, out)
     model = AutoencoderKLWan(**cfg.arch.kwargs()).to(cfg.device)  # before the optimizer sees it
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
+    opt = adamw(model, cfg)
     rng = np.random.default_rng(cfg.seed)
     step, ema = resume(out, model, opt, rng, folder=VAE_FOLDER)
     ema.to(cfg.device)
@@ -129,12 +126,7 @@ def train_vae(cfg: VaeConfig, out: Path, time_budget_s: float | None = None, max
         x, _ = stream.batch(cfg.batch_size)
         x = x.to(cfg.device)
         loss, rec, kl, mu = vae_loss(model, x, cfg, gen)
-        for group in opt.param_groups:
-            group["lr"] = cfg.lr * min(1.0, (step + 1) / 100)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        optimizer_step(model, opt, loss, cfg.lr * min(1.0, (step + 1) / 100))
         step += 1
         update_ema(ema, model, min(cfg.ema_decay, (1 + step) / (10 + step)))
         # Running per-channel statistics of the posterior means: the adapter's latent normalisation.
