@@ -89,6 +89,9 @@ class Bound:
         return cls(**values)
 
 
+# A plan must save at least this share of the transformer's compute: a hit costs its capture, lookup and
+# Stage-2 overheads, so a plan that saves ~1% is slower than a miss (bench full run, 4 steps: 0.87x at 0.99).
+MIN_SAVING = 0.05
 MIN_PAIRS = 40  # a class with fewer pairs is not calibrated: one pair would be worth over 2.5 points
 CHECKER_BOUND = Bound(max_accuracy_loss=1.0)  # models the attribute checker judges
 FIDELITY_BOUND = Bound(min_psnr=30.0, min_ssim=0.95)  # every other model
@@ -103,7 +106,7 @@ class Measured:
 
 
 def choose(measured: Sequence[Measured], bound: Bound) -> Measured | None:
-    """The candidate within ``bound`` that computes least (ties: the more accurate, then the more faithful,
-    then the first); None where none is within it."""
-    passing = [m for m in measured if bound.admits(m.figures)]
+    """The candidate within ``bound`` that saves at least ``MIN_SAVING`` and computes least (ties: the more
+    accurate, then the more faithful, then the first); None where none is."""
+    passing = [m for m in measured if bound.admits(m.figures) and m.figures.compute <= 1 - MIN_SAVING]
     return min(passing, key=lambda m: (m.figures.compute, -(m.figures.accuracy or 0.0), -m.figures.psnr), default=None)

@@ -100,3 +100,13 @@ def test_candidates_leave_the_repair_steps_and_try_context_and_halo():
     assert max(p.k1 + p.k2 for p in candidate_plans(50, reusable=49)) == 30
     pruned = candidate_plans(4, reusable=3, max_k1=0, max_k2=2)
     assert {(p.k1, p.k2) for p in pruned} == {(0, 1), (0, 2)} and len(pruned) == 8
+
+
+def test_a_plan_that_saves_almost_nothing_is_not_chosen():
+    """Within the bound but at compute 0.99: slower than a miss once a hit's overheads are paid."""
+
+    def tiny_saving(plan: CalibratedPlan) -> Figures:
+        kept = (plan.k1, plan.k2, plan.context, plan.halo) == (0, 1, True, 1)
+        return Figures(0.99 if kept else 0.5, 40.0, 0.99, 100.0 if kept else 50.0, 100.0)
+
+    assert run(tiny_saving, CHECKER_BOUND).chosen is None
