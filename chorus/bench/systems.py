@@ -84,8 +84,9 @@ class System:
 
 def nirvana(name: str, stage1_sigma: float) -> System:
     """Stage 1 only: the first K steps skipped, K the steps down to ``stage1_sigma`` (grows with similarity),
-    no region, no TGAA, and edits reused at any step count (NIRVANA has no step floor)."""
-    policy = ReusePolicy(stage1_sigma=stage1_sigma, stage2_sigma=stage1_sigma, min_edit_steps=1)
+    no region, no TGAA, no calibrated Stage-2 plans, and edits reused at any step count (NIRVANA has no step
+    floor)."""
+    policy = ReusePolicy(stage1_sigma=stage1_sigma, stage2_sigma=stage1_sigma, min_edit_steps=1, calibrated=False)
     return System(name, ReuseConfig(policy=policy, tgaa=TGAAConfig(alpha=1.0)))
 
 

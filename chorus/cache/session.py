@@ -295,7 +295,10 @@ class CacheSession:
         request = self.jobs[0].request
         steps = request.num_inference_steps
         sigmas = make_scheduler(self.adapter, steps).sigmas
-        config = self.config.policy.capture_for(self.config.capture, steps, sigmas, self.adapter.card.calibration)
+        policy = self.config.policy
+        config = policy.capture_for(
+            self.config.capture, steps, sigmas, self.adapter.card.calibration if policy.calibrated else None
+        )
         if not config.map_steps and not config.context_steps:
             return config
         model = self.adapter.transformer.config

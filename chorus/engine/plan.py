@@ -141,6 +141,7 @@ class ReusePolicy:
     replay_identical: bool = True  # identical prompt, seed and negative prompt: replay the stored trajectory
     max_region_fraction: float = 0.5  # a larger Stage-2 region drops Stage 2 and halves Stage 1
     min_edit_steps: int = 20  # uncalibrated edits at fewer steps are misses (at 4 steps every edit plan lost accuracy)
+    calibrated: bool = True  # serve edits by the model's calibration where it has one (a Stage-1-only policy: no)
 
     @property
     def runs_stage2(self) -> bool:

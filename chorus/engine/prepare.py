@@ -61,7 +61,7 @@ def prepare_reuse(
         stored_steps=run.latents.keys(),
         source_id=source_id,
         edit_class=classify_edit(mask) if diff.kind is DiffKind.EDITED else None,
-        calibration=adapter.card.calibration,
+        calibration=adapter.card.calibration if policy.calibrated else None,
     )
     # Stage 2 reads the source's context where the plan asks for it (a calibrated plan may not) and the entry
     # stored it for every Stage-2 step; else it runs context-free (an entry whose context did not fit the
