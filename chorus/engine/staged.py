@@ -160,7 +160,6 @@ class _Loop:
                 stats.steps_skipped += plan.stage1
         stats.add_stage_time(Stage.stage1, time.perf_counter() - start)
         self.tgaa: TGAAState | None = None
-        self.tgaa_config = TGAAConfig(alpha=1.0)
         self.capture: CaptureState | None = None
         self.context = ContextState()
         self.capturing: list[bool] = [False] * self.batch
@@ -224,7 +223,7 @@ class _Loop:
         if self.tgaa is not None:
             self.tgaa.set(
                 [self.plans[b].diff.target_tokens if self.plans[b].diff else () for b in rows],
-                [self.tgaa_config.alpha_at(i - self.plans[b].stage1) for b in rows],
+                [self.tgaa.config.alpha_at(i - self.plans[b].stage1) for b in rows],
             )
         with cache_step(adapter.transformer, f"stage2{rows}", i, self.steps):
             out = subset_forward(adapter.transformer, inputs, t.expand(len(inputs)), states, padded)
@@ -321,7 +320,7 @@ def generate_with_reuse(
     reset_intra_caches(transformer)
     try:
         if tgaa.alpha != 1.0 and any(p.stage2 for p in plans):
-            loop.tgaa, loop.tgaa_config = apply_tgaa(transformer, tgaa), tgaa
+            loop.tgaa = apply_tgaa(transformer, tgaa)
         if any(loop.capturing):
             loop.capture = apply_capture(transformer, capture)
             loop.context = ContextState(capture.context_stride, capture.latent_dtype)

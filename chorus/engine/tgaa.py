@@ -35,7 +35,8 @@ class TGAAState:
     """The token indices to amplify, and by how much, for each conditional row of the coming forwards;
     empty between uses."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: TGAAConfig) -> None:
+        self.config = config
         self.reset()
 
     def set(self, tokens: Sequence[Sequence[int]], alphas: Sequence[float]) -> None:
@@ -79,7 +80,7 @@ class TGAAProcessor:
 
 def apply_tgaa(transformer: torch.nn.Module, config: TGAAConfig) -> TGAAState:
     """Install TGAA on the chosen cross-attention layers; returns the state to set tokens on."""
-    state = TGAAState()
+    state = TGAAState(config)
     wrap_attention(transformer, config.layers, lambda _, inner: TGAAProcessor(inner, state), TGAAProcessor)
     return state
 
