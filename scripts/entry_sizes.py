@@ -1,5 +1,5 @@
 """Print bytes per cache entry for Wan2.1 1.3B and 14B at 480p and 720p (81 frames), computed from the
-capture configuration the default reuse policy needs (chorus.cache.entry_size); no weights are loaded.
+capture configuration the default reuse policy needs (chorus.cache.entries); no weights are loaded.
 
     python scripts/entry_sizes.py [--steps 50 4] [--text-tokens 128 512]
 """
@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 
-from chorus.cache.entry_size import WAN21, entry_size, fit_stage2, wan_sigmas
+from chorus.cache.entries import WAN21, entry_size, fit_stage2
 from chorus.config import get_settings
 from chorus.engine.capture import CaptureConfig
-from chorus.engine.plan import ReusePolicy
+from chorus.engine.sampling import wan_sigmas
+from chorus.reuse.plan import ReusePolicy
 
 SIZES = {"480p": (480, 832), "720p": (720, 1280)}
 

@@ -1,15 +1,11 @@
-"""A claimed batch as the cache session sees it: one ``CacheJob`` per job, and the session that serves them."""
+"""A claimed batch as the reuse session sees it: one ``CacheJob`` per job."""
 
 from __future__ import annotations
 
 import dataclasses
 
-from chorus.cache.backends.postgres import PostgresBackend
-from chorus.cache.embedder import MiniLMEmbedder
-from chorus.cache.session import CacheJob, GenerationRequest, ReuseCache, ReuseConfig
-from chorus.config import Settings
 from chorus.db.models import Job
-from chorus.storage import ObjectStore
+from chorus.reuse.session import CacheJob, GenerationRequest
 
 _REQUEST_FIELDS = {f.name for f in dataclasses.fields(GenerationRequest)}
 
@@ -25,9 +21,3 @@ def cache_job(job: Job) -> CacheJob:
     off = (job.input.get("cache") or {}).get("mode", "auto") == "off"
     why_off = "the job asked for cache mode off" if off else None
     return CacheJob(str(job.id), generation_request(job), str(job.tenant_id), why_off, job.input.get("remix_of"))
-
-
-def service_cache(settings: Settings, store: ObjectStore) -> ReuseCache:
-    """The worker's cache: the Postgres/pgvector index and the object store, configured from settings."""
-    backend = PostgresBackend.from_settings(settings, store)
-    return ReuseCache(backend, MiniLMEmbedder(device=settings.device), ReuseConfig.from_settings(settings))

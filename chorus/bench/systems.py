@@ -1,6 +1,6 @@
 """The systems compared, and the loop that runs one trace through one of them.
 
-Every system is the service's own cache session (``chorus.cache.session``) over an in-memory backend,
+Every system is the service's own cache session (``chorus.reuse.session``) over an in-memory backend,
 on the same model: with the cache off (no cache, or a diffusers intra-request cache enabled on the
 transformer), or with a reuse config (NIRVANA-style: Stage 1 only; Chorus: Stage 1 + 2 + 3, TGAA on or
 off). A request's time is end to end through the session: key embedding, lookup and planning, the
@@ -24,12 +24,12 @@ from diffusers.hooks import FirstBlockCacheConfig, MagCacheConfig
 from chorus.bench.workload import TraceItem
 from chorus.cache.backends.memory import MemoryBackend
 from chorus.cache.embedder import PromptEmbedder
-from chorus.cache.session import CacheJob, DenoiseStats, GenerationRequest, ReuseCache, ReuseConfig
 from chorus.engine.denoise import generate
-from chorus.engine.plan import ReusePolicy
 from chorus.engine.tgaa import TGAAConfig
 from chorus.eval.checker import ATTRIBUTES, read_clips
 from chorus.models.base import VideoModelAdapter
+from chorus.reuse.plan import ReusePolicy
+from chorus.reuse.session import CacheJob, DenoiseStats, GenerationRequest, ReuseCache, ReuseConfig
 
 CACHE_OFF = ReuseConfig(enabled=False)
 

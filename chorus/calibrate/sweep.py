@@ -19,12 +19,12 @@ from chorus.calibrate.measure import PreparedPair, edited_accuracy, figures, pre
 from chorus.calibrate.pairs import EditPair
 from chorus.calibrate.select import MIN_PAIRS, Bound, Figures, Measured, choose
 from chorus.engine.capture import CaptureConfig
-from chorus.engine.plan import ReusePolicy, StepGrid
-from chorus.engine.region import RegionConfig
 from chorus.engine.sampling import make_scheduler
 from chorus.engine.tgaa import TGAAConfig
 from chorus.models.base import VideoModelAdapter
-from chorus.models.calibration import CalibratedPlan, Calibration, ClassCalibration, StepCalibration
+from chorus.reuse.calibration import CalibratedPlan, Calibration, ClassCalibration, StepCalibration
+from chorus.reuse.plan import ReusePolicy, StepGrid
+from chorus.reuse.region import RegionConfig
 
 Progress = Callable[[str], None]
 Measure = Callable[[CalibratedPlan], Figures]  # a candidate's figures on one edit class's pairs

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 import torch
 from diffusers.hooks import HookRegistry
 
-from chorus.cache.namespace import RunShape
 from chorus.engine.sampling import Trajectories
 from chorus.models.base import VideoModelAdapter
 from chorus.models.catalog import ModelLimits
+from chorus.namespace import RunShape
 from chorus.vocab import Stage
 
 
@@ -79,12 +79,6 @@ class DenoiseStats:
 
 # on_step(step_done, total_steps) -> False to cancel
 StepCallback = Callable[[int, int], bool]
-
-
-def initial_noise(adapter: VideoModelAdapter, requests: list[GenerationRequest]) -> torch.Tensor:
-    """The requests' initial noise (B, C, F, H, W), fp32: each seed's first draw (see chorus.engine.sampling)."""
-    shape = adapter.latent_shape(requests[0].num_frames, requests[0].height, requests[0].width)
-    return Trajectories(adapter, [r.seed for r in requests], shape, requests[0].num_inference_steps).noise
 
 
 def guided_rows(scales: torch.Tensor) -> torch.Tensor:

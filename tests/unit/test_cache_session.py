@@ -17,12 +17,12 @@ from chorus.cache.backends.memory import MemoryBackend
 from chorus.cache.backends.postgres import PostgresBackend
 from chorus.cache.embedder import MiniLMEmbedder as RealEmbedder
 from chorus.cache.index import EntryRef
-from chorus.cache.namespace import Namespace
-from chorus.cache.session import CacheJob, DenoiseStats, GenerationRequest, ReuseCache, ReuseConfig, Role
 from chorus.config import Settings
 from chorus.engine.capture import CaptureConfig
-from chorus.engine.plan import ReusePlan
 from chorus.engine.sampling import make_scheduler
+from chorus.namespace import Namespace
+from chorus.reuse.plan import ReusePlan
+from chorus.reuse.session import CacheJob, DenoiseStats, GenerationRequest, ReuseCache, ReuseConfig, Role
 from chorus.storage import StoreError
 from tests.fixtures.cache_runs import make_run
 from tests.fixtures.random_wan import random_wan_adapter
@@ -120,7 +120,7 @@ def test_failed_admission_and_hit_counting_are_logged_not_raised(caplog):
     hit.found = Found(str(source.id), 0.9, None, "exact", ref=source)
     session.jobs = [miss, hit]
 
-    with caplog.at_level(logging.WARNING, logger="chorus.cache.session"):
+    with caplog.at_level(logging.WARNING, logger="chorus.reuse.session"):
         assert session.settle(delivered={miss.key, hit.key}) == 0
     failed = {record.getMessage() for record in caplog.records}
     assert failed == {f"cache bookkeeping for job {j.key} failed" for j in (miss, hit)}

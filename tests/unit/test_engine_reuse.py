@@ -9,14 +9,15 @@ from diffusers import AutoencoderKLWan, WanPipeline
 from diffusers.hooks import FirstBlockCacheConfig, MagCacheConfig
 
 from chorus.engine.capture import CaptureConfig
-from chorus.engine.denoise import Canceled, DenoiseStats, GenerationRequest, generate, initial_noise
-from chorus.engine.plan import ReusePlan, ReusePolicy
-from chorus.engine.prepare import prepare_reuse
-from chorus.engine.region import RegionConfig, RegionMask
-from chorus.engine.sampling import make_scheduler
+from chorus.engine.denoise import Canceled, DenoiseStats, GenerationRequest, generate
+from chorus.engine.sampling import Trajectories, make_scheduler
 from chorus.engine.staged import ReuseSource, generate_with_reuse
+from chorus.engine.stages import RegionMask
 from chorus.engine.subset_forward import patchify
 from chorus.engine.tgaa import TGAAConfig
+from chorus.reuse.plan import ReusePlan, ReusePolicy
+from chorus.reuse.prepare import prepare_reuse
+from chorus.reuse.region import RegionConfig
 from tests.fixtures.random_wan import random_wan_adapter
 
 SOURCE = GenerationRequest("a red circle moving left on a blue background", negative_prompt="blurry", seed=1)
@@ -65,10 +66,11 @@ def test_without_reuse_output_matches_diffusers_wan_pipeline(tmp_path):
     )
     pipe.set_progress_bar_config(disable=True)
     text = adapter.encode_prompts([SOURCE.prompt, SOURCE.negative_prompt]).states
+    shape = adapter.latent_shape(SOURCE.num_frames, SOURCE.height, SOURCE.width)
     theirs = pipe(
         prompt_embeds=text[:1],
         negative_prompt_embeds=text[1:],
-        latents=initial_noise(adapter, [SOURCE]),
+        latents=Trajectories(adapter, [SOURCE.seed], shape, SOURCE.num_inference_steps).noise,  # the seed's first draw
         num_inference_steps=SOURCE.num_inference_steps,
         guidance_scale=SOURCE.guidance_scale,
         height=32,

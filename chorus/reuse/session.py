@@ -1,6 +1,6 @@
-"""One batch's way through the cache: the code path the worker and the benchmark both run.
+"""One batch's way through reuse: the code path the worker and the benchmark both run.
 
-    cache = ReuseCache(backend, embedder, ReuseConfig.from_settings(settings))
+    cache = ReuseCache.for_service(settings, store)   # or ReuseCache(backend, embedder, config)
     session = cache.open(adapter, [CacheJob(key, request, tenant), ...])   # key, embed, look up, fetch, plan
     frames = session.denoise(on_step=..., stats=...)                        # the staged denoise, each by its plan
     ...deliver the videos...
@@ -19,6 +19,7 @@ its plan, its source, its role, its timings; ``metrics()`` is its ``metrics.cach
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 import time
 from collections.abc import Collection, Sequence
@@ -30,21 +31,23 @@ import numpy as np
 import torch
 
 from chorus.cache.backends.base import CacheBackend, Found
-from chorus.cache.embedder import PromptEmbedder
-from chorus.cache.entry_size import fit_stage2
-from chorus.cache.namespace import SHARED_DOMAIN, Namespace
+from chorus.cache.embedder import MiniLMEmbedder, PromptEmbedder
+from chorus.cache.entries import fit_stage2
 from chorus.engine.capture import CaptureConfig, CapturedRun
 from chorus.engine.denoise import Canceled, DenoiseStats, GenerationRequest, StepCallback
-from chorus.engine.plan import ReusePlan, ReusePolicy
-from chorus.engine.prepare import prepare_reuse
-from chorus.engine.region import RegionConfig
 from chorus.engine.sampling import make_scheduler
 from chorus.engine.staged import ReuseSource, generate_with_reuse
 from chorus.engine.tgaa import TGAAConfig
 from chorus.models.base import VideoModelAdapter
+from chorus.namespace import SHARED_DOMAIN, Namespace
+from chorus.reuse.calibration import Calibration, card_calibration
+from chorus.reuse.plan import ReusePlan, ReusePolicy
+from chorus.reuse.prepare import prepare_reuse
+from chorus.reuse.region import RegionConfig
 
 if TYPE_CHECKING:
     from chorus.config import Settings
+    from chorus.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +184,14 @@ class ReuseCache:
     def __init__(self, backend: CacheBackend, embedder: PromptEmbedder, config: ReuseConfig | None = None) -> None:
         self.backend, self.embedder, self.config = backend, embedder, config or ReuseConfig()
 
+    @classmethod
+    def for_service(cls, settings: Settings, store: ObjectStore) -> ReuseCache:
+        """The worker's cache: the Postgres/pgvector index and the object store, configured from settings."""
+        from chorus.cache.backends.postgres import PostgresBackend  # the service's only: the bench runs without it
+
+        backend = PostgresBackend.from_settings(settings, store)
+        return cls(backend, MiniLMEmbedder(device=settings.device), ReuseConfig.from_settings(settings))
+
     def open(self, adapter: VideoModelAdapter, jobs: Sequence[CacheJob]) -> CacheSession:
         """Key, look up, fetch and plan each job of a same-shape batch."""
         session = CacheSession(self, adapter, list(jobs))
@@ -197,6 +208,11 @@ class CacheSession:
         # The batch's own phases, seconds: "embed" (the cache keys' embedding call), "plan" (lookups,
         # fetches and planning), "settle" (hits, admissions, eviction).
         self.seconds: dict[str, float] = {}
+
+    @functools.cached_property
+    def calibration(self) -> Calibration | None:
+        """The model's calibration where the policy serves by it; read once per batch, when first needed."""
+        return card_calibration(self.adapter.card) if self.config.policy.calibrated else None
 
     def prepare(self) -> None:
         tick = time.perf_counter()
@@ -279,6 +295,7 @@ class CacheSession:
                 policy=self.config.policy,
                 region=self.config.region,
                 source_id=job.found.entry_id,
+                calibration=self.calibration,
             )
             if job.remix_of:
                 job.plan = replace(job.plan, reason=f"remix: {job.plan.reason}", similarity=job.found.similarity)
@@ -295,10 +312,7 @@ class CacheSession:
         request = self.jobs[0].request
         steps = request.num_inference_steps
         sigmas = make_scheduler(self.adapter, steps).sigmas
-        policy = self.config.policy
-        config = policy.capture_for(
-            self.config.capture, steps, sigmas, self.adapter.card.calibration if policy.calibrated else None
-        )
+        config = self.config.policy.capture_for(self.config.capture, steps, sigmas, self.calibration)
         if not config.map_steps and not config.context_steps:
             return config
         model = self.adapter.transformer.config
