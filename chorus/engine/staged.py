@@ -305,7 +305,7 @@ def generate_with_reuse(
     stats: DenoiseStats | None = None,
 ) -> ReuseOutput:
     """Denoise same-shape requests, each by its plan (default: all misses). ``tgaa``: amplification in
-    Stage 2 (default ``TGAAConfig()``). ``capture``: record the misses' trajectories into ``captured``.
+    Stage 2 (default ``TGAAConfig()``: off). ``capture``: record the misses' trajectories into ``captured``.
     ``renoise``: swap the sources' noise for the targets' seeds."""
     steps = requests[0].num_inference_steps
     plans = plans or [StagePlan(steps) for _ in requests]
