@@ -24,7 +24,7 @@ from diffusers.hooks import FirstBlockCacheConfig, MagCacheConfig
 from chorus.bench.workload import TraceItem
 from chorus.cache.backends.memory import MemoryBackend
 from chorus.cache.embedder import PromptEmbedder
-from chorus.engine.denoise import generate
+from chorus.engine.staged import generate
 from chorus.eval.checker import ATTRIBUTES, read_clips
 from chorus.models.base import VideoModelAdapter
 from chorus.reuse.plan import ReusePolicy
