@@ -14,7 +14,7 @@ from starlette.routing import Match, Route
 
 from api.schemas import ErrorBody
 from chorus.auth import AuthError
-from chorus.jobs.errors import BrokerUnavailable, Conflict, InvalidInput, JobRejected, NotFound
+from chorus.errors import BrokerUnavailable, Conflict, InvalidInput, JobRejected, NotFound
 
 log = logging.getLogger(__name__)
 

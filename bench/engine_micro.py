@@ -1,6 +1,6 @@
 """Per-step transformer time: a full forward vs Stage-2 region-restricted (token-subset) forwards.
 
-    nice -n 10 python -m bench.engine_micro   # from the repo root: its models come from tests.fixtures
+    nice -n 10 python -m bench.engine_micro   # from the repo root
     python -m bench.engine_micro --device cuda --repeats 20
 
 One CFG step = one transformer call on 2B rows (conditional + unconditional). For each model, batch
@@ -24,16 +24,19 @@ from diffusers import WanTransformer3DModel
 
 from chorus.config import get_settings
 from chorus.engine.subset_forward import subset_forward
-from tests.fixtures.random_wan import TINY_WAN
 
+# A random pixel-space Wan on the shipped model's video and text: 1024 tokens, 6 layers, width 256.
 LARGER_WAN = {
-    **TINY_WAN,
     "patch_size": (2, 2, 2),
     "num_attention_heads": 4,
     "attention_head_dim": 64,
+    "in_channels": 3,
+    "out_channels": 3,
+    "text_dim": 384,
+    "freq_dim": 256,
     "ffn_dim": 1024,
     "num_layers": 6,
-    "freq_dim": 256,
+    "rope_max_seq_len": 64,
 }
 
 

@@ -10,7 +10,7 @@ import enum
 
 
 class Stage(enum.StrEnum):
-    """Where one request's denoising step falls in a plan (see ``chorus.engine.plan``)."""
+    """Where one request's denoising step falls in a plan (see ``chorus.reuse.plan``)."""
 
     full = "full"  # a miss: every step computed, no reuse
     stage1 = "stage1"  # not run: the request starts from the source's latent

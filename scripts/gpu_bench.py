@@ -20,13 +20,13 @@ from types import SimpleNamespace
 import torch
 from diffusers import WanTransformer3DModel
 
-from chorus.cache.entry_size import wan_sigmas
 from chorus.engine.capture import CaptureConfig
 from chorus.engine.denoise import DenoiseStats, GenerationRequest
-from chorus.engine.plan import ReusePlan, ReusePolicy
+from chorus.engine.sampling import wan_sigmas
 from chorus.engine.staged import ReuseSource, generate_with_reuse
 from chorus.models.base import PromptEncoding
 from chorus.models.loader import DTYPES
+from chorus.reuse.plan import ReusePlan, ReusePolicy
 
 CONFIGS = {
     "1.3b": dict(num_attention_heads=12, attention_head_dim=128, ffn_dim=8960, num_layers=30, text_dim=4096),

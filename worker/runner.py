@@ -17,7 +17,6 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from chorus.broker.heartbeats import start_heartbeat
-from chorus.cache.session import Canceled, DenoiseStats
 from chorus.config import Settings
 from chorus.db.models import Job
 from chorus.db.session import session_scope
@@ -26,11 +25,12 @@ from chorus.jobs.recovery import Recovery
 from chorus.metrics.record import JobMetricsRecorder
 from chorus.metrics.stats import JobStats
 from chorus.models.loader import load_adapter
+from chorus.reuse.session import Canceled, DenoiseStats, ReuseCache
 from chorus.storage import ObjectStore, StoreError
 from chorus.video import upload_video, video_key
 from chorus.vocab import JobStatus
 from chorus.webhooks.notify import JobNotifier
-from worker.batch import cache_job, service_cache
+from worker.batch import cache_job
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ class JobRunner:
         self.settings = settings
         self.store = store
         self.worker_id = worker_id
-        self.cache = service_cache(settings, store)
+        self.cache = ReuseCache.for_service(settings, store)
         self.notifier = JobNotifier(settings, store)
         self.recorder = JobMetricsRecorder(settings)
         self.heartbeat = start_heartbeat(settings, worker_id)

@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse
 
 from api.context import Context
 from api.errors import ApiError, error_responses
-from chorus.jobs.errors import NotFound
+from chorus.errors import NotFound
 from chorus.storage import StoreError
 from chorus.storage.links import LinkRefused
 from chorus.storage.local import LocalStore

@@ -15,7 +15,7 @@ from api.errors import error_responses
 from api.schemas import JobInput, JobList, JobView
 from api.waiting import parse_wait, wait_for_end
 from chorus.db.models import Job
-from chorus.jobs.errors import Conflict, NotFound
+from chorus.errors import Conflict, NotFound
 from chorus.jobs.queries import cancel_job, get_job, list_jobs, queue_positions
 from chorus.jobs.submit import submit_job
 from chorus.jobs.view import job_model

@@ -14,12 +14,12 @@ from sqlalchemy.orm import Session
 from api.context import ApiKey, Context
 from api.errors import error_responses
 from chorus.db.models import WebhookDelivery
-from chorus.jobs.errors import BrokerUnavailable, NotFound
+from chorus.errors import BrokerUnavailable, NotFound
 from chorus.jobs.queries import get_job
+from chorus.ssrf import check_webhook_url
 from chorus.vocab import WEBHOOK_TEST_EVENT
 from chorus.webhooks.secrets import rotate_secret, tenant_secrets
 from chorus.webhooks.send import WebhookSender, event_message
-from chorus.webhooks.ssrf import check_webhook_url
 
 router = APIRouter(tags=["webhooks"])
 

@@ -26,11 +26,11 @@ from chorus.bench.systems import (
 )
 from chorus.bench.workload import TraceItem, make_trace, prefix, save_trace
 from chorus.cache.embedder import PromptEmbedder
-from chorus.cache.session import ReuseConfig
 from chorus.engine.capture import CaptureConfig
-from chorus.engine.denoise import generate
+from chorus.engine.staged import generate
 from chorus.engine.tgaa import TGAAConfig
 from chorus.models.base import VideoModelAdapter
+from chorus.reuse.session import ReuseConfig
 
 NO_CACHE = System("no-cache")
 CHORUS = System("chorus", ReuseConfig())  # the service's defaults

@@ -1,6 +1,6 @@
 """The systems compared, and the loop that runs one trace through one of them.
 
-Every system is the service's own cache session (``chorus.cache.session``) over an in-memory backend,
+Every system is the service's own cache session (``chorus.reuse.session``) over an in-memory backend,
 on the same model: with the cache off (no cache, or a diffusers intra-request cache enabled on the
 transformer), or with a reuse config (NIRVANA-style: Stage 1 only; Chorus: Stage 1 + 2 + 3, TGAA on or
 off). A request's time is end to end through the session: key embedding, lookup and planning, the
@@ -24,12 +24,11 @@ from diffusers.hooks import FirstBlockCacheConfig, MagCacheConfig
 from chorus.bench.workload import TraceItem
 from chorus.cache.backends.memory import MemoryBackend
 from chorus.cache.embedder import PromptEmbedder
-from chorus.cache.session import CacheJob, DenoiseStats, GenerationRequest, ReuseCache, ReuseConfig
-from chorus.engine.denoise import generate
-from chorus.engine.plan import ReusePolicy
-from chorus.engine.tgaa import TGAAConfig
+from chorus.engine.staged import generate
 from chorus.eval.checker import ATTRIBUTES, read_clips
 from chorus.models.base import VideoModelAdapter
+from chorus.reuse.plan import ReusePolicy
+from chorus.reuse.session import CacheJob, DenoiseStats, GenerationRequest, ReuseCache, ReuseConfig
 
 CACHE_OFF = ReuseConfig(enabled=False)
 
@@ -87,7 +86,7 @@ def nirvana(name: str, stage1_sigma: float) -> System:
     no region, no TGAA, no calibrated Stage-2 plans, and edits reused at any step count (NIRVANA has no step
     floor)."""
     policy = ReusePolicy(stage1_sigma=stage1_sigma, stage2_sigma=stage1_sigma, min_edit_steps=1, calibrated=False)
-    return System(name, ReuseConfig(policy=policy, tgaa=TGAAConfig(alpha=1.0)))
+    return System(name, ReuseConfig(policy=policy))
 
 
 @dataclass

@@ -1,14 +1,16 @@
-"""The inter-request cache: prompt embeddings, namespaces and domains, the cache session, its backends
-(pgvector index + object store, or in-memory), eviction and the worker-local LRU.
+"""The inter-request cache stores: entries, their index and their budget. What to reuse, and how, is
+decided above it (``chorus.reuse``); the mechanism is here, the policy there.
 
-Everything that uses the cache goes through one object, the session (``session.py``)::
+Modules, one job each:
+- entries: the entry codec: a captured run's tensor names, the stored format, an entry's size
+- layout: where an entry's objects live in the store (keys); torch-free
+- index: one Postgres row per entry, nearest-prompt lookup with pgvector; torch-free
+- eviction: each domain under its byte budget and TTL (LCBFU); torch-free
+- local: the worker-local LRU of fetched entries and background fetches
+- embedder: prompt embeddings, the key a lookup compares
+- backends: one protocol (``base``), the service's (``postgres``) and an in-process one (``memory``)
+- cli: ``chorus cache`` maintenance
 
-    cache = ReuseCache(PostgresBackend.from_settings(settings, store), MiniLMEmbedder(), config)
-    session = cache.open(adapter, jobs)     # key, look up, fetch (overlapped), plan
-    frames = session.denoise(on_step=...)   # the staged denoise, each job by its plan
-    session.settle(delivered)               # record hits, admit misses, keep the budget
-
-The worker drives it with ``backends.postgres``, ``chorus bench`` with ``backends.memory``.
 Modules are imported directly (``from chorus.cache.index import CacheIndex``) so that the torch-free
-parts (namespace, layout, index, eviction, backends.base) stay importable without torch.
+parts stay importable without torch. Namespaces and domains are shared nouns: ``chorus.namespace``.
 """

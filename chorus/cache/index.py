@@ -35,8 +35,8 @@ from pgvector.psycopg import register_vector
 from sqlalchemy import Engine, create_engine, event, insert, update
 
 from chorus.cache.layout import StoredEntry, delete_objects
-from chorus.cache.namespace import Namespace
 from chorus.db.models import CacheEntry
+from chorus.namespace import Namespace
 from chorus.storage import ObjectStore
 
 Clock = Callable[[], datetime]

@@ -2,6 +2,6 @@
 
 Edit pairs (``pairs``) are run as candidate plans (``candidates``) against the full computation of each
 target (``measure``); per edit class the plan that saves the most compute within a quality bound is
-chosen (``select``) and written into the model folder (``chorus.models.calibration``), where the reuse
+chosen (``select``) and written into the model folder (``chorus.reuse.calibration``), where the reuse
 policy reads it. ``seed_variants`` is the same kind of sweep for identical prompts with another seed.
 """

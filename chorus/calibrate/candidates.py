@@ -7,7 +7,7 @@ tokens. Plans leave the policy's repair steps (``StepGrid.reusable_steps``) to r
 
 from __future__ import annotations
 
-from chorus.models.calibration import CalibratedPlan
+from chorus.reuse.calibration import CalibratedPlan
 
 EXHAUSTIVE_STEPS = 4  # up to this many steps every stage length is tried
 COARSE_SHARES = (0.0, 0.05, 0.1, 0.2, 0.3)  # above it, stage lengths at these shares of the steps

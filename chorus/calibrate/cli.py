@@ -79,10 +79,10 @@ def calibrate_command(
     if limit.needs_checker and not judged:
         raise _fail("an accuracy bound needs the attribute checker: a shapes model and vocabulary pairs")
 
-    from chorus.cache.session import ReuseConfig
-    from chorus.engine.plan import StepGrid
     from chorus.engine.sampling import make_scheduler
     from chorus.models.loader import load_adapter
+    from chorus.reuse.plan import StepGrid
+    from chorus.reuse.session import ReuseConfig
 
     config = ReuseConfig.from_settings(settings)
     edit_pairs = (
@@ -99,7 +99,7 @@ def calibrate_command(
         return
 
     from chorus.calibrate.sweep import calibrate, format_report
-    from chorus.models.calibration import write_calibration
+    from chorus.reuse.calibration import write_calibration
 
     report = calibrate(
         adapter,

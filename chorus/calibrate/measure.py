@@ -1,7 +1,7 @@
 """Running edit pairs with a candidate plan and measuring them against the full computation.
 
 Each pair's source runs once in full with capture; its diff, region and edit class come from the
-engine's own code, as a cache hit's would (``chorus.engine.prepare.edit_region``, ``classify_edit``).
+engine's own code, as a cache hit's would (``chorus.reuse.prepare.edit_region``, ``classify_edit``).
 Candidate plans are built here as ``ReusePlan`` directly, never through the policy's gate, and run
 through the worker's engine path (``generate_with_reuse``). Compute is the engine's count of
 transformer tokens.
@@ -18,17 +18,18 @@ from chorus.calibrate.pairs import EditPair
 from chorus.calibrate.select import Figures
 from chorus.engine.capture import CaptureConfig, CapturedRun
 from chorus.engine.denoise import DenoiseStats, GenerationRequest
-from chorus.engine.edit_class import EditClass, classify_edit
-from chorus.engine.plan import ReusePlan
-from chorus.engine.prepare import edit_region
-from chorus.engine.prompt_diff import DiffKind, PromptDiff, diff_for
-from chorus.engine.region import RegionConfig, RegionMask
 from chorus.engine.staged import ReuseSource, generate_with_reuse
+from chorus.engine.stages import RegionMask
 from chorus.engine.tgaa import TGAAConfig
 from chorus.eval.checker import read_clips
 from chorus.eval.fidelity import psnr, ssim
 from chorus.models.base import VideoModelAdapter
-from chorus.models.calibration import CalibratedPlan
+from chorus.reuse.calibration import CalibratedPlan
+from chorus.reuse.edit_class import EditClass, classify_edit
+from chorus.reuse.plan import ReusePlan
+from chorus.reuse.prepare import edit_region
+from chorus.reuse.prompt_diff import DiffKind, PromptDiff, diff_for
+from chorus.reuse.region import RegionConfig
 
 PSNR_CAP_DB = 60.0  # an identical clip's PSNR is infinite: counted as this in a mean
 

@@ -16,11 +16,11 @@ import numpy as np
 
 from chorus.calibrate.candidates import stage_lengths
 from chorus.engine.capture import CaptureConfig
-from chorus.engine.plan import ReusePlan
 from chorus.engine.staged import ReuseSource, generate_with_reuse
 from chorus.eval.checker import read_clips, score
 from chorus.eval.sample import draw_prompts, requests_for
 from chorus.models.base import VideoModelAdapter
+from chorus.reuse.plan import ReusePlan
 
 
 @dataclass(frozen=True)

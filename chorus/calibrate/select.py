@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from chorus.models.calibration import CalibratedPlan
+from chorus.reuse.calibration import CalibratedPlan
 
 _BOUND_KEYS = {"accuracy": "max_accuracy_loss", "psnr": "min_psnr", "ssim": "min_ssim"}
 

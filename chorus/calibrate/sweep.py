@@ -19,12 +19,12 @@ from chorus.calibrate.measure import PreparedPair, edited_accuracy, figures, pre
 from chorus.calibrate.pairs import EditPair
 from chorus.calibrate.select import MIN_PAIRS, Bound, Figures, Measured, choose
 from chorus.engine.capture import CaptureConfig
-from chorus.engine.plan import ReusePolicy, StepGrid
-from chorus.engine.region import RegionConfig
 from chorus.engine.sampling import make_scheduler
 from chorus.engine.tgaa import TGAAConfig
 from chorus.models.base import VideoModelAdapter
-from chorus.models.calibration import CalibratedPlan, Calibration, ClassCalibration, StepCalibration
+from chorus.reuse.calibration import CalibratedPlan, Calibration, ClassCalibration, StepCalibration
+from chorus.reuse.plan import ReusePolicy, StepGrid
+from chorus.reuse.region import RegionConfig
 
 Progress = Callable[[str], None]
 Measure = Callable[[CalibratedPlan], Figures]  # a candidate's figures on one edit class's pairs
@@ -126,7 +126,7 @@ def calibrate(
     amplifies Stage 2 and which maps a source stores: pass the service's (``ReuseConfig.from_settings``),
     so what is measured is what runs. ``max_k1``/``max_k2`` prune the candidates (see ``candidate_plans``)."""
     start = time.perf_counter()
-    policy, region, tgaa = policy or ReusePolicy(), region or RegionConfig(), tgaa or TGAAConfig(alpha=1.0)
+    policy, region, tgaa = policy or ReusePolicy(), region or RegionConfig(), tgaa or TGAAConfig()
     prepared = prepare_pairs(adapter, pairs, steps, seed, region, capture or CaptureConfig(), batch_size)
     grid = StepGrid(steps, make_scheduler(adapter, steps).sigmas.tolist())
     candidates = candidate_plans(steps, grid.reusable_steps(policy.min_repair_steps), max_k1, max_k2)

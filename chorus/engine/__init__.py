@@ -1,13 +1,15 @@
-"""The denoising engine: plain flow-matching sampling and Chorus' three-stage cache reuse.
+"""The denoising engine: flow-matching sampling and the three-stage loop that runs a reuse plan. It
+knows nothing of caches, plans' reasons or jobs (it imports no ``chorus.reuse``, ``chorus.cache``,
+``chorus.jobs`` or ``worker``).
 
 Modules, one job each:
-- denoise: plain batched sampling with CFG (``generate``), shared pieces (scheduler, noise, guidance, stats)
-- capture: record a full run's latents and cross-attention maps (``CapturedRun``, the cache payload)
-- prompt_diff: which words and text tokens differ between a cached prompt and a new one
-- region: the video tokens an edit must recompute, from the source's attention maps
-- plan: the reuse policy and plan (Stage 1 / Stage 2 / Stage 3 step counts)
-- prepare: from a lookup match to a plan and its source (diff + region + policy)
+- denoise: what every denoise shares: the request, stats, guidance, cancel, intra-cache contexts
+- sampling: each request's trajectory stepped by the model's own scheduler; sampler grids
+- stages: what the loop reads of a plan (``StagePlan``) and Stage 2's region (``RegionMask``)
+- staged: the one denoise loop: by plans (``generate_with_reuse``), or plain with none (``generate``)
 - subset_forward: the transformer on a subset of video tokens at their true positions
+- context: Stage 2's region attending to the source's keys and values
 - tgaa: token-guided attention amplification processor
-- staged: the three-stage denoise loop (``generate_with_reuse``)
+- capture: record a full run's latents, maps and context (``CapturedRun``, a cache entry's payload)
+- processors: chaining attention processors on Wan blocks
 """

@@ -9,8 +9,8 @@ by a processor that wraps each chosen ``attn2`` processor: it leaves the forward
 captured run is bit-identical to an uncaptured one) and recomputes the query/key products of the rows it
 records.
 
-``CapturedRun`` is the payload of a cache entry; ``tensors()``/``metadata()``/``from_parts()`` split it
-into a flat tensor dict (safetensors) and JSON metadata and back.
+``CapturedRun`` is the payload of a cache entry; the entry codec (chorus.cache.entries) names its
+tensors and writes them.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class CaptureConfig:
     map_layers: tuple[int, ...] | None = None  # block indices recorded (their maps are averaged); None: all
     map_stride: Grid = (1, 2, 2)  # average-pool the (t, h, w) token grid by this before storing (2x2 patches)
     # The block whose cross-attention queries (pooled by preview_stride) are stored at the first map step,
-    # so a target's own maps can be read off them (chorus.engine.preview); None: the middle recorded block.
+    # so a target's own maps can be read off them (chorus.reuse.preview); None: the middle recorded block.
     preview_layer: int | None = None
     preview_stride: Grid | None = None  # None: the map stride; () stores no preview
     context_steps: tuple[int, ...] | None = None  # 0-based steps whose self-attention keys/values are stored
@@ -87,56 +87,6 @@ class CapturedRun:
         if not self.attn_maps:
             return None
         return torch.stack([m.float() for m in self.attn_maps.values()]).mean(0)
-
-    def tensors(self) -> dict[str, torch.Tensor]:
-        out = {f"latent.{k}": v.contiguous() for k, v in self.latents.items()}
-        out.update({f"attn.{k}": v.contiguous() for k, v in self.attn_maps.items()})
-        out.update({f"context.{k}": v.contiguous() for k, v in self.context.items()})
-        out.update({f"query.{k}": v.contiguous() for k, v in self.previews.items()})
-        return out
-
-    def metadata(self) -> dict[str, Any]:
-        return {
-            "prompt": self.prompt,
-            "negative_prompt": self.negative_prompt,
-            "seed": self.seed,
-            "num_steps": self.num_steps,
-            "guidance_scale": self.guidance_scale,
-            "token_ids": list(self.token_ids),
-            "token_grid": list(self.token_grid),
-            "map_grid": list(self.map_grid),
-            "latent_steps": sorted(self.latents),
-            "map_steps": sorted(self.attn_maps),
-            "context_steps": sorted(self.context),
-            "context_stride": list(self.context_stride),
-            "preview_layer": self.preview_layer,
-            "preview_grid": list(self.preview_grid) if self.preview_grid else None,
-            "nbytes": self.nbytes,
-        }
-
-    @classmethod
-    def from_parts(cls, metadata: dict[str, Any], tensors: dict[str, torch.Tensor]) -> CapturedRun:
-        parts: dict[str, dict[int, torch.Tensor]] = {"latent": {}, "attn": {}, "context": {}, "query": {}}
-        for name, tensor in tensors.items():
-            kind, step = name.split(".")
-            parts[kind][int(step)] = tensor
-        return cls(
-            prompt=metadata["prompt"],
-            negative_prompt=metadata["negative_prompt"],
-            seed=metadata["seed"],
-            num_steps=metadata["num_steps"],
-            guidance_scale=metadata["guidance_scale"],
-            token_ids=list(metadata["token_ids"]),
-            token_grid=tuple(metadata["token_grid"]),
-            map_grid=tuple(metadata["map_grid"]),
-            latents=parts["latent"],
-            attn_maps=parts["attn"],
-            context=parts["context"],
-            context_stride=tuple(metadata.get("context_stride", (1, 1, 1))),
-            previews=parts["query"],
-            preview_layer=metadata.get("preview_layer"),
-            preview_grid=tuple(metadata["preview_grid"]) if metadata.get("preview_grid") else None,
-        )
 
 
 class CaptureState:

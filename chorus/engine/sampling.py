@@ -37,6 +37,12 @@ def flow_match_scheduler(shift: float, grid: str, steps: int) -> FlowMatchEulerD
     return scheduler
 
 
+def wan_sigmas(steps: int, shift: float = 3.0) -> list[float]:
+    """Wan2.1's sampling grid (its UniPC with flow sigmas): sigma = shift s / (1 + (shift - 1) s), s evenly
+    from 1 to 0; for sizing and planning a real model's run without loading its scheduler."""
+    return [shift * s / (1 + (shift - 1) * s) for s in (1 - i / steps for i in range(steps + 1))]
+
+
 def card_scheduler(card: ModelCard, steps: int) -> SchedulerMixin:
     """The card's scheduler set to ``steps``: a folder's (class and config from its card), else our own
     model's FlowMatchEuler; pinned ``sigmas`` fix the step count."""

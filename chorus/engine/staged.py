@@ -1,6 +1,6 @@
 """The three-stage denoise loop of Chorus' inter-request reuse.
 
-Per request, by its plan (see plan.py):
+Per request, by its plan (``StagePlan``, decided in chorus.reuse.plan):
 - Stage 1 (steps [0, k1)): not run; the request starts from the source's latent after k1 steps.
 - Stage 2 (steps [k1, k1+k2)): only the region's tokens (and a halo around it, ``plan.halo``) run
   through the transformer (subset forward, true rotary positions, TGAA where on); with ``plan.context``
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from chorus.engine.capture import CaptureConfig, CapturedRun, CaptureState, apply_capture, remove_capture
+from chorus.engine.capture import CaptureConfig, CapturedRun, CaptureState, Grid, apply_capture, remove_capture
 from chorus.engine.context import (
     ContextState,
     RowContext,
@@ -54,9 +54,8 @@ from chorus.engine.denoise import (
     guided_velocity,
     reset_intra_caches,
 )
-from chorus.engine.plan import ReusePlan
-from chorus.engine.region import Grid, RegionMask, dilate
 from chorus.engine.sampling import Trajectories
+from chorus.engine.stages import RegionMask, StagePlan, dilate
 from chorus.engine.subset_forward import patchify, subset_forward, token_grid, unpatchify
 from chorus.engine.tgaa import TGAAConfig, TGAAState, apply_tgaa, remove_tgaa
 from chorus.models.base import VideoModelAdapter
@@ -111,7 +110,7 @@ class _Sources:
 
 
 def _check(
-    requests: list[GenerationRequest], plans: list[ReusePlan], sources: list[ReuseSource | None], grid: Grid
+    requests: list[GenerationRequest], plans: list[StagePlan], sources: list[ReuseSource | None], grid: Grid
 ) -> None:
     if len({r.shape for r in requests}) != 1:
         raise ValueError("a batch must share frames, size and step count")
@@ -137,7 +136,7 @@ class _Loop:
         self,
         adapter: VideoModelAdapter,
         requests: list[GenerationRequest],
-        plans: list[ReusePlan],
+        plans: list[StagePlan],
         sources: list[ReuseSource | None],
         stats: DenoiseStats,
         renoise: bool,
@@ -222,7 +221,7 @@ class _Loop:
         inputs, states = cfg_inputs(x, *self._text(rows), guided)
         if self.tgaa is not None:
             self.tgaa.set(
-                [self.plans[b].diff.target_tokens if self.plans[b].diff else () for b in rows],
+                [self.plans[b].amplified_tokens for b in rows],
                 [self.tgaa.config.alpha_at(i - self.plans[b].stage1) for b in rows],
             )
         with cache_step(adapter.transformer, f"stage2{rows}", i, self.steps):
@@ -261,8 +260,6 @@ class _Loop:
                 for b in range(self.batch):
                     if self.capturing[b]:
                         self.capture.add_latent(b, i + 1, self.latents[b])
-            self.stats.forwards += len(calls)
-            self.stats.tokens += sum(calls)
             self.stats.forwards_per_step.append(len(calls))
             self.stats.tokens_per_step.append(sum(calls))
             self.stats.step_seconds.append(time.perf_counter() - tick)
@@ -296,7 +293,7 @@ class _Loop:
 def generate_with_reuse(
     adapter: VideoModelAdapter,
     requests: list[GenerationRequest],
-    plans: list[ReusePlan] | None = None,
+    plans: list[StagePlan] | None = None,
     sources: list[ReuseSource | None] | None = None,
     *,
     tgaa: TGAAConfig | None = None,
@@ -306,10 +303,10 @@ def generate_with_reuse(
     stats: DenoiseStats | None = None,
 ) -> ReuseOutput:
     """Denoise same-shape requests, each by its plan (default: all misses). ``tgaa``: amplification in
-    Stage 2 (default ``TGAAConfig()``). ``capture``: record the misses' trajectories into ``captured``.
+    Stage 2 (default ``TGAAConfig()``: off). ``capture``: record the misses' trajectories into ``captured``.
     ``renoise``: swap the sources' noise for the targets' seeds."""
     steps = requests[0].num_inference_steps
-    plans = plans or [ReusePlan(steps) for _ in requests]
+    plans = plans or [StagePlan(steps) for _ in requests]
     sources = sources or [None] * len(requests)
     tgaa = tgaa or TGAAConfig()
     stats = stats if stats is not None else DenoiseStats()
@@ -337,3 +334,13 @@ def generate_with_reuse(
     stats.denoise_seconds += time.perf_counter() - start
     captured = [loop.captured_run(b) if loop.capturing[b] else None for b in range(len(requests))]
     return ReuseOutput(frames=adapter.decode(loop.latents), latents=loop.latents, captured=captured)
+
+
+def generate(
+    adapter: VideoModelAdapter,
+    requests: list[GenerationRequest],
+    on_step: StepCallback | None = None,
+    stats: DenoiseStats | None = None,
+) -> torch.Tensor:
+    """Plain generation: the staged loop with no plans (every step in full); uint8 frames (B, F, H, W, 3)."""
+    return generate_with_reuse(adapter, requests, on_step=on_step, stats=stats).frames

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.orm import Session, aliased
 
 from chorus.db.models import Job
-from chorus.jobs.errors import Conflict, InvalidInput, NotFound
+from chorus.errors import Conflict, InvalidInput, NotFound
 from chorus.vocab import JobStatus
 
 

@@ -27,14 +27,14 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from chorus.cache.namespace import RunShape, batch_key
 from chorus.config import Settings
 from chorus.db.models import Job
-from chorus.jobs.errors import BrokerUnavailable, Conflict, InvalidInput, NotFound
+from chorus.errors import BrokerUnavailable, Conflict, InvalidInput, NotFound
 from chorus.jobs.schemas import JobInput, ResolvedInput
 from chorus.models.catalog import ModelCard, find_model, list_models
+from chorus.namespace import RunShape, batch_key
+from chorus.ssrf import check_webhook_url
 from chorus.vocab import JobStatus
-from chorus.webhooks.ssrf import check_webhook_url
 
 log = logging.getLogger(__name__)
 _JOBS = Job.__table__

@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chorus.models.calibration import Calibration, read_calibration
-
 CARD_FILE = "chorus_model.json"  # what makes a folder a model: its card
 
 
@@ -72,8 +70,6 @@ class ModelCard:
     weights: str | None = None  # the diffusers folder, when it is not the card's own folder
     lora: dict[str, Any] | None = None  # {"path": file, "scale": s}: loaded and fused at load
     extra: dict[str, Any] = field(default_factory=dict)
-    # The folder's calibration.json when it was measured on this revision (chorus.models.calibration).
-    calibration: Calibration | None = None
 
     @classmethod
     def load(cls, path: Path) -> ModelCard:
@@ -87,8 +83,7 @@ class ModelCard:
         known = {k: raw.pop(k) for k in list(raw) if k in cls.__dataclass_fields__}
         if known.get("sigmas") is not None:
             known["sigmas"] = tuple(known["sigmas"])
-        calibration = read_calibration(path, known["model_id"], known["revision"])
-        return cls(path=path, limits=ModelLimits(**limits), extra=raw, calibration=calibration, **known)
+        return cls(path=path, limits=ModelLimits(**limits), extra=raw, **known)
 
     @property
     def draws_shapes(self) -> bool:

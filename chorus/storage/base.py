@@ -1,12 +1,9 @@
-"""The object store interface and the URL that picks an implementation."""
+"""The object store interface and its errors."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import urlparse
-
-from chorus.config import Settings
 
 
 class StoreError(Exception):
@@ -43,25 +40,3 @@ class ObjectStore(Protocol):
     def ping(self) -> None:
         """Raise StoreError if the store is unreachable."""
         ...
-
-
-def open_store(settings: Settings) -> ObjectStore:
-    parsed = urlparse(settings.store_url)
-    if parsed.scheme == "s3":
-        from chorus.storage.s3 import S3Store
-
-        return S3Store(
-            bucket=parsed.netloc,
-            prefix=parsed.path.lstrip("/"),
-            endpoint_url=settings.s3_endpoint_url,
-            region=settings.s3_region,
-        )
-    if parsed.scheme == "file":
-        from chorus.storage.local import LocalStore
-
-        return LocalStore(
-            root=(parsed.netloc + parsed.path) or ".",
-            public_base_url=settings.public_base_url,
-            link_secret=settings.link_secret,
-        )
-    raise ValueError(f"unsupported store URL {settings.store_url!r} (use s3://bucket/prefix or file:///dir)")

@@ -1,4 +1,4 @@
-"""Signed webhooks (Standard Webhooks): events, signing, the SSRF guard, delivery with retries.
+"""Signed webhooks (Standard Webhooks): events, signing, delivery with retries (the SSRF guard: ``chorus.ssrf``).
 
 Flow: a status change is committed -> ``notify.JobNotifier`` builds the event
 (the job object, as ``GET /v1/jobs/{id}`` shows it) -> ``send.WebhookSender``

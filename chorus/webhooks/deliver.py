@@ -16,11 +16,11 @@ from sqlalchemy import exists, select
 from chorus.config import Settings
 from chorus.db.models import WebhookDelivery
 from chorus.db.session import session_scope
-from chorus.jobs.errors import InvalidInput
+from chorus.errors import InvalidInput
+from chorus.ssrf import check_webhook_url
 from chorus.webhooks.retry import next_delay_s, retryable
 from chorus.webhooks.secrets import tenant_secrets
 from chorus.webhooks.signing import signed_headers
-from chorus.webhooks.ssrf import check_webhook_url
 
 log = logging.getLogger(__name__)
 GONE = 410  # the receiver asks us to stop: no more events of this job go to this URL

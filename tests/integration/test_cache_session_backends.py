@@ -19,10 +19,10 @@ from sqlalchemy import create_engine, delete
 from chorus.cache.backends.memory import MemoryBackend
 from chorus.cache.backends.postgres import PostgresBackend
 from chorus.cache.embedder import MiniLMEmbedder
-from chorus.cache.session import CacheJob, DenoiseStats, GenerationRequest, ReuseCache, ReuseConfig, Role
 from chorus.db.models import CacheEntry
-from chorus.engine.plan import ReusePolicy
-from chorus.engine.region import RegionConfig
+from chorus.reuse.plan import ReusePolicy
+from chorus.reuse.region import RegionConfig
+from chorus.reuse.session import CacheJob, DenoiseStats, GenerationRequest, ReuseCache, ReuseConfig, Role
 from chorus.storage.s3 import S3Store
 from tests.fixtures.random_wan import random_wan_adapter
 from tests.fixtures.services import S3_BUCKET

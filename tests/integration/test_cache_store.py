@@ -25,8 +25,8 @@ from chorus.cache.eviction import Evictor, eviction_lock_key
 from chorus.cache.index import CacheIndex, EntryRef, LookupConfig, Match, utcnow
 from chorus.cache.layout import EntryUnavailable, delete_objects, object_key
 from chorus.cache.local import EntryFetcher, LocalEntryCache
-from chorus.cache.namespace import Namespace, cache_domain
 from chorus.db.models import CacheEntry
+from chorus.namespace import Namespace, cache_domain
 from chorus.storage import open_store
 from chorus.storage.s3 import S3Store
 from tests.fixtures.cache_runs import make_run

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from chorus.cache.entries import load_run, read_entry, save_run, write_entry
+from chorus.cache.entries import load_run, read_entry, run_metadata, save_run, write_entry
 from chorus.cache.layout import EntryUnavailable, object_key
 from chorus.engine.capture import CapturedRun
 from chorus.storage.local import LocalStore
@@ -16,7 +16,7 @@ def round_trip(run: CapturedRun, path) -> CapturedRun:
 def test_save_load_round_trip(tmp_path):
     run = make_run()
     back = round_trip(run, tmp_path)
-    assert back.metadata() == run.metadata()
+    assert run_metadata(back) == run_metadata(run)
     for step, latent in run.latents.items():
         assert torch.equal(back.latents[step], latent)
     for step, amap in run.attn_maps.items():

@@ -5,8 +5,8 @@ import numpy as np
 import torch
 
 from chorus.cache.backends.memory import MemoryBackend
-from chorus.cache.namespace import Namespace
 from chorus.engine.capture import CapturedRun
+from chorus.namespace import Namespace
 
 NS = Namespace("m", "r", "s", 4, 32, 32, 8, 3.0, "e")
 OTHER_NS = Namespace("m", "r", "s", 8, 32, 32, 8, 3.0, "e")

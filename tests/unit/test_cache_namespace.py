@@ -3,9 +3,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from chorus.cache.namespace import SHARED_DOMAIN, Namespace, RunShape, batch_key, cache_domain
 from chorus.config import REPO_MODELS_DIR
 from chorus.models.catalog import find_model
+from chorus.namespace import SHARED_DOMAIN, Namespace, RunShape, batch_key, cache_domain
 
 BASE = Namespace(
     model_id="chorus-shapes",

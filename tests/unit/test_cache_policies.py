@@ -65,7 +65,7 @@ def test_choose_victims_evicts_the_lowest_scores_until_the_budget_fits():
 def test_the_index_and_eviction_import_without_torch():
     """A sweep job or the API can use them without the model stack."""
     code = (
-        "import sys, chorus.cache.index, chorus.cache.eviction, chorus.cache.cli, chorus.cache.namespace; "
+        "import sys, chorus.cache.index, chorus.cache.eviction, chorus.cache.cli, chorus.namespace; "
         "sys.exit('torch' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -17,12 +18,13 @@ from chorus.cache.backends.memory import MemoryBackend
 from chorus.cache.backends.postgres import PostgresBackend
 from chorus.cache.embedder import MiniLMEmbedder as RealEmbedder
 from chorus.cache.index import EntryRef
-from chorus.cache.namespace import Namespace
-from chorus.cache.session import CacheJob, DenoiseStats, GenerationRequest, ReuseCache, ReuseConfig, Role
 from chorus.config import Settings
 from chorus.engine.capture import CaptureConfig
-from chorus.engine.plan import ReusePlan
 from chorus.engine.sampling import make_scheduler
+from chorus.engine.tgaa import TGAAConfig
+from chorus.namespace import Namespace
+from chorus.reuse.plan import ReusePlan
+from chorus.reuse.session import CacheJob, DenoiseStats, GenerationRequest, ReuseCache, ReuseConfig, Role
 from chorus.storage import StoreError
 from tests.fixtures.cache_runs import make_run
 from tests.fixtures.random_wan import random_wan_adapter
@@ -63,6 +65,18 @@ def cache_job(steps: int = 4, off: str | None = None) -> CacheJob:
 
 def test_default_settings_are_the_engines_defaults():
     assert ReuseConfig.from_settings(Settings(_env_file=None)) == ReuseConfig()
+    assert ReuseConfig().tgaa.alpha == TGAAConfig().alpha == 1.0  # TGAA off in the library and the service
+
+
+def test_a_setting_overrides_only_its_own_field(monkeypatch):
+    monkeypatch.setenv("CHORUS_CACHE_MIN_SIMILARITY", "0.7")
+    monkeypatch.setenv("CHORUS_CACHE_CAPTURE_MAP_STRIDE", "[1, 4, 4]")
+    monkeypatch.setenv("CHORUS_CACHE_CONTEXT_MAX_MB", "8")
+    config = ReuseConfig.from_settings(Settings(_env_file=None))
+    defaults = ReuseConfig()
+    assert config.policy == replace(defaults.policy, min_similarity=0.7)
+    assert config.capture == replace(defaults.capture, map_stride=(1, 4, 4))
+    assert config == replace(defaults, policy=config.policy, capture=config.capture, context_max_mb=8.0)
 
 
 @pytest.mark.parametrize(
@@ -120,7 +134,7 @@ def test_failed_admission_and_hit_counting_are_logged_not_raised(caplog):
     hit.found = Found(str(source.id), 0.9, None, "exact", ref=source)
     session.jobs = [miss, hit]
 
-    with caplog.at_level(logging.WARNING, logger="chorus.cache.session"):
+    with caplog.at_level(logging.WARNING, logger="chorus.reuse.session"):
         assert session.settle(delivered={miss.key, hit.key}) == 0
     failed = {record.getMessage() for record in caplog.records}
     assert failed == {f"cache bookkeeping for job {j.key} failed" for j in (miss, hit)}

@@ -7,7 +7,7 @@ import pytest
 from chorus.calibrate.candidates import candidate_plans, stage_lengths
 from chorus.calibrate.select import CHECKER_BOUND, FIDELITY_BOUND, MIN_PAIRS, Bound, Figures
 from chorus.calibrate.sweep import ClassReport, calibrate_class
-from chorus.models.calibration import CalibratedPlan
+from chorus.reuse.calibration import CalibratedPlan
 
 
 @dataclass

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from chorus.calibrate.select import CHECKER_BOUND, Figures
-from chorus.models.calibration import CALIBRATION_FILE
 from chorus.models.catalog import find_model
+from chorus.reuse.calibration import CALIBRATION_FILE, card_calibration
 
 CHORUS = str(Path(sys.executable).with_name("chorus"))
 SHIPPED = Path(__file__).resolve().parents[2] / "models" / "chorus-shapes"
@@ -41,7 +41,7 @@ def test_a_small_calibration_of_the_shipped_model_is_written_into_its_folder(env
     plans = {c["plan"] for c in report["classes"][0]["candidates"]}
     assert plans == {"k1=1 k2=0"} | {f"k1=0 k2=1 context={c} halo={h}" for c in ("on", "off") for h in (0, 1)}
     card = find_model("chorus-shapes", Path(env["CHORUS_MODELS_DIR"]))
-    calibration = card.calibration
+    calibration = card_calibration(card)
     assert (calibration.model_id, calibration.revision) == (card.model_id, card.revision)
     assert {c["edit_class"] for c in report["classes"]} == set(calibration.steps[4].classes)
     for entry in calibration.steps[4].classes.values():

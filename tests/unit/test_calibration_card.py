@@ -1,4 +1,4 @@
-"""calibration.json round-trips through the card loader, and the policy serves the calibrated plan."""
+"""calibration.json round-trips through the model folder, and the policy serves the calibrated plan."""
 
 import json
 import shutil
@@ -7,17 +7,18 @@ from pathlib import Path
 import pytest
 
 from chorus.engine.capture import CaptureConfig
-from chorus.engine.plan import ReusePolicy
-from chorus.engine.prompt_diff import DiffKind, PromptDiff
-from chorus.models.calibration import (
+from chorus.models.catalog import CARD_FILE, find_model
+from chorus.reuse.calibration import (
     CALIBRATION_FILE,
     CalibratedPlan,
     Calibration,
     ClassCalibration,
     StepCalibration,
+    card_calibration,
     write_calibration,
 )
-from chorus.models.catalog import CARD_FILE, find_model
+from chorus.reuse.plan import ReusePolicy
+from chorus.reuse.prompt_diff import DiffKind, PromptDiff
 
 SHIPPED = Path(__file__).resolve().parents[2] / "models" / "chorus-shapes"
 EDIT = PromptDiff(DiffKind.EDITED, ("red",), ("blue",), (3,), (3,), 0.1)
@@ -42,21 +43,21 @@ def models_dir(tmp_path):
 
 def test_calibration_round_trips_through_the_card(models_dir):
     card = find_model("chorus-shapes", models_dir)
-    assert card.calibration is None
+    assert card_calibration(card) is None
     written = calibration_at_4(card.model_id, card.revision)
     write_calibration(card.path, written)
-    assert find_model("chorus-shapes", models_dir).calibration == written
+    assert card_calibration(find_model("chorus-shapes", models_dir)) == written
     # a later calibration of another step count keeps this one's
     more = Calibration(card.model_id, card.revision, {8: written.steps[4]})
     write_calibration(card.path, more)
-    assert set(find_model("chorus-shapes", models_dir).calibration.steps) == {4, 8}
+    assert set(card_calibration(find_model("chorus-shapes", models_dir)).steps) == {4, 8}
 
 
 def test_a_calibration_of_another_revision_is_ignored(models_dir):
     card = find_model("chorus-shapes", models_dir)
     stale = calibration_at_4(card.model_id, "an-earlier-revision")
     (card.path / CALIBRATION_FILE).write_text(json.dumps(stale.to_dict()))
-    assert find_model("chorus-shapes", models_dir).calibration is None
+    assert card_calibration(find_model("chorus-shapes", models_dir)) is None
 
 
 def test_the_policy_serves_the_calibrated_plan_of_the_class_and_step_count():

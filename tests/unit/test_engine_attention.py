@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 
+from chorus.cache.entries import run_from_parts, run_metadata, run_tensors
 from chorus.engine.capture import CaptureConfig, CapturedRun, apply_capture, remove_capture
 from chorus.engine.tgaa import TGAAConfig, apply_tgaa, remove_tgaa
 from tests.fixtures.random_wan import random_wan_adapter
@@ -127,6 +128,6 @@ def test_captured_run_round_trips_and_counts_its_bytes():
         attn_maps={0: torch.rand(32, 32).half()},
     )
     assert run.nbytes == 3 * 3 * 8 * 32 * 32 * 2 + 32 * 32 * 2
-    back = CapturedRun.from_parts(run.metadata(), run.tensors())
-    assert back.metadata() == run.metadata() and torch.equal(back.latents[4], run.latents[4])
+    back = run_from_parts(run_metadata(run), run_tensors(run))
+    assert run_metadata(back) == run_metadata(run) and torch.equal(back.latents[4], run.latents[4])
     assert math.isclose(float(back.mean_map().sum()), float(run.attn_maps[0].float().sum()), rel_tol=1e-6)

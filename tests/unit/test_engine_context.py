@@ -12,9 +12,9 @@ import torch
 
 from chorus.engine.capture import CaptureConfig
 from chorus.engine.denoise import DenoiseStats, GenerationRequest
-from chorus.engine.plan import ReusePlan
-from chorus.engine.region import RegionMask
 from chorus.engine.staged import ReuseSource, generate_with_reuse
+from chorus.engine.stages import RegionMask
+from chorus.reuse.plan import ReusePlan
 from tests.fixtures.random_wan import random_wan_adapter
 
 SOURCE = GenerationRequest("a red circle moving left on a blue background", seed=1)

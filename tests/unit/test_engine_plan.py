@@ -6,9 +6,9 @@ import pytest
 
 from chorus.engine.capture import CaptureConfig
 from chorus.engine.denoise import GenerationRequest
-from chorus.engine.plan import ReusePlan, ReusePolicy, StepGrid
-from chorus.engine.prepare import prepare_reuse
-from chorus.engine.prompt_diff import DiffKind, PromptDiff
+from chorus.reuse.plan import ReusePlan, ReusePolicy, StepGrid
+from chorus.reuse.prepare import prepare_reuse
+from chorus.reuse.prompt_diff import DiffKind, PromptDiff
 
 IDENTICAL = PromptDiff(DiffKind.IDENTICAL)
 EDIT = PromptDiff(DiffKind.EDITED, ("up",), ("down",), (3,), (3,), 0.33)

@@ -5,11 +5,11 @@ import torch
 
 from chorus.engine.capture import CaptureConfig
 from chorus.engine.denoise import GenerationRequest
-from chorus.engine.prepare import edit_region
-from chorus.engine.preview import target_maps
-from chorus.engine.prompt_diff import diff_for
-from chorus.engine.region import RegionConfig, region_mask
 from chorus.engine.staged import generate_with_reuse
+from chorus.reuse.prepare import edit_region
+from chorus.reuse.preview import target_maps
+from chorus.reuse.prompt_diff import diff_for
+from chorus.reuse.region import RegionConfig, region_mask
 from tests.fixtures.random_wan import random_wan_adapter
 
 SOURCE = GenerationRequest("a red circle moving left on a blue background", seed=3)

@@ -2,8 +2,8 @@
 
 import pytest
 
-from chorus.engine.prompt_diff import DiffKind, diff_prompts
 from chorus.models.text import shared_minilm
+from chorus.reuse.prompt_diff import DiffKind, diff_prompts
 
 
 @pytest.fixture(scope="module")

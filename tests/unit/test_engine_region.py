@@ -2,7 +2,7 @@
 
 import torch
 
-from chorus.engine.region import RegionConfig, region_mask
+from chorus.reuse.region import RegionConfig, region_mask
 
 MAP_GRID, TOKEN_GRID = (4, 4, 4), (4, 8, 8)  # maps stored at half the spatial resolution
 

@@ -4,15 +4,15 @@
 import pytest
 import torch
 
-from chorus.cache.entry_size import WAN21, LatentSpace, context_bytes, entry_size, fit_stage2, wan_sigmas
+from chorus.cache.entries import WAN21, LatentSpace, context_bytes, entry_size, fit_stage2
 from chorus.engine.capture import CaptureConfig
 from chorus.engine.denoise import GenerationRequest
-from chorus.engine.plan import ReusePolicy
-from chorus.engine.sampling import make_scheduler
+from chorus.engine.sampling import make_scheduler, wan_sigmas
 from chorus.engine.staged import generate_with_reuse
 from chorus.models.catalog import ModelCard
 from chorus.models.loader import adapter_for
 from chorus.models.register import Options, add_model
+from chorus.reuse.plan import ReusePolicy
 from tests.fixtures.wan_folder import write_wan_folder
 
 POOLED = CaptureConfig()  # maps pooled over 2x2 token patches

@@ -3,10 +3,10 @@ states WanPipeline's encoding gives the cleaned prompt."""
 
 import pytest
 
-from chorus.engine.prompt_diff import DiffKind, diff_for
 from chorus.models.catalog import ModelCard
 from chorus.models.loader import adapter_for
 from chorus.models.register import Options, add_model
+from chorus.reuse.prompt_diff import DiffKind, diff_for
 from tests.fixtures.wan_folder import write_wan_folder
 
 

@@ -7,16 +7,16 @@ from dataclasses import replace
 import pytest
 import torch
 
-from chorus.cache.namespace import Namespace
 from chorus.engine.capture import CaptureConfig
 from chorus.engine.denoise import GenerationRequest
-from chorus.engine.plan import ReusePlan
-from chorus.engine.region import RegionMask
 from chorus.engine.staged import ReuseSource, generate_with_reuse
+from chorus.engine.stages import RegionMask
 from chorus.engine.subset_forward import patchify
 from chorus.models.catalog import ModelCard
 from chorus.models.loader import adapter_for
 from chorus.models.register import Options, add_model
+from chorus.namespace import Namespace
+from chorus.reuse.plan import ReusePlan
 from tests.fixtures.wan_folder import write_wan_folder
 
 SOURCE = GenerationRequest(

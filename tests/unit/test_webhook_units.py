@@ -9,13 +9,13 @@ from email.utils import format_datetime
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from chorus.jobs.errors import InvalidInput
+from chorus.errors import InvalidInput
+from chorus.ssrf import check_webhook_url
 from chorus.vocab import WebhookEvent
 from chorus.webhooks.events import wanted, webhook_id
 from chorus.webhooks.notify import Throttle
 from chorus.webhooks.retry import backoff_s, next_delay_s, retry_after_s, retryable
 from chorus.webhooks.signing import new_secret, signed_headers
-from chorus.webhooks.ssrf import check_webhook_url
 
 
 def test_every_secret_of_a_rotation_verifies_and_others_do_not() -> None:

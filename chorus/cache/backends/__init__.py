@@ -5,5 +5,5 @@
 - memory: everything in one process (``chorus bench``, notebooks, unit tests): the same matching,
   admission and eviction rules, logical time.
 
-``chorus.cache.session.CacheSession`` drives either one the same way.
+``chorus.reuse.session.CacheSession`` drives either one the same way.
 """

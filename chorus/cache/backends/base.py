@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from chorus.cache.namespace import Namespace
+from chorus.namespace import Namespace
 
 if TYPE_CHECKING:
     from chorus.engine.capture import CapturedRun

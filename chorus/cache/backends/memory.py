@@ -17,8 +17,8 @@ import numpy as np
 
 from chorus.cache.backends.base import Found
 from chorus.cache.eviction import EntryStats, EvictionPolicy, LCBFUPolicy
-from chorus.cache.namespace import Namespace, cache_domain
 from chorus.engine.capture import CapturedRun
+from chorus.namespace import Namespace, cache_domain
 
 _EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 

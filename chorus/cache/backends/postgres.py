@@ -19,10 +19,10 @@ from chorus.cache.entries import write_entry
 from chorus.cache.eviction import Evictor
 from chorus.cache.index import CacheIndex, Match
 from chorus.cache.local import EntryFetcher, LocalEntryCache
-from chorus.cache.namespace import Namespace, cache_domain
 from chorus.config import Settings
 from chorus.db.models import Tenant
 from chorus.engine.capture import CapturedRun
+from chorus.namespace import Namespace, cache_domain
 from chorus.storage import ObjectStore
 
 

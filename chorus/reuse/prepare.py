@@ -6,21 +6,23 @@ from dataclasses import replace
 
 from chorus.engine.capture import CapturedRun
 from chorus.engine.denoise import GenerationRequest
-from chorus.engine.edit_class import classify_edit
-from chorus.engine.plan import ReusePlan, ReusePolicy
-from chorus.engine.preview import target_maps
-from chorus.engine.prompt_diff import DiffKind, PromptDiff, diff_for
-from chorus.engine.region import RegionConfig, RegionMask, region_mask
 from chorus.engine.sampling import make_scheduler
 from chorus.engine.staged import ReuseSource
+from chorus.engine.stages import RegionMask
 from chorus.models.base import VideoModelAdapter
+from chorus.reuse.calibration import Calibration
+from chorus.reuse.edit_class import classify_edit
+from chorus.reuse.plan import ReusePlan, ReusePolicy
+from chorus.reuse.preview import target_maps
+from chorus.reuse.prompt_diff import DiffKind, PromptDiff, diff_for
+from chorus.reuse.region import RegionConfig, region_mask
 
 
 def edit_region(
     adapter: VideoModelAdapter, run: CapturedRun, prompt: str, diff: PromptDiff, config: RegionConfig
 ) -> RegionMask | None:
     """Stage 2's region for an edit: where the source attended to its differing tokens, unioned with where
-    the target would attend to its own (chorus.engine.preview); None when the source stored no maps."""
+    the target would attend to its own (chorus.reuse.preview); None when the source stored no maps."""
     maps = run.mean_map()
     if maps is None:
         return None
@@ -39,9 +41,10 @@ def prepare_reuse(
     policy: ReusePolicy | None = None,
     region: RegionConfig | None = None,
     source_id: str | None = None,
+    calibration: Calibration | None = None,
 ) -> tuple[ReusePlan, ReuseSource | None]:
     """Diff the prompts, locate the edit's region in the source's and the target's attention maps, classify
-    the edit, plan (by the model card's calibration where it has one for the class). The source is None
+    the edit, plan (by the model's ``calibration`` where it has one for the class). The source is None
     when the plan is a miss. ``adapter.text_encoder`` must expose ``tokenizer`` and ``max_tokens``."""
     policy, region = policy or ReusePolicy(), region or RegionConfig()
     steps = request.num_inference_steps
@@ -61,7 +64,7 @@ def prepare_reuse(
         stored_steps=run.latents.keys(),
         source_id=source_id,
         edit_class=classify_edit(mask) if diff.kind is DiffKind.EDITED else None,
-        calibration=adapter.card.calibration if policy.calibrated else None,
+        calibration=calibration if policy.calibrated else None,
     )
     # Stage 2 reads the source's context where the plan asks for it (a calibrated plan may not) and the entry
     # stored it for every Stage-2 step; else it runs context-free (an entry whose context did not fit the

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from chorus.engine.capture import Grid
+from chorus.engine.stages import RegionMask, dilate
 
 
 @dataclass(frozen=True)
@@ -24,20 +25,6 @@ class RegionConfig:
     margin: Grid = (0, 1, 1)  # dilation radius in (t, h, w) tokens
     flat_contrast: float = 0.05  # a map whose (max - min) / max is below this is not localised: whole frame
     union_frames: bool = True  # a token kept in one frame is kept in every frame (the whole trajectory)
-
-
-@dataclass(frozen=True)
-class RegionMask:
-    mask: torch.Tensor  # bool (t, h, w) over the video token grid
-
-    @property
-    def fraction(self) -> float:
-        return float(self.mask.float().mean())
-
-    @property
-    def index(self) -> torch.Tensor:
-        """Flat token indices inside the region, in the transformer's (t, h, w) order."""
-        return self.mask.flatten().nonzero().squeeze(1)
 
 
 def region_mask(
@@ -56,11 +43,3 @@ def region_mask(
     keep = keep.float()[None, None]
     keep = F.interpolate(keep, size=token_grid, mode="nearest")
     return RegionMask(dilate(keep[0, 0] > 0, config.margin))
-
-
-def dilate(mask: torch.Tensor, radius: Grid) -> torch.Tensor:
-    """``mask`` (t, h, w) grown by ``radius`` tokens along each axis."""
-    if not any(radius):
-        return mask
-    grown = F.max_pool3d(mask.float()[None, None], [2 * r + 1 for r in radius], stride=1, padding=list(radius))
-    return grown[0, 0] > 0

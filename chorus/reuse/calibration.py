@@ -1,10 +1,9 @@
 """A model's calibration: the edit plan measured to keep quality, per edit class and step count.
 
 ``chorus calibrate`` measures candidate reuse plans on edit pairs and writes the largest one within its
-bound into the model folder as ``calibration.json``; the model card exposes it (``ModelCard.calibration``)
-and the reuse policy serves an edit of a calibrated (class, step count) by it. A calibration holds for
-the model revision it was measured on only: a card of another revision ignores it. Torch-free: the
-catalog, which the API imports, reads it.
+bound into the model folder as ``calibration.json``; ``card_calibration`` reads it for a model card and the
+reuse policy serves an edit of a calibrated (class, step count) by it. A calibration holds for the model
+revision it was measured on only: a card of another revision ignores it. Torch-free.
 
     {"model_id": "chorus-shapes", "revision": "...",
      "steps": {"4": {"bound": {"max_accuracy_loss": 1.0},
@@ -20,14 +19,17 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from chorus.models.catalog import ModelCard
 
 CALIBRATION_FILE = "calibration.json"
 
 
 @dataclass(frozen=True)
 class CalibratedPlan:
-    """A reuse plan's shape, as ``chorus.engine.plan.ReusePlan`` takes it: k1 steps of Stage 1, k2 of
+    """A reuse plan's shape, as ``chorus.reuse.plan.ReusePlan`` takes it: k1 steps of Stage 1, k2 of
     Stage 2 on the edit's region, with or without the source's context, and a recomputed halo."""
 
     k1: int
@@ -121,6 +123,11 @@ def read_calibration(folder: Path, model_id: str, revision: str) -> Calibration 
     if (calibration.model_id, calibration.revision) != (model_id, revision):
         return None
     return calibration
+
+
+def card_calibration(card: ModelCard) -> Calibration | None:
+    """The calibration in a model card's folder, if it was measured on the card's revision."""
+    return read_calibration(card.path, card.model_id, card.revision)
 
 
 def write_calibration(folder: Path, calibration: Calibration) -> Path:

@@ -12,7 +12,7 @@ Cases, deliberately distinct:
   differing tokens are always recomputed (Stage 2 on their region, or no Stage 2 at all when no region
   is known). A region larger than ``max_region_fraction`` means the edit is global: Stage 2 is dropped
   and Stage 1 halved.
-- edited prompt of a class the model's calibration (``chorus calibrate``, chorus.models.calibration)
+- edited prompt of a class the model's calibration (``chorus calibrate``, chorus.reuse.calibration)
   measured at this step count: the calibrated plan, clipped to the stored latents and the repair
   budget; a calibrated class with no plan within its bound: miss.
 - unrelated prompt, similarity below ``min_similarity``, or an uncalibrated edit at fewer than
@@ -31,40 +31,24 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from chorus.engine.capture import CaptureConfig
-from chorus.engine.prompt_diff import DiffKind, PromptDiff
-from chorus.models.calibration import Calibration, ClassCalibration
+from chorus.engine.stages import StagePlan
+from chorus.reuse.calibration import Calibration, ClassCalibration
+from chorus.reuse.prompt_diff import DiffKind, PromptDiff
 from chorus.vocab import Stage
 
 
 @dataclass(frozen=True)
-class ReusePlan:
-    num_steps: int
-    stage1: int = 0  # k1: steps not run; the request starts from the source's latent after k1 steps
-    stage2: int = 0  # k2: steps run on the region's tokens only, the rest taken from the source
+class ReusePlan(StagePlan):
     reason: str = "miss"
     similarity: float | None = None
     diff: PromptDiff | None = None
     region_fraction: float | None = None  # share of video tokens Stage 2 recomputes
     source_id: str | None = None  # cache entry / job the latents come from (set by the caller)
-    edit_class: str | None = None  # an edit's class (chorus.engine.edit_class), which chose the plan
-    context: bool = True  # Stage 2's region attends to the source's keys/values outside it
-    halo: int = 0  # tokens around the region recomputed as fresh context, not written back
+    edit_class: str | None = None  # an edit's class (chorus.reuse.edit_class), which chose the plan
 
     @property
-    def hit(self) -> bool:
-        return self.stage1 + self.stage2 > 0
-
-    @property
-    def stage3(self) -> int:
-        return self.num_steps - self.stage1 - self.stage2
-
-    def stage_of(self, step: int) -> Stage:
-        """The stage of a 0-based step: Stage.full for every step of a miss."""
-        if not self.hit:
-            return Stage.full
-        if step < self.stage1:
-            return Stage.stage1
-        return Stage.stage2 if step < self.stage1 + self.stage2 else Stage.stage3
+    def amplified_tokens(self) -> tuple[int, ...]:
+        return self.diff.target_tokens if self.diff else ()
 
     def recomputed_fraction_per_step(self) -> list[float]:
         share = {Stage.stage1: 0.0, Stage.stage2: self.region_fraction or 0.0, Stage.stage3: 1.0, Stage.full: 1.0}
@@ -217,7 +201,7 @@ class ReusePolicy:
         """``sigmas``: the sampler's noise levels (``num_steps`` + 1, from ~1 down to 0; default: evenly
         spaced). ``same_inputs``: seed and negative prompt equal the source's. ``region_fraction``: share
         of the token grid the edit's region covers (None: no maps). ``stored_steps``: steps-done counts
-        whose source latents exist (None: all). ``edit_class``: an edit's class (chorus.engine.edit_class),
+        whose source latents exist (None: all). ``edit_class``: an edit's class (chorus.reuse.edit_class),
         which picks its plan from ``calibration`` (the model card's) where that measured it at ``num_steps``."""
         if (miss := self.dissimilar(similarity, num_steps, source_id)) is not None:
             return replace(miss, diff=diff)

@@ -5,7 +5,8 @@ requests must share to be denoised in one batched forward; ``batch_key`` adds th
 table's column that claims batch mates); ``Namespace`` adds everything else that makes a stored
 trajectory meaningless to another request (revision, scheduler, guidance, embedder).
 
-Torch-free: the API computes batch keys, and could compute namespaces and domains too.
+The ground floor: imports nothing of the project, so the engine, the cache, the reuse coordinator and
+the job machinery all name these nouns from here. Torch-free: the API computes batch keys.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import hashlib
 import json
 import uuid
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from chorus.models.catalog import ModelCard
+if TYPE_CHECKING:
+    from chorus.models.catalog import ModelCard
 
 SHARED_DOMAIN = "shared"
 

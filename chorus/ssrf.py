@@ -11,7 +11,7 @@ import socket
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from chorus.jobs.errors import InvalidInput
+from chorus.errors import InvalidInput
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 METADATA_ADDRESSES = frozenset(

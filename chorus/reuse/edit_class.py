@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from chorus.engine.region import RegionMask
+from chorus.engine.stages import RegionMask
 
 
 class EditClass(StrEnum):

@@ -1,6 +1,6 @@
-"""One batch's way through the cache: the code path the worker and the benchmark both run.
+"""One batch's way through reuse: the code path the worker and the benchmark both run.
 
-    cache = ReuseCache(backend, embedder, ReuseConfig.from_settings(settings))
+    cache = ReuseCache.for_service(settings, store)   # or ReuseCache(backend, embedder, config)
     session = cache.open(adapter, [CacheJob(key, request, tenant), ...])   # key, embed, look up, fetch, plan
     frames = session.denoise(on_step=..., stats=...)                        # the staged denoise, each by its plan
     ...deliver the videos...
@@ -19,8 +19,10 @@ its plan, its source, its role, its timings; ``metrics()`` is its ``metrics.cach
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Collection, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
@@ -30,21 +32,23 @@ import numpy as np
 import torch
 
 from chorus.cache.backends.base import CacheBackend, Found
-from chorus.cache.embedder import PromptEmbedder
-from chorus.cache.entry_size import fit_stage2
-from chorus.cache.namespace import SHARED_DOMAIN, Namespace
+from chorus.cache.embedder import MiniLMEmbedder, PromptEmbedder
+from chorus.cache.entries import fit_stage2
 from chorus.engine.capture import CaptureConfig, CapturedRun
 from chorus.engine.denoise import Canceled, DenoiseStats, GenerationRequest, StepCallback
-from chorus.engine.plan import ReusePlan, ReusePolicy
-from chorus.engine.prepare import prepare_reuse
-from chorus.engine.region import RegionConfig
 from chorus.engine.sampling import make_scheduler
 from chorus.engine.staged import ReuseSource, generate_with_reuse
 from chorus.engine.tgaa import TGAAConfig
 from chorus.models.base import VideoModelAdapter
+from chorus.namespace import SHARED_DOMAIN, Namespace
+from chorus.reuse.calibration import Calibration, card_calibration
+from chorus.reuse.plan import ReusePlan, ReusePolicy
+from chorus.reuse.prepare import prepare_reuse
+from chorus.reuse.region import RegionConfig
 
 if TYPE_CHECKING:
     from chorus.config import Settings
+    from chorus.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -71,42 +75,64 @@ class Role(enum.StrEnum):
 
 @dataclass(frozen=True)
 class ReuseConfig:
-    """How the cache reuses and what it stores: the policy and the engine's reuse configs."""
+    """How the cache reuses and what it stores: the policy and the engine's reuse configs. These defaults
+    are the service's and the library's alike; a ``CHORUS_CACHE_*`` setting overrides only its own field."""
 
     enabled: bool = True
     admit: bool = True
     policy: ReusePolicy = field(default_factory=ReusePolicy)
     region: RegionConfig = field(default_factory=RegionConfig)
-    tgaa: TGAAConfig = field(default_factory=lambda: TGAAConfig(alpha=1.0))  # off: it did not earn its place
+    tgaa: TGAAConfig = field(default_factory=TGAAConfig)
     capture: CaptureConfig = field(default_factory=CaptureConfig)
-    context_max_bytes: float = 64 * 2**20  # Stage 2's context per entry: the finest pooling that fits
+    context_max_mb: float = 64.0  # Stage 2's context per entry: the finest pooling that fits
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ReuseConfig:
-        return cls(
-            enabled=settings.cache_enabled,
-            admit=settings.cache_admit,
-            policy=ReusePolicy(
-                min_similarity=settings.cache_min_similarity,
-                full_similarity=settings.cache_full_similarity,
-                stage1_sigma=settings.cache_stage1_sigma,
-                stage2_sigma=settings.cache_stage2_sigma,
-                min_repair_steps=settings.cache_min_repair_steps,
-                seed_variant_sigma=settings.cache_seed_variant_sigma,
-                replay_identical=settings.cache_replay_identical,
-                max_region_fraction=settings.cache_max_region_fraction,
-                min_edit_steps=settings.cache_min_edit_steps,
-            ),
-            region=RegionConfig(threshold=settings.cache_region_threshold),
-            tgaa=TGAAConfig(alpha=settings.cache_tgaa_alpha),
-            capture=CaptureConfig(
-                latent_steps=_tuple(settings.cache_capture_latent_steps),
-                map_steps=_tuple(settings.cache_capture_map_steps),
-                map_layers=_tuple(settings.cache_capture_map_layers),
-                map_stride=tuple(settings.cache_capture_map_stride),
-            ),
-            context_max_bytes=settings.cache_context_max_mb * 2**20,
+        """The defaults, with each setting an operator set in place of its field."""
+        config, own, parts = cls(), {}, defaultdict(dict)
+        for name in settings.model_fields_set & SETTINGS.keys():
+            part, name_in_part = SETTINGS[name]
+            value = getattr(settings, name)
+            value = tuple(value) if isinstance(value, list) else value
+            if name_in_part is None:
+                own[part] = value
+            else:
+                parts[part][name_in_part] = value
+        return replace(config, **own, **{part: replace(getattr(config, part), **v) for part, v in parts.items()})
+
+    @classmethod
+    def default_of(cls, setting: str) -> Any:
+        """What ``setting`` is when no operator sets it (the configuration table shows it)."""
+        part, name_in_part = SETTINGS[setting]
+        value = getattr(cls(), part)
+        return value if name_in_part is None else getattr(value, name_in_part)
+
+
+# Each CHORUS_CACHE_* setting of reuse: the ReuseConfig field it overrides, and the field inside that part.
+SETTINGS: dict[str, tuple[str, str | None]] = {
+    "cache_enabled": ("enabled", None),
+    "cache_admit": ("admit", None),
+    "cache_context_max_mb": ("context_max_mb", None),
+    **{
+        f"cache_{name}": ("policy", name)
+        for name in (
+            "min_similarity",
+            "full_similarity",
+            "stage1_sigma",
+            "stage2_sigma",
+            "min_repair_steps",
+            "seed_variant_sigma",
+            "replay_identical",
+            "max_region_fraction",
+            "min_edit_steps",
         )
+    },
+    "cache_region_threshold": ("region", "threshold"),
+    "cache_tgaa_alpha": ("tgaa", "alpha"),
+    **{
+        f"cache_capture_{name}": ("capture", name) for name in ("latent_steps", "map_steps", "map_layers", "map_stride")
+    },
+}
 
 
 @dataclass
@@ -181,6 +207,14 @@ class ReuseCache:
     def __init__(self, backend: CacheBackend, embedder: PromptEmbedder, config: ReuseConfig | None = None) -> None:
         self.backend, self.embedder, self.config = backend, embedder, config or ReuseConfig()
 
+    @classmethod
+    def for_service(cls, settings: Settings, store: ObjectStore) -> ReuseCache:
+        """The worker's cache: the Postgres/pgvector index and the object store, configured from settings."""
+        from chorus.cache.backends.postgres import PostgresBackend  # the service's only: the bench runs without it
+
+        backend = PostgresBackend.from_settings(settings, store)
+        return cls(backend, MiniLMEmbedder(device=settings.device), ReuseConfig.from_settings(settings))
+
     def open(self, adapter: VideoModelAdapter, jobs: Sequence[CacheJob]) -> CacheSession:
         """Key, look up, fetch and plan each job of a same-shape batch."""
         session = CacheSession(self, adapter, list(jobs))
@@ -197,6 +231,11 @@ class CacheSession:
         # The batch's own phases, seconds: "embed" (the cache keys' embedding call), "plan" (lookups,
         # fetches and planning), "settle" (hits, admissions, eviction).
         self.seconds: dict[str, float] = {}
+
+    @functools.cached_property
+    def calibration(self) -> Calibration | None:
+        """The model's calibration where the policy serves by it; read once per batch, when first needed."""
+        return card_calibration(self.adapter.card) if self.config.policy.calibrated else None
 
     def prepare(self) -> None:
         tick = time.perf_counter()
@@ -279,6 +318,7 @@ class CacheSession:
                 policy=self.config.policy,
                 region=self.config.region,
                 source_id=job.found.entry_id,
+                calibration=self.calibration,
             )
             if job.remix_of:
                 job.plan = replace(job.plan, reason=f"remix: {job.plan.reason}", similarity=job.found.similarity)
@@ -295,17 +335,14 @@ class CacheSession:
         request = self.jobs[0].request
         steps = request.num_inference_steps
         sigmas = make_scheduler(self.adapter, steps).sigmas
-        policy = self.config.policy
-        config = policy.capture_for(
-            self.config.capture, steps, sigmas, self.adapter.card.calibration if policy.calibrated else None
-        )
+        config = self.config.policy.capture_for(self.config.capture, steps, sigmas, self.calibration)
         if not config.map_steps and not config.context_steps:
             return config
         model = self.adapter.transformer.config
         width = model.num_attention_heads * model.attention_head_dim
         _, *latent = self.adapter.latent_shape(request.num_frames, request.height, request.width)
         grid = tuple(n // p for n, p in zip(latent, self.adapter.patch_size))
-        return fit_stage2(model.num_layers, width, grid, config, self.config.context_max_bytes)
+        return fit_stage2(model.num_layers, width, grid, config, self.config.context_max_mb * 2**20)
 
     def denoise(self, on_step: StepCallback | None = None, stats: DenoiseStats | None = None) -> torch.Tensor:
         """The staged denoise of the batch, each job by its plan; uint8 frames (B, F, H, W, 3)."""
@@ -352,7 +389,3 @@ class CacheSession:
             except Exception:
                 log.warning("cache eviction in domain %s failed", domain, exc_info=True)
         return admitted
-
-
-def _tuple(values: list[int] | None) -> tuple[int, ...] | None:
-    return None if values is None else tuple(values)
