@@ -19,10 +19,13 @@ from starlette.concurrency import run_in_threadpool
 from chorus.auth import authenticate, hash_key
 from chorus.broker.app import enqueue_job
 from chorus.broker.client import broker_redis
+from chorus.cache.layout import delete_objects
 from chorus.config import Settings
+from chorus.db.models import Job
 from chorus.jobs.claim import job_status
 from chorus.jobs.requeue import sweep
 from chorus.storage import ObjectStore
+from chorus.storage.links import preview_key
 from chorus.vocab import JobStatus
 from chorus.webhooks.notify import JobNotifier
 from chorus.webhooks.send import WebhookSender
@@ -50,6 +53,15 @@ class AppContext:
 
     def enqueue(self, job_id: str) -> None:
         enqueue_job(self.celery, job_id)
+
+    def delete_objects(self, job: Job, cache_prefixes: list[str]) -> None:
+        """A deleted job's stored objects: its video, the video's previews, its cache entries' tensors."""
+        if job.output:
+            video = job.output["key"]
+            for key in (video, *(preview_key(video, variant) for variant in job.output.get("previews", ()))):
+                self.store.delete(key)
+        for prefix in cache_prefixes:
+            delete_objects(self.store, prefix)
 
     def requeue_lost(self) -> list[uuid.UUID]:
         """One sweep for jobs whose message the broker lost (see ``chorus.jobs.requeue``)."""

@@ -74,10 +74,15 @@ class JobInput(BaseModel):
         return value
 
 
+Surface = Literal["jobs", "videos"]  # the API a job was submitted through: /v1/jobs or /v1/videos
+
+
 class ResolvedInput(JobInput):
     """The input as stored and run: every generation field filled in."""
 
     model_config = ConfigDict(extra="ignore")
+
+    surface: Surface = Field("jobs", description="the API it was submitted through; its webhooks speak that API")
 
     model: str
     num_frames: int

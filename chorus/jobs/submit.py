@@ -31,7 +31,7 @@ from chorus.cache.namespace import RunShape, batch_key
 from chorus.config import Settings
 from chorus.db.models import Job
 from chorus.jobs.errors import BrokerUnavailable, Conflict, InvalidInput, NotFound
-from chorus.jobs.schemas import JobInput, ResolvedInput
+from chorus.jobs.schemas import JobInput, ResolvedInput, Surface
 from chorus.models.catalog import ModelCard, find_model, list_models
 from chorus.vocab import JobStatus
 from chorus.webhooks.ssrf import check_webhook_url
@@ -57,13 +57,20 @@ def _card(model_id: str, models_dir: Path) -> ModelCard | None:
     return find_model(model_id, models_dir)
 
 
-def resolve_input(body: JobInput, settings: Settings) -> ResolvedInput:
-    """Fill in the model's defaults and check the model's limits (InvalidInput if broken)."""
-    model_id = body.model or settings.default_model
+def model_card(model_id: str | None, settings: Settings) -> ModelCard:
+    """The card of ``model_id`` (the server's default when None); InvalidInput if it is not installed."""
+    model_id = model_id or settings.default_model
     card = _card(model_id, settings.models_dir)
     if card is None:
         installed = ", ".join(list_models(settings.models_dir)) or "none"
         raise InvalidInput("unknown_model", f"no model named {model_id!r} (installed: {installed})")
+    return card
+
+
+def resolve_input(body: JobInput, settings: Settings, surface: Surface = "jobs") -> ResolvedInput:
+    """Fill in the model's defaults and check the model's limits (InvalidInput if broken)."""
+    card = model_card(body.model, settings)
+    model_id = body.model or settings.default_model
     limits = card.limits
     defaults = {
         "model": model_id,
@@ -75,7 +82,7 @@ def resolve_input(body: JobInput, settings: Settings) -> ResolvedInput:
         "seed": secrets.randbelow(2**32),  # drawn once and stored, so a rerun is the same video
     }
     given = {name: getattr(body, name) for name in _MODEL_DEFAULTED if getattr(body, name) is not None}
-    resolved = ResolvedInput(**body.model_dump(exclude=set(_MODEL_DEFAULTED)), **(defaults | given))
+    resolved = ResolvedInput(**body.model_dump(exclude=set(_MODEL_DEFAULTED)), **(defaults | given), surface=surface)
     problem = limits.check(resolved.num_frames, resolved.height, resolved.width, resolved.num_inference_steps)
     if problem:
         raise InvalidInput(*problem)
@@ -91,11 +98,16 @@ def request_hash(body: JobInput) -> str:
 
 
 def create_job(
-    session: Session, tenant_id: uuid.UUID, body: JobInput, settings: Settings, idempotency_key: str | None = None
+    session: Session,
+    tenant_id: uuid.UUID,
+    body: JobInput,
+    settings: Settings,
+    idempotency_key: str | None = None,
+    surface: Surface = "jobs",
 ) -> tuple[Job, bool]:
     """Insert a queued job (not committed); returns (job, created). A replayed Idempotency-Key returns the
     earlier job with created False, or raises Conflict if it came with another body."""
-    spec = resolve_input(body, settings)
+    spec = resolve_input(body, settings, surface)
     if (
         body.remix_of is not None
         and session.scalar(select(Job.id).where(Job.id == body.remix_of, Job.tenant_id == tenant_id)) is None
@@ -145,9 +157,10 @@ def submit_job(
     body: JobInput,
     settings: Settings,
     idempotency_key: str | None = None,
+    surface: Surface = "jobs",
 ) -> tuple[Job, bool]:
     """Create, commit, then enqueue (see the module doc for why in this order)."""
-    job, created = create_job(session, tenant_id, body, settings, idempotency_key)
+    job, created = create_job(session, tenant_id, body, settings, idempotency_key, surface)
     session.commit()
     if not created:
         return job, False
