@@ -23,6 +23,7 @@ from chorus.cache.layout import delete_objects
 from chorus.config import Settings
 from chorus.db.models import Job
 from chorus.jobs.claim import job_status
+from chorus.jobs.quota import Quotas
 from chorus.jobs.requeue import sweep
 from chorus.storage import ObjectStore
 from chorus.storage.links import preview_key
@@ -44,12 +45,14 @@ class AppContext:
     _verified_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     notifier: JobNotifier = field(init=False)
-    broker: redis.Redis = field(init=False)  # the broker's Redis, for the requeue sweep and /metrics
+    broker: redis.Redis = field(init=False)  # the broker's Redis, for the requeue sweep, quotas and /metrics
+    quotas: Quotas = field(init=False)
 
     def __post_init__(self) -> None:
         self._verified = TTLCache(maxsize=10_000, ttl=self.settings.auth_cache_s)
         self.notifier = JobNotifier(self.settings, self.store, WebhookSender(self.settings, self.celery))
         self.broker = broker_redis(self.settings, socket_timeout=5, socket_connect_timeout=5)
+        self.quotas = Quotas(self.settings, self.broker)
 
     def enqueue(self, job_id: str) -> None:
         enqueue_job(self.celery, job_id)

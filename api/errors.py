@@ -19,11 +19,11 @@ from starlette.routing import Match, Route
 
 from api.schemas import ErrorBody, OpenAIErrorBody
 from chorus.auth import AuthError
-from chorus.jobs.errors import BrokerUnavailable, Conflict, InvalidInput, JobRejected, NotFound
+from chorus.jobs.errors import BrokerUnavailable, Conflict, InvalidInput, JobRejected, NotFound, RateLimited
 
 log = logging.getLogger(__name__)
 
-_STATUS = {InvalidInput: 422, NotFound: 404, Conflict: 409, BrokerUnavailable: 503}
+_STATUS = {InvalidInput: 422, NotFound: 404, Conflict: 409, RateLimited: 429, BrokerUnavailable: 503}
 # Errors Starlette/FastAPI raise themselves (unknown route, wrong method, unreadable body).
 _HTTP_CODES = {400: "malformed_json", 404: "not_found", 405: "method_not_allowed"}
 # A 503 means a dependency is down, and nothing was accepted: tell clients when to try again rather
@@ -119,9 +119,16 @@ def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     return respond(request, 500, "internal_error", "internal server error")
 
 
+def _on_rejected(request: Request, exc: JobRejected) -> JSONResponse:
+    headers = None
+    if isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(exc.retry_after_s), **exc.headers}
+    return respond(request, _STATUS.get(type(exc), 400), exc.code, exc.message, headers=headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, lambda r, e: respond(r, e.status, e.code, e.message, e.details, e.headers))
-    app.add_exception_handler(JobRejected, lambda r, e: respond(r, _STATUS.get(type(e), 400), e.code, e.message))
+    app.add_exception_handler(JobRejected, _on_rejected)
     app.add_exception_handler(
         AuthError, lambda r, e: respond(r, 401, e.code, e.message, headers={"WWW-Authenticate": "Bearer"})
     )

@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     """How long the API trusts a verified API key before checking it again: a revoked key stops working
     within this time (0: check on every request)."""
 
+    # Quotas (per tenant; `chorus tenants quota` overrides them for one tenant)
+    quota_submits_per_minute: int = 600
+    """Job submits one tenant may make in any 60 s (both APIs together); more get 429 with Retry-After. 0: no limit."""
+    quota_max_active_jobs: int = 200
+    """Jobs one tenant may have queued or running at once; a submit over it gets 429. 0: no limit."""
+
     # Webhooks
     webhook_progress_interval_s: float = 2.0
     """Least time between two progress webhooks of one job."""

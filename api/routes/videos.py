@@ -17,6 +17,7 @@ from api.errors import openai_error_responses
 from chorus.db.models import Job
 from chorus.jobs.errors import Conflict, InvalidInput, NotFound
 from chorus.jobs.queries import delete_job, get_job, page_jobs
+from chorus.jobs.quota import Admission
 from chorus.jobs.submit import submit_job
 from chorus.jobs.videos import (
     Video,
@@ -84,29 +85,32 @@ def _video_id(raw: str) -> uuid.UUID:
         raise NotFound("video_not_found", f"no video {raw}") from None
 
 
-async def _submit(context: AppContext, key: str | None, build) -> Video:
-    def submit(session: Session, tenant_id: uuid.UUID) -> Video:
-        job, _ = submit_job(
-            session, context.enqueue, tenant_id, build(session, tenant_id), context.settings, None, "videos"
+async def _submit(context: AppContext, response: Response, key: str | None, build) -> Video:
+    def submit(session: Session, tenant_id: uuid.UUID) -> tuple[Video, Admission | None]:
+        job_input = build(session, tenant_id)
+        job, _, admission = submit_job(
+            session, context.enqueue, tenant_id, job_input, context.settings, surface="videos", quotas=context.quotas
         )
-        return video_object(job, context.settings)
+        return video_object(job, context.settings), admission
 
-    return await context.as_tenant(key, submit)
+    video, admission = await context.as_tenant(key, submit)
+    response.headers.update(admission.headers() if admission else {})
+    return video
 
 
 @router.post(
     "",
     response_model=Video,
     openapi_extra=_body_doc(VideoCreate, multipart=True),
-    responses=openai_error_responses(400, 401, 404, 409, 413, 503),
+    responses=openai_error_responses(400, 401, 404, 409, 413, 429, 503),
     summary="Create a video",
 )
-async def create(request: Request, context: Context, key: ApiKey) -> Video:
+async def create(request: Request, response: Response, context: Context, key: ApiKey) -> Video:
     """Queue a video (a job): `seconds` x the model's fps gives its frames, `size` its width and height;
     Chorus' own fields (`seed`, `negative_prompt`, `num_inference_steps`, `guidance_scale`, `cache`,
     `webhook`) may be added. JSON or multipart, as the openai SDK sends it."""
     body = await _parse(request, VideoCreate)
-    return await _submit(context, key, lambda session, tenant_id: create_input(body, context.settings))
+    return await _submit(context, response, key, lambda session, tenant_id: create_input(body, context.settings))
 
 
 @router.get("", response_model=VideoList, responses=openai_error_responses(400, 401), summary="List videos")
@@ -189,12 +193,14 @@ async def content(
     "/{video_id}/remix",
     response_model=Video,
     openapi_extra=_body_doc(VideoRemix, multipart=False),
-    responses=openai_error_responses(400, 401, 404, 409, 413, 503),
+    responses=openai_error_responses(400, 401, 404, 409, 413, 429, 503),
     summary="Remix a video",
 )
-async def remix(video_id: str, request: Request, context: Context, key: ApiKey) -> Video:
+async def remix(video_id: str, request: Request, response: Response, context: Context, key: ApiKey) -> Video:
     """A new video from the source's settings and a new prompt, reusing the source's run by the plan for the
     prompts' difference (Chorus' `remix_of`); its `remixed_from_video_id` names the source."""
     vid = _video_id(video_id)
     body = await _parse(request, VideoRemix)
-    return await _submit(context, key, lambda session, tenant_id: remix_input(get_job(session, tenant_id, vid), body))
+    return await _submit(
+        context, response, key, lambda session, tenant_id: remix_input(get_job(session, tenant_id, vid), body)
+    )

@@ -26,3 +26,12 @@ class Conflict(JobRejected):
 
 class BrokerUnavailable(JobRejected):
     """The job could not be enqueued; nothing was kept."""
+
+
+class RateLimited(JobRejected):
+    """Over one of the tenant's quotas; nothing was accepted. ``headers``: the x-ratelimit-* to send."""
+
+    def __init__(self, code: str, message: str, retry_after_s: int, headers: dict[str, str]):
+        super().__init__(code, message)
+        self.retry_after_s = retry_after_s
+        self.headers = headers

@@ -31,6 +31,7 @@ from chorus.cache.namespace import RunShape, batch_key
 from chorus.config import Settings
 from chorus.db.models import Job
 from chorus.jobs.errors import BrokerUnavailable, Conflict, InvalidInput, NotFound
+from chorus.jobs.quota import Admission, Quotas
 from chorus.jobs.schemas import JobInput, ResolvedInput, Surface
 from chorus.models.catalog import ModelCard, find_model, list_models
 from chorus.vocab import JobStatus
@@ -104,6 +105,7 @@ def create_job(
     settings: Settings,
     idempotency_key: str | None = None,
     surface: Surface = "jobs",
+    job_id: uuid.UUID | None = None,
 ) -> tuple[Job, bool]:
     """Insert a queued job (not committed); returns (job, created). A replayed Idempotency-Key returns the
     earlier job with created False, or raises Conflict if it came with another body."""
@@ -115,7 +117,7 @@ def create_job(
         raise NotFound("remix_source_not_found", f"no job {body.remix_of} to remix")
     digest = request_hash(body) if idempotency_key else None  # only a replay compares it
     fields = {
-        "id": uuid.uuid4(),
+        "id": job_id or uuid.uuid4(),
         "tenant_id": tenant_id,
         "status": JobStatus.queued,
         "model": spec.model,
@@ -158,9 +160,36 @@ def submit_job(
     settings: Settings,
     idempotency_key: str | None = None,
     surface: Surface = "jobs",
+    quotas: Quotas | None = None,
+) -> tuple[Job, bool, Admission | None]:
+    """Admit (the tenant's quotas), create, commit, then enqueue (see the module doc for why in this order);
+    returns (job, created, the quota admission). A submit over a quota raises RateLimited with nothing kept."""
+    job_id = uuid.uuid4()
+    admission = quotas.admit(session, tenant_id, job_id) if quotas else None
+    try:
+        job, created = _create_and_enqueue(
+            session, enqueue, tenant_id, body, settings, idempotency_key, surface, job_id
+        )
+    except Exception:
+        if quotas:
+            quotas.release(tenant_id, job_id)
+        raise
+    if not created and quotas:  # a replay: the earlier job holds its own slot
+        quotas.release(tenant_id, job_id)
+    return job, created, admission
+
+
+def _create_and_enqueue(
+    session: Session,
+    enqueue: Callable[[str], None],
+    tenant_id: uuid.UUID,
+    body: JobInput,
+    settings: Settings,
+    idempotency_key: str | None,
+    surface: Surface,
+    job_id: uuid.UUID,
 ) -> tuple[Job, bool]:
-    """Create, commit, then enqueue (see the module doc for why in this order)."""
-    job, created = create_job(session, tenant_id, body, settings, idempotency_key, surface)
+    job, created = create_job(session, tenant_id, body, settings, idempotency_key, surface, job_id)
     session.commit()
     if not created:
         return job, False
