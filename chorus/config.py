@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     dtype: Literal["fp32", "bf16", "fp16"] = "fp32"
     """Precision of a model's transformer and text encoder (bf16 for real Wan2.1 on a GPU); latents and the
     VAE stay in fp32, as WanPipeline keeps them."""
+    lora_resident_max: int = 4
+    """Per-request LoRAs a worker keeps loaded (unfused) on a model; one more unloads the least recently used."""
 
     # Queue and worker
     queue_name: str = "chorus"

@@ -16,7 +16,9 @@ _REQUEST_FIELDS = {f.name for f in dataclasses.fields(GenerationRequest)}
 
 def generation_request(job: Job) -> GenerationRequest:
     """The engine's view of a job: its validated input, minus what the engine does not use (webhook, metadata…)."""
-    return GenerationRequest(**{k: v for k, v in job.input.items() if k in _REQUEST_FIELDS and v is not None})
+    fields = {k: v for k, v in job.input.items() if k in _REQUEST_FIELDS and k != "lora" and v is not None}
+    lora = job.input.get("lora")
+    return GenerationRequest(**fields, lora=(lora["name"], float(lora["scale"])) if lora else None)
 
 
 def cache_job(job: Job) -> CacheJob:

@@ -27,7 +27,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from chorus.cache.namespace import RunShape, batch_key
+from chorus.cache.namespace import RunShape, batch_key, lora_tag
 from chorus.config import Settings
 from chorus.db.models import Job
 from chorus.jobs.errors import BrokerUnavailable, Conflict, InvalidInput, NotFound
@@ -87,6 +87,9 @@ def resolve_input(body: JobInput, settings: Settings, surface: Surface = "jobs")
     problem = limits.check(resolved.num_frames, resolved.height, resolved.width, resolved.num_inference_steps)
     if problem:
         raise InvalidInput(*problem)
+    if resolved.lora is not None and resolved.lora.name not in card.adapters:
+        known = ", ".join(sorted(card.adapters)) or "none"
+        raise NotFound("lora_not_found", f"model {model_id!r} has no LoRA {resolved.lora.name!r} (it has: {known})")
     if resolved.webhook is not None:
         check_webhook_url(str(resolved.webhook), settings.webhook_allow_private, settings.webhook_allow_networks)
     return resolved
@@ -122,7 +125,7 @@ def create_job(
         "status": JobStatus.queued,
         "model": spec.model,
         "input": spec.model_dump(mode="json"),
-        "batch_key": batch_key(spec.model, RunShape.of(spec)),
+        "batch_key": batch_key(spec.model, RunShape.of(spec), lora_tag(**spec.lora.model_dump()) if spec.lora else ""),
         "idempotency_key": idempotency_key,
         "request_hash": digest,
         "progress": 0,

@@ -31,7 +31,7 @@ _STATUS: dict[JobStatus, VideoStatus] = {
     JobStatus.canceled: "failed",  # OpenAI's video has no canceled: a failure with code "canceled"
 }
 # Chorus' fields a video request may add (as the SDK's extra_body), with their /v1/jobs types and limits.
-EXTRA_FIELDS = ("negative_prompt", "num_inference_steps", "guidance_scale", "seed", "cache", "webhook")
+EXTRA_FIELDS = ("negative_prompt", "num_inference_steps", "guidance_scale", "seed", "cache", "lora", "webhook")
 
 
 class _VideoBody(BaseModel):
@@ -144,7 +144,10 @@ def remix_input(source: Job, body: BaseModel) -> JobInput:
     """A remix of ``source``: its model, length, size, steps, guidance and seed, with the new prompt
     (and any field the body gives), reusing its run by the plan for the prompts' difference."""
     kept = ("model", "num_frames", "height", "width", "num_inference_steps", "guidance_scale", "seed")
-    fields = {name: source.input[name] for name in kept} | {"negative_prompt": source.input["negative_prompt"]}
+    fields = {name: source.input[name] for name in kept} | {
+        "negative_prompt": source.input["negative_prompt"],
+        "lora": source.input.get("lora"),
+    }
     return _job_input(fields | body.model_dump(mode="json", exclude_unset=True) | {"remix_of": str(source.id)})
 
 
