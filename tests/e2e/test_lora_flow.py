@@ -16,7 +16,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.fixtures.cache_state import settled
+from tests.fixtures.cache_state import run_settled
 from tests.fixtures.client import finished, submit
 from tests.fixtures.services import REPO_ROOT, TenantKey, run_api
 from tests.fixtures.wan_folder import write_random_lora, write_wan_folder
@@ -54,10 +54,7 @@ def lora_worker(lora_env, tmp_path_factory) -> Iterator[WorkerProcess]:
 
 
 def run(http: httpx.Client, tenant: TenantKey, db, **body) -> dict:
-    job = finished(http, tenant, submit(http, tenant, **{"prompt": PROMPT, **SIZE, **body})["id"])
-    assert job["status"] == "succeeded", job
-    settled(db, job)
-    return job
+    return run_settled(http, tenant, db, **{"prompt": PROMPT, **SIZE, **body})
 
 
 def frames(job: dict) -> np.ndarray:
