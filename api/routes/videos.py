@@ -72,7 +72,8 @@ async def _parse(request: Request, model: type[BaseModel]) -> BaseModel:
     try:
         if request.headers.get("content-type", "").startswith(MULTIPART):
             form = await request.form()
-            return model.model_validate(form_fields(model, {k: v for k, v in form.items() if isinstance(v, str)}))
+            # A file part (the SDK's input_reference: image-to-video) is refused by name, never dropped.
+            return model.model_validate(form_fields(model, dict(form.items())))
         return model.model_validate_json(await request.body())
     except ValidationError as exc:  # reported as FastAPI reports the bodies it parses itself
         raise RequestValidationError([{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]) from None

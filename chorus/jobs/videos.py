@@ -200,7 +200,7 @@ def _submodel(annotation: Any) -> type[BaseModel] | None:
     return next((a for a in _members(annotation) if isinstance(a, type) and issubclass(a, BaseModel)), None)
 
 
-def form_fields(model: type[BaseModel], form: dict[str, str]) -> dict[str, Any]:
+def form_fields(model: type[BaseModel], form: dict[str, Any]) -> dict[str, Any]:
     """Multipart fields as the openai SDK flattens them (``cache[mode]=off``, every value a string) back
     into the body's shape: brackets nest, and numbers are read as JSON where the field is a number."""
     nested: dict[str, Any] = {}

@@ -128,6 +128,9 @@ def test_bad_requests_are_typed_errors(client: openai.OpenAI, api_server: str) -
     with pytest.raises(openai.BadRequestError) as unknown:
         client.videos.create(prompt=PROMPT, extra_body={"num_frames": 8})  # /v1/videos speaks in seconds
     assert unknown.value.code == "unknown_field" and unknown.value.param == "num_frames"
+    with pytest.raises(openai.BadRequestError) as reference:  # image-to-video is not served: said, not ignored
+        client.videos.create(prompt=PROMPT, input_reference=("frame.png", b"\x89PNG", "image/png"))
+    assert reference.value.code == "unknown_field" and reference.value.param == "input_reference"
     with pytest.raises(openai.NotFoundError):
         client.videos.retrieve(str(uuid.uuid4()))
     with sdk(api_server, "chorus_not-a-key") as stranger, pytest.raises(openai.AuthenticationError):
