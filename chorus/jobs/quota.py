@@ -33,8 +33,8 @@ WINDOW_S = 60
 # An admitted id Postgres does not know may be a submit still between admission and INSERT: kept this long.
 INSERT_GRACE_S = 60
 
-# KEYS: rate set, active set, rejection counter hash. ARGV: window (ms), rate limit, active limit, job id,
-# tenant id. Returns {refused by: 0 none / 1 rate / 2 active, count after, ms until a rate slot frees}.
+# KEYS: rate set, active set. ARGV: window (ms), rate limit, active limit, job id.
+# Returns {refused by: 0 none / 1 rate / 2 active, count after, ms until a rate slot frees}.
 # The clock is Redis' own: every API process's admissions are timed in the order they run.
 _ADMIT = """
 local time = redis.call('TIME')
@@ -45,7 +45,6 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local rate = redis.call('ZCARD', KEYS[1])
 if rate_limit > 0 and rate >= rate_limit then
   local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  redis.call('HINCRBY', KEYS[3], ARGV[5] .. ':submits_per_minute', 1)
   return {1, rate, tonumber(oldest[2]) + window - now}
 end
 local active = redis.call('ZCARD', KEYS[2])
@@ -139,16 +138,21 @@ class Quotas:
                 f"over {limits.submits_per_minute} submits per minute; retry in {math.ceil(wait_ms / 1000)} s",
                 retry_after_s=math.ceil(wait_ms / 1000),
                 headers=rate_headers(limits, count, wait_ms / 1000),
+                limit="submits_per_minute",
             )
         if refused == 2:
-            self.client.hincrby(rejections_key(self.settings), f"{tenant_id}:max_active_jobs", 1)
             raise RateLimited(
                 "too_many_active_jobs",
                 f"{count} jobs queued or running, the most allowed; submit again when one has ended",
                 retry_after_s=1,
                 headers={"x-ratelimit-limit-jobs": str(limits.max_active_jobs), "x-ratelimit-remaining-jobs": "0"},
+                limit="max_active_jobs",
             )
         return Admission(limits, count, wait_ms / 1000)
+
+    def count_rejection(self, tenant_id: uuid.UUID, refusal: RateLimited) -> None:
+        """A submit answered 429 (for /metrics; counted once it is final: a replay is no rejection)."""
+        self.client.hincrby(rejections_key(self.settings), f"{tenant_id}:{refusal.limit}", 1)
 
     def release(self, tenant_id: uuid.UUID, job_id: uuid.UUID) -> None:
         """Give back an admitted slot whose job was not created."""
@@ -158,8 +162,8 @@ class Quotas:
             pipe.execute()
 
     def _run(self, tenant_id: uuid.UUID, job_id: uuid.UUID, limits: Limits) -> tuple[int, int, int]:
-        keys = [self._key("rate", tenant_id), self._key("active", tenant_id), rejections_key(self.settings)]
-        args = [WINDOW_S * 1000, limits.submits_per_minute, limits.max_active_jobs, str(job_id), str(tenant_id)]
+        keys = [self._key("rate", tenant_id), self._key("active", tenant_id)]
+        args = [WINDOW_S * 1000, limits.submits_per_minute, limits.max_active_jobs, str(job_id)]
         refused, count, wait_ms = self._admit(keys=keys, args=args)
         return int(refused), int(count), int(wait_ms)
 

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from chorus.cache.namespace import RunShape, batch_key, lora_tag
 from chorus.config import Settings
 from chorus.db.models import Job
-from chorus.jobs.errors import BrokerUnavailable, Conflict, InvalidInput, NotFound
+from chorus.jobs.errors import BrokerUnavailable, Conflict, InvalidInput, NotFound, RateLimited
 from chorus.jobs.quota import Admission, Quotas
 from chorus.jobs.schemas import JobInput, ResolvedInput, Surface
 from chorus.models.catalog import ModelCard, find_model, list_models
@@ -137,14 +137,20 @@ def create_job(
     created_at = session.scalars(_INSERT, fields).one_or_none()
     if created_at is not None:
         return Job(**fields, created_at=created_at), True
+    earlier = replayed(session, tenant_id, body, idempotency_key)
+    if earlier is None:  # it was withdrawn (its enqueue failed) between our two statements
+        raise Conflict("idempotency_key_in_use", "a request with this Idempotency-Key is in progress; retry")
+    return earlier, False
+
+
+def replayed(session: Session, tenant_id: uuid.UUID, body: JobInput, idempotency_key: str) -> Job | None:
+    """The job an earlier request with this Idempotency-Key created; Conflict if it came with another body."""
     earlier = session.scalars(
         select(Job).where(Job.tenant_id == tenant_id, Job.idempotency_key == idempotency_key)
     ).one_or_none()
-    if earlier is None:  # it was withdrawn (its enqueue failed) between our two statements
-        raise Conflict("idempotency_key_in_use", "a request with this Idempotency-Key is in progress; retry")
-    if earlier.request_hash != digest:
+    if earlier is not None and earlier.request_hash != request_hash(body):
         raise Conflict("idempotency_key_reused", "this Idempotency-Key was used with a different request body")
-    return earlier, False
+    return earlier
 
 
 def withdraw(session: Session, job_id: uuid.UUID) -> bool:
@@ -168,7 +174,14 @@ def submit_job(
     """Admit (the tenant's quotas), create, commit, then enqueue (see the module doc for why in this order);
     returns (job, created, the quota admission). A submit over a quota raises RateLimited with nothing kept."""
     job_id = uuid.uuid4()
-    admission = quotas.admit(session, tenant_id, job_id) if quotas else None
+    try:
+        admission = quotas.admit(session, tenant_id, job_id) if quotas else None
+    except RateLimited as refusal:  # a retry of an accepted submit is its replay, whatever the quota says now
+        earlier = replayed(session, tenant_id, body, idempotency_key) if idempotency_key else None
+        if earlier is None:
+            quotas.count_rejection(tenant_id, refusal)
+            raise
+        return earlier, False, None
     try:
         job, created = _create_and_enqueue(
             session, enqueue, tenant_id, body, settings, idempotency_key, surface, job_id
