@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from chorus.cli import app
-from chorus.config import get_settings
+from chorus.config import Settings, get_settings
 from chorus.db.models import Job
 from tests.fixtures.client import finished
 from tests.fixtures.services import TenantKey, run_api
@@ -119,6 +119,10 @@ def test_a_tenants_active_jobs_cap_set_by_the_cli(
     assert set_quota.exit_code == 0, set_quota.output
     assert "submits per minute unlimited, jobs queued or running 2" in set_quota.output
     assert chorus_cli("tenants", "quota", f"nobody-{uuid.uuid4()}", "--max-active-jobs", "1").exit_code == 2
+    listed = chorus_cli("tenants", "list").output
+    assert f"{tenant.name}  submits/min unlimited  active jobs 2" in listed
+    default = Settings.model_fields["quota_submits_per_minute"].default  # the CLI's environment sets none
+    assert f"{neighbour.name}  submits/min {default} (default)" in listed
 
     celery_worker.pause()  # the jobs stay queued: active
     try:
