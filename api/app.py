@@ -16,7 +16,7 @@ import chorus
 from api.body_limit import BodyLimit
 from api.context import AppContext
 from api.errors import install_error_handlers
-from api.routes import files, health, jobs, metrics, webhooks
+from api.routes import files, health, jobs, metrics, models, videos, webhooks
 from chorus.broker.app import make_celery
 from chorus.config import Settings, get_settings
 from chorus.storage import open_store
@@ -76,6 +76,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.context = context
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
-    for module in (jobs, health, files, webhooks, metrics):
+    for module in (jobs, videos, models, health, files, webhooks, metrics):
         app.include_router(module.router)
+    default_openapi = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            videos.document_bodies(default_openapi())  # fills app.openapi_schema, then completes it
+        return app.openapi_schema
+
+    app.openapi = openapi
     return app

@@ -7,9 +7,10 @@ body every client can rely on.
 
 from __future__ import annotations
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import error_response
+from api.errors import respond
 
 
 class BodyLimit:
@@ -52,5 +53,7 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(413, "body_too_large", f"request bodies are limited to {self.max_bytes} bytes")
+        response = respond(
+            Request(scope), 413, "body_too_large", f"request bodies are limited to {self.max_bytes} bytes"
+        )
         await response(scope, receive, send)

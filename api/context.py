@@ -19,10 +19,14 @@ from starlette.concurrency import run_in_threadpool
 from chorus.auth import authenticate, hash_key
 from chorus.broker.app import enqueue_job
 from chorus.broker.client import broker_redis
+from chorus.cache.layout import delete_objects
 from chorus.config import Settings
+from chorus.db.models import Job
 from chorus.jobs.claim import job_status
+from chorus.jobs.quota import Quotas
 from chorus.jobs.requeue import sweep
 from chorus.storage import ObjectStore
+from chorus.storage.links import preview_key
 from chorus.vocab import JobStatus
 from chorus.webhooks.notify import JobNotifier
 from chorus.webhooks.send import WebhookSender
@@ -41,15 +45,26 @@ class AppContext:
     _verified_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     notifier: JobNotifier = field(init=False)
-    broker: redis.Redis = field(init=False)  # the broker's Redis, for the requeue sweep and /metrics
+    broker: redis.Redis = field(init=False)  # the broker's Redis, for the requeue sweep, quotas and /metrics
+    quotas: Quotas = field(init=False)
 
     def __post_init__(self) -> None:
         self._verified = TTLCache(maxsize=10_000, ttl=self.settings.auth_cache_s)
         self.notifier = JobNotifier(self.settings, self.store, WebhookSender(self.settings, self.celery))
         self.broker = broker_redis(self.settings, socket_timeout=5, socket_connect_timeout=5)
+        self.quotas = Quotas(self.settings, self.broker)
 
     def enqueue(self, job_id: str) -> None:
         enqueue_job(self.celery, job_id)
+
+    def delete_objects(self, job: Job, cache_prefixes: list[str]) -> None:
+        """A deleted job's stored objects: its video, the video's previews, its cache entries' tensors."""
+        if job.output:
+            video = job.output["key"]
+            for key in (video, *(preview_key(video, variant) for variant in job.output.get("previews", ()))):
+                self.store.delete(key)
+        for prefix in cache_prefixes:
+            delete_objects(self.store, prefix)
 
     def requeue_lost(self) -> list[uuid.UUID]:
         """One sweep for jobs whose message the broker lost (see ``chorus.jobs.requeue``)."""

@@ -8,7 +8,17 @@ from pydantic import BaseModel, Field
 
 from chorus.jobs.schemas import JobInput, JobView
 
-__all__ = ["ErrorBody", "ErrorDetail", "Health", "JobInput", "JobList", "JobView", "Readiness"]
+__all__ = [
+    "ErrorBody",
+    "ErrorDetail",
+    "Health",
+    "JobInput",
+    "JobList",
+    "JobView",
+    "OpenAIErrorBody",
+    "OpenAIErrorDetail",
+    "Readiness",
+]
 
 
 class ErrorDetail(BaseModel):
@@ -21,6 +31,19 @@ class ErrorBody(BaseModel):
     """Every error response has this body."""
 
     error: ErrorDetail
+
+
+class OpenAIErrorDetail(BaseModel):
+    message: str
+    type: str = Field(description="invalid_request_error, authentication_error, rate_limit_error or server_error")
+    param: str | None = Field(description="the request field at fault, if one is")
+    code: str = Field(description="machine-readable, stable (the native API's codes)")
+
+
+class OpenAIErrorBody(BaseModel):
+    """Every error response of the OpenAI-style surface (/v1/videos, /v1/models) has this body."""
+
+    error: OpenAIErrorDetail
 
 
 class JobList(BaseModel):

@@ -81,6 +81,9 @@ def local_stack(api_workers: int) -> Iterator[Stack]:
         "CHORUS_BROKER_URL": broker_url,
         "CHORUS_QUEUE_NAME": queue,
         "CHORUS_STORE_URL": f"file://{root / 'store'}",
+        # One tenant submits thousands of jobs here: no limits (their check still runs on every submit).
+        "CHORUS_QUOTA_SUBMITS_PER_MINUTE": "0",
+        "CHORUS_QUOTA_MAX_ACTIVE_JOBS": "0",
     }
     command = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--port", str(port)]
     command += ["--workers", str(api_workers), "--log-level", "warning", "--no-access-log"]

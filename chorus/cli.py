@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from chorus import auth_cli
+from chorus import auth_cli, tenants_cli
 from chorus.bench.cli import bench_command
 from chorus.cache import cli as cache_cli
 from chorus.calibrate.cli import calibrate_command
@@ -203,6 +203,7 @@ app.command("generate")(generate_command)
 app.command("calibrate")(calibrate_command)
 app.add_typer(models_cli.app, name="models")
 app.add_typer(auth_cli.app, name="keys")
+app.add_typer(tenants_cli.app, name="tenants")
 app.add_typer(db_cli.app, name="db")
 app.add_typer(cache_cli.app, name="cache")
 app.add_typer(webhooks_cli.app, name="webhooks")

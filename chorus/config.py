@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     dtype: Literal["fp32", "bf16", "fp16"] = "fp32"
     """Precision of a model's transformer and text encoder (bf16 for real Wan2.1 on a GPU); latents and the
     VAE stay in fp32, as WanPipeline keeps them."""
+    lora_resident_max: int = 4
+    """Per-request LoRAs a worker keeps loaded (unfused) on a model; one more unloads the least recently used."""
 
     # Queue and worker
     queue_name: str = "chorus"
@@ -76,6 +78,12 @@ class Settings(BaseSettings):
     auth_cache_s: float = 5.0
     """How long the API trusts a verified API key before checking it again: a revoked key stops working
     within this time (0: check on every request)."""
+
+    # Quotas (per tenant; `chorus tenants quota` overrides them for one tenant)
+    quota_submits_per_minute: int = 600
+    """Job submits one tenant may make in any 60 s (both APIs together); more get 429 with Retry-After. 0: no limit."""
+    quota_max_active_jobs: int = 200
+    """Jobs one tenant may have queued or running at once; a submit over it gets 429. 0: no limit."""
 
     # Webhooks
     webhook_progress_interval_s: float = 2.0

@@ -26,3 +26,13 @@ class Conflict(JobRejected):
 
 class BrokerUnavailable(JobRejected):
     """The job could not be enqueued; nothing was kept."""
+
+
+class RateLimited(JobRejected):
+    """Over one of the tenant's quotas; nothing was accepted. ``headers``: the x-ratelimit-* to send."""
+
+    def __init__(self, code: str, message: str, retry_after_s: int, headers: dict[str, str], limit: str):
+        super().__init__(code, message)
+        self.retry_after_s = retry_after_s
+        self.headers = headers
+        self.limit = limit  # which: submits_per_minute or max_active_jobs

@@ -53,9 +53,13 @@ class RunShape:
         return f"{self.frames}x{self.height}x{self.width}/{self.steps}"
 
 
-def batch_key(model_id: str, shape: RunShape) -> str:
-    """Jobs with equal keys can share one batched forward: same model, same run shape."""
-    return f"{model_id}/{shape}"
+def lora_tag(name: str, scale: float) -> str:
+    return f"{name}@{float(scale):g}"
+
+
+def batch_key(model_id: str, shape: RunShape, lora: str = "") -> str:
+    """Jobs with equal keys can share one batched forward: same model, same run shape, same LoRA and scale."""
+    return f"{model_id}/{shape}" + (f"/lora={lora}" if lora else "")
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,7 @@ class Namespace:
     frames: int
     guidance_scale: float
     embedder: str
+    lora: str = ""  # a per-request adapter: name, file revision and scale; "" (the base model) hashes as before
 
     def __post_init__(self) -> None:
         # Normalise numeric types so that 3 and 3.0, or "4" from a form, hash alike.
@@ -96,6 +101,7 @@ class Namespace:
             frames=shape.frames,
             guidance_scale=request.guidance_scale,
             embedder=embedder,
+            lora=_lora(card, getattr(request, "lora", None)),
         )
 
     @property
@@ -104,12 +110,22 @@ class Namespace:
 
     def info(self) -> dict[str, Any]:
         """The hashed fields, stored beside the hash so that humans can read it."""
-        return asdict(self)
+        info = asdict(self)
+        if not self.lora:  # base-model keys stay what they were before adapters existed
+            del info["lora"]
+        return info
 
     @property
     def key(self) -> str:
         canonical = json.dumps(self.info(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _lora(card: ModelCard, lora: tuple[str, float] | None) -> str:
+    if lora is None:
+        return ""
+    name, scale = lora
+    return f"{name}:{card.adapters[name]['revision']}@{float(scale):g}"
 
 
 def cache_domain(tenant_id: uuid.UUID | str, cache_shared: bool) -> str:

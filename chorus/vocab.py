@@ -57,5 +57,9 @@ class WebhookEvent(enum.StrEnum):
         return self in (WebhookEvent.succeeded, WebhookEvent.failed, WebhookEvent.canceled)
 
 
+# The events of a job submitted through /v1/videos, as OpenAI names them (a canceled video is failed).
+VIDEO_COMPLETED = "video.completed"
+VIDEO_FAILED = "video.failed"
+
 # Not a job event: what `POST /v1/webhooks/test` sends, so a receiver can check its set-up.
 WEBHOOK_TEST_EVENT = "webhook.test"

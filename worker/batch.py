@@ -19,6 +19,7 @@ def generation_request(stored: ResolvedInput) -> GenerationRequest:
         num_inference_steps=stored.num_inference_steps,
         guidance_scale=stored.guidance_scale,
         seed=stored.seed,
+        lora=(stored.lora.name, stored.lora.scale) if stored.lora else None,
     )
 
 

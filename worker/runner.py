@@ -24,7 +24,9 @@ from chorus.jobs.claim import claim, claim_batch_mates, fail_stale, finish, job_
 from chorus.jobs.recovery import Recovery
 from chorus.metrics.record import JobMetricsRecorder
 from chorus.metrics.stats import JobStats
+from chorus.models.base import VideoModelAdapter
 from chorus.models.loader import load_adapter
+from chorus.models.lora import ResidentLoras
 from chorus.reuse.session import Canceled, DenoiseStats, ReuseCache
 from chorus.storage import ObjectStore, StoreError
 from chorus.video import upload_video, video_key
@@ -133,6 +135,7 @@ class JobRunner:
         self.recorder = JobMetricsRecorder(settings)
         self.heartbeat = start_heartbeat(settings, worker_id)
         self.recovery = Recovery(settings, worker_id)
+        self.loras: dict[str, ResidentLoras] = {}  # model id -> its adapters loaded here
 
     def preload(self) -> None:
         load_adapter(self.settings.default_model, self.settings.models_dir, self.settings.device)
@@ -174,10 +177,22 @@ class JobRunner:
         log.info("claimed job %s with %d batch mates", jid, len(jobs) - 1)
         return Batch(jobs, self.settings, self.notifier, self.recorder)
 
+    def use_lora(self, adapter: VideoModelAdapter, lora: tuple[str, float] | None) -> None:
+        resident = self.loras.get(adapter.model_id)
+        if resident is None:
+            if lora is None:
+                return  # no LoRA was ever loaded on this model
+            resident = self.loras[adapter.model_id] = ResidentLoras(
+                adapter, self.settings.models_dir, self.settings.lora_resident_max
+            )
+        resident.use(lora)
+
     def execute(self, batch: Batch) -> None:
         try:
             adapter = load_adapter(batch.jobs[0].model, self.settings.models_dir, self.settings.device)
-            session = self.cache.open(adapter, [cache_job(job) for job in batch.jobs])
+            jobs = [cache_job(job) for job in batch.jobs]
+            self.use_lora(adapter, jobs[0].request.lora)  # a batch holds one LoRA and scale (its batch key)
+            session = self.cache.open(adapter, jobs)
             videos = session.denoise(on_step=batch.on_step, stats=batch.stats).cpu().numpy()
         except Canceled:
             return  # every job left the batch between steps

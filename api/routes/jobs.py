@@ -17,6 +17,7 @@ from api.waiting import parse_wait, wait_for_end
 from chorus.db.models import Job
 from chorus.errors import Conflict, NotFound
 from chorus.jobs.queries import cancel_job, get_job, list_jobs, queue_positions
+from chorus.jobs.quota import Admission
 from chorus.jobs.submit import submit_job
 from chorus.jobs.view import job_model
 from chorus.vocab import JobStatus
@@ -82,7 +83,7 @@ async def _respond(
             },
         }
     }
-    | error_responses(400, 401, 404, 409, 413, 422, 503),
+    | error_responses(400, 401, 404, 409, 413, 422, 429, 503),
     summary="Submit a job",
 )
 async def create(
@@ -97,10 +98,13 @@ async def create(
     """Queue a text-to-video job. 202 with the job and its `Location`, also when an `Idempotency-Key` replays
     an earlier submit (then `Idempotent-Replayed: true`)."""
 
-    def submit(session: Session, tenant_id: uuid.UUID) -> tuple[Job, bool]:
-        return submit_job(session, context.enqueue, tenant_id, body, context.settings, idempotency_key)
+    def submit(session: Session, tenant_id: uuid.UUID) -> tuple[Job, bool, Admission | None]:
+        return submit_job(
+            session, context.enqueue, tenant_id, body, context.settings, idempotency_key, quotas=context.quotas
+        )
 
-    job, created = await context.as_tenant(key, submit)
+    job, created, admission = await context.as_tenant(key, submit)
+    response.headers.update(admission.headers() if admission else {})
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     if not created:
         response.headers["Idempotent-Replayed"] = "true"

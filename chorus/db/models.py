@@ -28,6 +28,9 @@ class Tenant(Base):
     # Opt-in to the shared cache pool; otherwise the tenant's entries are private.
     cache_shared: Mapped[bool] = mapped_column(Boolean, default=False)
     webhook_secrets: Mapped[list[str]] = mapped_column(JSONType, default=list)  # whsec_…, newest first
+    # Quota overrides; None: the deployment's CHORUS_QUOTA_* setting.
+    submits_per_minute: Mapped[int | None] = mapped_column(Integer)
+    max_active_jobs: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

@@ -33,6 +33,7 @@ class GenerationRequest:
     num_inference_steps: int = 4
     guidance_scale: float = 3.0
     seed: int = 0
+    lora: tuple[str, float] | None = None  # (adapter name, scale): set on the transformer for the batch, not here
 
     @classmethod
     def at_defaults(

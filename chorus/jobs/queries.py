@@ -8,10 +8,10 @@ import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, tuple_, update
+from sqlalchemy import delete, func, select, tuple_, update
 from sqlalchemy.orm import Session, aliased
 
-from chorus.db.models import Job
+from chorus.db.models import CacheEntry, Job
 from chorus.errors import Conflict, InvalidInput, NotFound
 from chorus.vocab import JobStatus
 
@@ -50,6 +50,26 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise InvalidInput("invalid_cursor", "cursor is not one this API returned") from exc
 
 
+def page_jobs(
+    session: Session,
+    tenant_id: uuid.UUID,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None = None,
+    statuses: Collection[JobStatus] = (),
+    newest_first: bool = True,
+) -> tuple[list[Job], bool]:
+    """One page of the tenant's jobs after the (created_at, id) key ``after``; returns (jobs, more follow)."""
+    key = tuple_(Job.created_at, Job.id)
+    stmt = select(Job).where(Job.tenant_id == tenant_id)
+    if statuses:
+        stmt = stmt.where(Job.status.in_(statuses))
+    if after is not None:
+        stmt = stmt.where(key < tuple_(*after) if newest_first else key > tuple_(*after))
+    order = (Job.created_at.desc(), Job.id.desc()) if newest_first else (Job.created_at, Job.id)
+    jobs = list(session.scalars(stmt.order_by(*order).limit(limit + 1)))
+    return jobs[:limit], len(jobs) > limit
+
+
 def list_jobs(
     session: Session,
     tenant_id: uuid.UUID,
@@ -58,15 +78,23 @@ def list_jobs(
     cursor: str | None = None,
 ) -> tuple[list[Job], str | None]:
     """Newest first; returns a page and the cursor of the next page (None on the last)."""
-    stmt = select(Job).where(Job.tenant_id == tenant_id)
-    if statuses:
-        stmt = stmt.where(Job.status.in_(statuses))
-    if cursor:
-        stmt = stmt.where(tuple_(Job.created_at, Job.id) < tuple_(*_decode_cursor(cursor)))
-    jobs = list(session.scalars(stmt.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)))
-    more = len(jobs) > limit
-    jobs = jobs[:limit]
+    after = _decode_cursor(cursor) if cursor else None
+    jobs, more = page_jobs(session, tenant_id, limit, after, statuses)
     return jobs, encode_cursor(jobs[-1]) if more else None
+
+
+def delete_job(session: Session, tenant_id: uuid.UUID, job_id: uuid.UUID) -> tuple[Job, list[str]]:
+    """Delete an ended job and the cache entries its run left (not committed); returns the job and those
+    entries' object prefixes, for the caller to delete from the store after the commit. Conflict while
+    the job is queued or running (cancel it first)."""
+    job = get_job(session, tenant_id, job_id)
+    if not job.status.is_terminal:
+        raise Conflict("video_not_finished", f"{job.id} is {job.status}: cancel it before deleting it")
+    prefixes = session.scalars(
+        delete(CacheEntry).where(CacheEntry.source_job_id == job.id).returning(CacheEntry.object_prefix)
+    ).all()
+    session.execute(delete(Job).where(Job.id == job.id))
+    return job, list(prefixes)
 
 
 def cancel_job(session: Session, tenant_id: uuid.UUID, job_id: uuid.UUID) -> tuple[Job, bool]:

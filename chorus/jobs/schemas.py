@@ -33,6 +33,15 @@ class CacheOptions(BaseModel):
     mode: Literal["auto", "off"] = Field("auto", description="auto: reuse similar earlier requests; off: never")
 
 
+class LoraChoice(BaseModel):
+    """A LoRA registered for the model (``chorus models add-lora``), applied to this request at ``scale``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+    scale: Annotated[float, Strict(), Field(ge=-10, le=10)] = 1.0
+
+
 class JobInput(BaseModel):
     """The body of ``POST /v1/jobs``. Unset generation fields take the chosen model's defaults."""
 
@@ -53,6 +62,9 @@ class JobInput(BaseModel):
         list[WebhookEvent], Field(max_length=5, description="terminal events (succeeded, failed, canceled) always sent")
     ] = [WebhookEvent.succeeded, WebhookEvent.failed, WebhookEvent.canceled]
     cache: CacheOptions = CacheOptions()
+    lora: Annotated[
+        LoraChoice | None, Field(description="a LoRA of the model (GET /v1/models lists them); 404 if unknown")
+    ] = None
     remix_of: Annotated[
         uuid.UUID | None,
         Field(
@@ -74,10 +86,15 @@ class JobInput(BaseModel):
         return value
 
 
+Surface = Literal["jobs", "videos"]  # the API a job was submitted through: /v1/jobs or /v1/videos
+
+
 class ResolvedInput(JobInput):
     """The input as stored and run: every generation field filled in."""
 
     model_config = ConfigDict(extra="ignore")
+
+    surface: Surface = Field("jobs", description="the API it was submitted through; its webhooks speak that API")
 
     model: str
     num_frames: int

@@ -29,10 +29,11 @@ from sqlalchemy.orm import Session
 
 from chorus.config import Settings
 from chorus.db.models import Job
-from chorus.errors import BrokerUnavailable, Conflict, InvalidInput, NotFound
-from chorus.jobs.schemas import JobInput, ResolvedInput
+from chorus.errors import BrokerUnavailable, Conflict, InvalidInput, NotFound, RateLimited
+from chorus.jobs.quota import Admission, Quotas
+from chorus.jobs.schemas import JobInput, ResolvedInput, Surface
 from chorus.models.catalog import ModelCard, find_model, list_models
-from chorus.namespace import RunShape, batch_key
+from chorus.namespace import RunShape, batch_key, lora_tag
 from chorus.ssrf import check_webhook_url
 from chorus.vocab import JobStatus
 
@@ -57,13 +58,20 @@ def _card(model_id: str, models_dir: Path) -> ModelCard | None:
     return find_model(model_id, models_dir)
 
 
-def resolve_input(body: JobInput, settings: Settings) -> ResolvedInput:
-    """Fill in the model's defaults and check the model's limits (InvalidInput if broken)."""
-    model_id = body.model or settings.default_model
+def model_card(model_id: str | None, settings: Settings) -> ModelCard:
+    """The card of ``model_id`` (the server's default when None); InvalidInput if it is not installed."""
+    model_id = model_id or settings.default_model
     card = _card(model_id, settings.models_dir)
     if card is None:
         installed = ", ".join(list_models(settings.models_dir)) or "none"
         raise InvalidInput("unknown_model", f"no model named {model_id!r} (installed: {installed})")
+    return card
+
+
+def resolve_input(body: JobInput, settings: Settings, surface: Surface = "jobs") -> ResolvedInput:
+    """Fill in the model's defaults and check the model's limits (InvalidInput if broken)."""
+    card = model_card(body.model, settings)
+    model_id = body.model or settings.default_model
     limits = card.limits
     defaults = {
         "model": model_id,
@@ -75,10 +83,13 @@ def resolve_input(body: JobInput, settings: Settings) -> ResolvedInput:
         "seed": secrets.randbelow(2**32),  # drawn once and stored, so a rerun is the same video
     }
     given = {name: getattr(body, name) for name in _MODEL_DEFAULTED if getattr(body, name) is not None}
-    resolved = ResolvedInput(**body.model_dump(exclude=set(_MODEL_DEFAULTED)), **(defaults | given))
+    resolved = ResolvedInput(**body.model_dump(exclude=set(_MODEL_DEFAULTED)), **(defaults | given), surface=surface)
     problem = limits.check(resolved.num_frames, resolved.height, resolved.width, resolved.num_inference_steps)
     if problem:
         raise InvalidInput(*problem)
+    if resolved.lora is not None and resolved.lora.name not in card.adapters:
+        known = ", ".join(sorted(card.adapters)) or "none"
+        raise NotFound("lora_not_found", f"model {model_id!r} has no LoRA {resolved.lora.name!r} (it has: {known})")
     if resolved.webhook is not None:
         check_webhook_url(str(resolved.webhook), settings.webhook_allow_private, settings.webhook_allow_networks)
     return resolved
@@ -91,11 +102,17 @@ def request_hash(body: JobInput) -> str:
 
 
 def create_job(
-    session: Session, tenant_id: uuid.UUID, body: JobInput, settings: Settings, idempotency_key: str | None = None
+    session: Session,
+    tenant_id: uuid.UUID,
+    body: JobInput,
+    settings: Settings,
+    idempotency_key: str | None = None,
+    surface: Surface = "jobs",
+    job_id: uuid.UUID | None = None,
 ) -> tuple[Job, bool]:
     """Insert a queued job (not committed); returns (job, created). A replayed Idempotency-Key returns the
     earlier job with created False, or raises Conflict if it came with another body."""
-    spec = resolve_input(body, settings)
+    spec = resolve_input(body, settings, surface)
     if (
         body.remix_of is not None
         and session.scalar(select(Job.id).where(Job.id == body.remix_of, Job.tenant_id == tenant_id)) is None
@@ -103,12 +120,12 @@ def create_job(
         raise NotFound("remix_source_not_found", f"no job {body.remix_of} to remix")
     digest = request_hash(body) if idempotency_key else None  # only a replay compares it
     fields = {
-        "id": uuid.uuid4(),
+        "id": job_id or uuid.uuid4(),
         "tenant_id": tenant_id,
         "status": JobStatus.queued,
         "model": spec.model,
         "input": spec.model_dump(mode="json"),
-        "batch_key": batch_key(spec.model, RunShape.of(spec)),
+        "batch_key": batch_key(spec.model, RunShape.of(spec), lora_tag(**spec.lora.model_dump()) if spec.lora else ""),
         "idempotency_key": idempotency_key,
         "request_hash": digest,
         "progress": 0,
@@ -120,14 +137,20 @@ def create_job(
     created_at = session.scalars(_INSERT, fields).one_or_none()
     if created_at is not None:
         return Job(**fields, created_at=created_at), True
+    earlier = replayed(session, tenant_id, body, idempotency_key)
+    if earlier is None:  # it was withdrawn (its enqueue failed) between our two statements
+        raise Conflict("idempotency_key_in_use", "a request with this Idempotency-Key is in progress; retry")
+    return earlier, False
+
+
+def replayed(session: Session, tenant_id: uuid.UUID, body: JobInput, idempotency_key: str) -> Job | None:
+    """The job an earlier request with this Idempotency-Key created; Conflict if it came with another body."""
     earlier = session.scalars(
         select(Job).where(Job.tenant_id == tenant_id, Job.idempotency_key == idempotency_key)
     ).one_or_none()
-    if earlier is None:  # it was withdrawn (its enqueue failed) between our two statements
-        raise Conflict("idempotency_key_in_use", "a request with this Idempotency-Key is in progress; retry")
-    if earlier.request_hash != digest:
+    if earlier is not None and earlier.request_hash != request_hash(body):
         raise Conflict("idempotency_key_reused", "this Idempotency-Key was used with a different request body")
-    return earlier, False
+    return earlier
 
 
 def withdraw(session: Session, job_id: uuid.UUID) -> bool:
@@ -145,9 +168,44 @@ def submit_job(
     body: JobInput,
     settings: Settings,
     idempotency_key: str | None = None,
+    surface: Surface = "jobs",
+    quotas: Quotas | None = None,
+) -> tuple[Job, bool, Admission | None]:
+    """Admit (the tenant's quotas), create, commit, then enqueue (see the module doc for why in this order);
+    returns (job, created, the quota admission). A submit over a quota raises RateLimited with nothing kept."""
+    job_id = uuid.uuid4()
+    try:
+        admission = quotas.admit(session, tenant_id, job_id) if quotas else None
+    except RateLimited as refusal:  # a retry of an accepted submit is its replay, whatever the quota says now
+        earlier = replayed(session, tenant_id, body, idempotency_key) if idempotency_key else None
+        if earlier is None:
+            quotas.count_rejection(tenant_id, refusal)
+            raise
+        return earlier, False, None
+    try:
+        job, created = _create_and_enqueue(
+            session, enqueue, tenant_id, body, settings, idempotency_key, surface, job_id
+        )
+    except Exception:
+        if quotas:
+            quotas.release(tenant_id, job_id)
+        raise
+    if not created and quotas:  # a replay: the earlier job holds its own slot
+        quotas.release(tenant_id, job_id)
+    return job, created, admission
+
+
+def _create_and_enqueue(
+    session: Session,
+    enqueue: Callable[[str], None],
+    tenant_id: uuid.UUID,
+    body: JobInput,
+    settings: Settings,
+    idempotency_key: str | None,
+    surface: Surface,
+    job_id: uuid.UUID,
 ) -> tuple[Job, bool]:
-    """Create, commit, then enqueue (see the module doc for why in this order)."""
-    job, created = create_job(session, tenant_id, body, settings, idempotency_key)
+    job, created = create_job(session, tenant_id, body, settings, idempotency_key, surface, job_id)
     session.commit()
     if not created:
         return job, False

@@ -12,6 +12,7 @@ from chorus.broker.heartbeats import live_workers
 from chorus.broker.queues import queue_depths, webhook_queue
 from chorus.config import Settings
 from chorus.db.models import Job
+from chorus.jobs.quota import quota_rejections
 from chorus.metrics.record import read_cache_counters, read_histograms
 from chorus.metrics.stats import ServiceStats
 from chorus.vocab import JobStatus
@@ -43,4 +44,5 @@ def collect(settings: Settings, session: Session, client: redis.Redis) -> Servic
         cache_lookups=lookups,
         cache_hits=hits,
         worker_heartbeat_ages_s=live_workers(client, settings),
+        quota_rejections=quota_rejections(client, settings),
     )

@@ -55,6 +55,13 @@ def families(stats: ServiceStats) -> Iterator[Metric]:
         age.add_metric([worker], seconds)
     yield age
 
+    rejected = CounterMetricFamily(
+        "chorus_quota_rejections", "Submits refused with 429, by tenant and limit", labels=["tenant", "limit"]
+    )
+    for (tenant, limit), count in sorted(stats.quota_rejections.items()):
+        rejected.add_metric([tenant, limit], count)
+    yield rejected
+
 
 class ChorusCollector(Collector):
     """Reads Postgres and Redis on each scrape (any API replica answers the same)."""

@@ -55,6 +55,7 @@ class ServiceStats:
     cache_lookups: int
     cache_hits: int
     worker_heartbeat_ages_s: dict[str, float]  # live workers only
+    quota_rejections: dict[tuple[str, str], int]  # (tenant id, limit) -> submits refused with 429
 
     @property
     def cache_hit_ratio(self) -> float:

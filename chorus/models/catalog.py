@@ -69,6 +69,8 @@ class ModelCard:
     sigmas: tuple[float, ...] | None = None
     weights: str | None = None  # the diffusers folder, when it is not the card's own folder
     lora: dict[str, Any] | None = None  # {"path": file, "scale": s}: loaded and fused at load
+    # Per-request LoRAs (``chorus models add-lora``): name -> {"path": file, "revision": digest of the file}.
+    adapters: dict[str, dict[str, Any]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

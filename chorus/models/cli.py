@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from chorus.config import get_settings
-from chorus.models.catalog import list_models
+from chorus.jobs.schemas import LoraChoice
+from chorus.models.catalog import find_model, list_models
 from chorus.models.register import FolderError, Options, add_model
 
 app = typer.Typer(no_args_is_help=True, help="Install and list models (diffusers Wan2.1 folders).")
@@ -44,6 +45,29 @@ def add(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     typer.echo(f"installed {target.name} ({target})")
+
+
+@app.command("add-lora")
+def add_lora_command(
+    model: Annotated[str, typer.Argument(help="an installed model id")],
+    file: Annotated[Path, typer.Argument(help="LoRA .safetensors (diffusers, original Wan or musubi naming)")],
+    name: Annotated[str, typer.Option(help="what requests call it: lora.name")],
+) -> None:
+    """Register a LoRA for MODEL, checked against its transformer; requests pick it with
+    `lora: {"name", "scale"}` and workers load it unfused, no restart needed."""
+    from chorus.models.lora import LoraError, add_lora
+
+    card = find_model(model, get_settings().models_dir)
+    if card is None:
+        typer.echo(f"error: no model {model!r} installed", err=True)
+        raise typer.Exit(2)
+    try:
+        LoraChoice(name=name)
+        layers = add_lora(card, file, name)
+    except (LoraError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"registered LoRA {name!r} for {model} ({layers} layers)")
 
 
 @app.command("list")

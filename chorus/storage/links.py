@@ -13,6 +13,12 @@ import hmac
 import time
 
 VIDEOS_PREFIX = "videos/"  # every job video's key starts with it (``chorus.video.video_key``)
+# A video's previews, stored beside it: variant -> (key suffix, content type), as OpenAI's video API serves them.
+PREVIEWS = {"thumbnail": (".thumbnail.webp", "image/webp"), "spritesheet": (".spritesheet.jpg", "image/jpeg")}
+
+
+def preview_key(video_key: str, variant: str) -> str:
+    return video_key.removesuffix(".mp4") + PREVIEWS[variant][0]
 
 
 class LinkRefused(Exception):

@@ -19,7 +19,7 @@ from chorus.db.models import Job
 from chorus.db.session import session_scope
 from chorus.jobs.view import job_view
 from chorus.storage import ObjectStore
-from chorus.vocab import JobStatus, WebhookEvent
+from chorus.vocab import VIDEO_COMPLETED, VIDEO_FAILED, JobStatus, WebhookEvent
 from chorus.webhooks.events import wanted, webhook_id
 from chorus.webhooks.send import WebhookSender, event_message
 
@@ -97,9 +97,18 @@ class JobNotifier:
         with session_scope(self.settings.database_url) as session:
             return list(session.scalars(select(Job).where(Job.id.in_(job_ids))))
 
-    def _send(self, job: Job, event: str, msg_id: str) -> None:
+    def _send(self, job: Job, event: WebhookEvent, msg_id: str) -> None:
         try:
-            data = job_view(job, self.store, self.settings)
-            self.sender.send(event_message(job.tenant_id, job.id, job.input["webhook"], event, msg_id, data))
+            if job.input.get("surface") == "videos":  # OpenAI's video events: only the end, and only the id
+                if not event.is_terminal:
+                    return
+                kind = VIDEO_COMPLETED if event == WebhookEvent.succeeded else VIDEO_FAILED
+                message = event_message(
+                    job.tenant_id, job.id, job.input["webhook"], kind, msg_id, {"id": str(job.id)}, openai_style=True
+                )
+            else:
+                data = job_view(job, self.store, self.settings)
+                message = event_message(job.tenant_id, job.id, job.input["webhook"], event, msg_id, data)
+            self.sender.send(message)
         except Exception:  # the broker or the store is down: the job goes on, the event is lost (logged)
             log.exception("could not queue webhook %s of job %s", event, job.id)

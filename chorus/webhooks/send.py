@@ -19,10 +19,23 @@ log = logging.getLogger(__name__)
 
 
 def event_message(
-    tenant_id: uuid.UUID, job_id: uuid.UUID | None, url: str, event: str, msg_id: str, data: dict[str, Any]
+    tenant_id: uuid.UUID,
+    job_id: uuid.UUID | None,
+    url: str,
+    event: str,
+    msg_id: str,
+    data: dict[str, Any],
+    openai_style: bool = False,
 ) -> dict[str, Any]:
-    """The task's argument. The body is serialised once here, so every retry sends the very same bytes."""
-    body = {"type": event, "timestamp": datetime.now(UTC).isoformat(), "data": data}
+    """The task's argument. The body is serialised once here, so every retry sends the very same bytes.
+
+    ``openai_style``: the event as OpenAI sends it (``{"id", "object": "event", "type", "created_at",
+    "data"}``), for jobs submitted through /v1/videos; the openai SDK's ``webhooks.unwrap`` reads it."""
+    now = datetime.now(UTC)
+    if openai_style:
+        body = {"id": msg_id, "object": "event", "type": event, "created_at": int(now.timestamp()), "data": data}
+    else:
+        body = {"type": event, "timestamp": now.isoformat(), "data": data}
     return {
         "tenant_id": str(tenant_id),
         "job_id": str(job_id) if job_id else None,

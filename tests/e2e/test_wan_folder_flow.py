@@ -13,8 +13,7 @@ import httpx
 import imageio.v3 as iio
 import pytest
 
-from tests.fixtures.cache_state import settled
-from tests.fixtures.client import finished, submit
+from tests.fixtures.cache_state import run_settled
 from tests.fixtures.services import TenantKey, run_api
 from tests.fixtures.wan_folder import write_wan_folder
 from tests.fixtures.worker import WorkerProcess, run_worker
@@ -58,10 +57,7 @@ def wan_worker(wan_env, tmp_path_factory) -> Iterator[WorkerProcess]:
 
 
 def run(http: httpx.Client, tenant: TenantKey, db, **body) -> dict:
-    job = finished(http, tenant, submit(http, tenant, **{"prompt": PROMPT, **SIZE, **body})["id"])
-    assert job["status"] == "succeeded", job
-    settled(db, job)
-    return job
+    return run_settled(http, tenant, db, **{"prompt": PROMPT, **SIZE, **body})
 
 
 def test_replay_seed_variant_and_edit_on_a_wan_folder(wan_http, tenant: TenantKey, db, wan_worker: WorkerProcess):

@@ -5,7 +5,11 @@ Signatures are checked with the third-party ``standardwebhooks`` package, never 
 
 from __future__ import annotations
 
+import uuid
+import warnings
+
 import httpx
+import openai
 import pytest
 from sqlalchemy import select
 from standardwebhooks import Webhook
@@ -58,6 +62,32 @@ def test_job_events_are_signed_throttled_and_carry_the_job(
 
     deliveries = deliveries_of(client, tenant, job_id, len(got))
     assert [d["status_code"] for d in deliveries] == [200] * len(got)
+
+
+def test_video_events_are_openais_and_the_sdk_unwraps_them(
+    client: httpx.Client, tenant: TenantKey, receiver: Receiver, hooks_api: str
+) -> None:
+    """A job submitted through /v1/videos gets OpenAI's events (only the end, only the id), which the openai
+    SDK's ``webhooks.unwrap`` verifies (Standard Webhooks) and reads."""
+    body = {"prompt": "a red square moving right", "webhook": receiver.url("/video")}
+    created = client.post("/v1/videos", json=body, headers=tenant.headers)
+    assert created.status_code == 200, created.text
+    video_id = created.json()["id"]
+    [got] = receiver.wait_for("/video", bool, timeout_s=STARTUP_S)
+
+    (secret,) = secrets_of(client, tenant)
+    with warnings.catch_warnings():  # the SDK's videos resource is marked deprecated (OpenAI's Sora API)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        sdk = openai.OpenAI(base_url=f"{hooks_api}/v1", api_key=tenant.key, max_retries=0)
+    event = sdk.webhooks.unwrap(got.body, got.headers, secret=secret)
+    assert (event.type, event.object, event.data.id, event.id) == (
+        "video.completed",
+        "event",
+        video_id,
+        got.headers["webhook-id"],
+    )
+    with pytest.raises(openai.InvalidWebhookSignatureError):
+        sdk.webhooks.unwrap(got.body.replace(video_id, str(uuid.uuid4())), got.headers, secret=secret)
 
 
 def test_a_500_is_retried_with_the_same_id_and_both_rotated_secrets_sign(
