@@ -27,6 +27,16 @@ def cache_job(job: Job) -> CacheJob:
     return CacheJob(str(job.id), generation_request(job), str(job.tenant_id), why_off, job.input.get("remix_of"))
 
 
+def identical_groups(jobs: list[Job]) -> list[list[Job]]:
+    """The batch's jobs grouped by (tenant, fingerprint), oldest first: each group is one computed row.
+    Jobs without a fingerprint are groups of their own."""
+    groups: dict[object, list[Job]] = {}
+    for job in jobs:
+        key = (job.tenant_id, job.fingerprint) if job.fingerprint else job.id
+        groups.setdefault(key, []).append(job)
+    return list(groups.values())
+
+
 def service_cache(settings: Settings, store: ObjectStore) -> ReuseCache:
     """The worker's cache: the Postgres/pgvector index and the object store, configured from settings."""
     backend = PostgresBackend.from_settings(settings, store)

@@ -30,7 +30,8 @@ from chorus.storage import ObjectStore, StoreError
 from chorus.video import upload_video, video_key
 from chorus.vocab import JobStatus
 from chorus.webhooks.notify import JobNotifier
-from worker.batch import cache_job, service_cache
+from worker.batch import cache_job, identical_groups, service_cache
+from worker.follower import Follow, coalesced_metrics, copied_output
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +144,8 @@ class JobRunner:
             return
         self.notifier.started(batch.jobs)
         try:
+            if batch.jobs[0].coalesced_with is not None and not Follow(batch, self.store).run():
+                return  # served the leader's video, or ended waiting
             self.execute(batch)
         except SQLAlchemyError:
             raise  # the database is gone: nothing can be recorded; fail_stale ends these jobs later
@@ -161,7 +164,9 @@ class JobRunner:
             if reaped:
                 log.warning("failed %d orphaned running jobs: %s", len(reaped), ", ".join(map(str, reaped)))
             lead = claim(session, jid, self.worker_id)
-            if lead is not None:
+            if lead is not None and lead.coalesced_with is not None:
+                jobs = [lead]  # a follower: it waits for its leader alone
+            elif lead is not None:
                 jobs = [lead, *claim_batch_mates(session, lead, self.settings.max_batch - 1, self.worker_id)]
             else:  # running under a dead worker? then its batch is ours now
                 jobs, lost = self.recovery.take_over(session, jid)
@@ -175,9 +180,11 @@ class JobRunner:
         return Batch(jobs, self.settings, self.notifier, self.recorder)
 
     def execute(self, batch: Batch) -> None:
+        # Identical jobs of the batch are one row of the forward: the first computes, the rest follow it.
+        groups = identical_groups(batch.jobs)
         try:
             adapter = load_adapter(batch.jobs[0].model, self.settings.models_dir, self.settings.device)
-            session = self.cache.open(adapter, [cache_job(job) for job in batch.jobs])
+            session = self.cache.open(adapter, [cache_job(group[0]) for group in groups])
             videos = session.denoise(on_step=batch.on_step, stats=batch.stats).cpu().numpy()
         except Canceled:
             return  # every job left the batch between steps
@@ -190,21 +197,32 @@ class JobRunner:
             log.exception("model error in batch %s", batch.jobs[0].id)
             batch.fail("model_error", f"{type(exc).__name__}: {exc}")
             return
-        batch.cache_metrics = {job.id: record.metrics() for job, record in zip(batch.jobs, session.jobs)}
-        fps = adapter.limits.fps
         delivered: set[str] = set()
-        for job, frames in zip(batch.jobs, videos):
-            if job.id not in batch.live:
-                continue
+        for (row, *followers), record, frames in zip(groups, session.jobs, videos):
+            batch.cache_metrics[row.id] = record.metrics()
+            for job in followers:
+                batch.cache_metrics[job.id] = coalesced_metrics(row.id, job.input["num_inference_steps"])
+            if self.deliver(batch, [row, *followers], frames, adapter.limits.fps):
+                delivered.add(record.key)
+        # Only once the jobs are succeeded: the cache's bookkeeping never delays or fails a delivery.
+        admitted = session.settle(delivered)
+        log.info("cache settled for batch %s (%d admitted)", batch.jobs[0].id, admitted)
+
+    def deliver(self, batch: Batch, group: list[Job], frames: Any, fps: int) -> bool:
+        """One row's video to every live job of its group: encoded and uploaded once, copied for the rest
+        (a canceled leader's row still serves its followers). True if any job was delivered."""
+        output = None
+        for job in (job for job in group if job.id in batch.live):
             # Upload before marking succeeded: a succeeded job always has its video.
             try:
-                output = upload_video(self.store, video_key(job.tenant_id, job.id), frames, fps)
+                if output is None:
+                    output = upload_video(self.store, video_key(job.tenant_id, job.id), frames, fps)
+                    mine = output
+                else:
+                    mine = copied_output(self.store, output, job)
             except StoreError as exc:
                 log.warning("upload of job %s failed: %s", job.id, exc)
                 batch.close([job], JobStatus.failed, True, error_code="upload_failed", error_message=str(exc)[:2000])
                 continue
-            batch.close([job], JobStatus.succeeded, True, output=output, progress=100)
-            delivered.add(str(job.id))
-        # Only once the jobs are succeeded: the cache's bookkeeping never delays or fails a delivery.
-        admitted = session.settle(delivered)
-        log.info("cache settled for batch %s (%d admitted)", batch.jobs[0].id, admitted)
+            batch.close([job], JobStatus.succeeded, True, output=mine, progress=100)
+        return output is not None
