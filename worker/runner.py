@@ -21,7 +21,15 @@ from chorus.cache.session import Canceled, DenoiseStats
 from chorus.config import Settings
 from chorus.db.models import Job
 from chorus.db.session import session_scope
-from chorus.jobs.claim import claim, claim_batch_mates, fail_stale, finish, job_status, report_progress
+from chorus.jobs.claim import (
+    claim,
+    claim_batch_mates,
+    claim_waiting,
+    fail_stale,
+    finish,
+    job_status,
+    report_progress,
+)
 from chorus.jobs.recovery import Recovery
 from chorus.metrics.record import JobMetricsRecorder
 from chorus.metrics.stats import JobStats
@@ -225,4 +233,23 @@ class JobRunner:
                 batch.close([job], JobStatus.failed, True, error_code="upload_failed", error_message=str(exc)[:2000])
                 continue
             batch.close([job], JobStatus.succeeded, True, output=mine, progress=100)
+            if output is mine:
+                self.serve_waiting(job, output)
         return output is not None
+
+    def serve_waiting(self, leader: Job, output: dict[str, Any]) -> None:
+        """Queued jobs identical to a job just delivered follow it at once: a copy of its video each."""
+        with session_scope(self.settings.database_url) as session:
+            waiting = claim_waiting(session, leader, self.worker_id)
+        if not waiting:
+            return
+        batch = Batch(waiting, self.settings, self.notifier, self.recorder)
+        self.notifier.started(waiting)
+        for job in waiting:
+            batch.cache_metrics[job.id] = coalesced_metrics(leader.id, job.input["num_inference_steps"])
+            try:
+                mine = copied_output(self.store, output, job)
+            except StoreError as exc:
+                batch.close([job], JobStatus.failed, True, error_code="upload_failed", error_message=str(exc)[:2000])
+                continue
+            batch.close([job], JobStatus.succeeded, True, output=mine, progress=100)

@@ -75,6 +75,20 @@ def claim_batch_mates(session: Session, lead: Job, limit: int, worker_id: str) -
     return sorted(jobs, key=lambda job: job.created_at)
 
 
+def claim_waiting(session: Session, leader: Job, worker_id: str) -> list[Job]:
+    """Claim the queued jobs identical to ``leader`` (same tenant and fingerprint) as its followers: it has
+    just delivered, so they are served its video instead of waiting for a worker of their own."""
+    if leader.fingerprint is None:
+        return []
+    stmt = (
+        update(Job)
+        .where(Job.tenant_id == leader.tenant_id, Job.fingerprint == leader.fingerprint, Job.status == JobStatus.queued)
+        .values(**_RUNNING, worker_id=worker_id, coalesced_with=leader.id)
+        .returning(Job)
+    )
+    return list(session.scalars(stmt, execution_options={"synchronize_session": False}))
+
+
 def report_progress(session: Session, job_ids: Collection[uuid.UUID], progress: int) -> dict[uuid.UUID, bool]:
     """Write progress for the batch in one UPDATE; returns {id: cancel_requested} of jobs still running."""
     stmt = (
