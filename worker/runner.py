@@ -190,6 +190,7 @@ class JobRunner:
     def execute(self, batch: Batch) -> None:
         # Identical jobs of the batch are one row of the forward: the first computes, the rest follow it.
         groups = identical_groups(batch.jobs)
+        adapter = None
         try:
             adapter = load_adapter(batch.jobs[0].model, self.settings.models_dir, self.settings.device)
             session = self.cache.open(adapter, [cache_job(group[0]) for group in groups])
@@ -205,6 +206,9 @@ class JobRunner:
             log.exception("model error in batch %s", batch.jobs[0].id)
             batch.fail("model_error", f"{type(exc).__name__}: {exc}")
             return
+        finally:
+            if adapter is not None:
+                self.recorder.observe_encodings(*adapter.encodings.unreported())
         delivered: set[str] = set()
         for (row, *followers), record, frames in zip(groups, session.jobs, videos):
             batch.cache_metrics[row.id] = record.metrics()

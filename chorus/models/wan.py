@@ -13,6 +13,7 @@ from diffusers import WanTransformer3DModel
 
 from chorus.models.base import PromptEncoding
 from chorus.models.catalog import ModelCard
+from chorus.models.encodings import encoding_cache_for
 from chorus.models.text import shared_minilm
 
 
@@ -49,6 +50,7 @@ class WanAdapter:
         self.transformer = WanTransformer3DModel.from_pretrained(card.path / "transformer", dtype=dtype)
         self.transformer.to(device).eval().requires_grad_(False)
         self.text_encoder = shared_minilm(card.text_max_tokens, device)
+        self.encodings = encoding_cache_for(card)
         self.vae = None
         if card.latent_space == "wan_vae":
             from diffusers import AutoencoderKLWan
@@ -66,7 +68,7 @@ class WanAdapter:
         return tuple(self.transformer.config.patch_size)
 
     def encode_prompts(self, prompts: list[str]) -> PromptEncoding:
-        enc = self.text_encoder.encode(prompts)
+        enc = self.encodings.encode(prompts, lambda prompt: self.text_encoder.encode([prompt]))
         enc.states = enc.states.to(self.device, self.dtype)
         return enc
 

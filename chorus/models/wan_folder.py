@@ -15,6 +15,7 @@ from diffusers.pipelines.wan.pipeline_wan import prompt_clean
 
 from chorus.models.base import PromptEncoding
 from chorus.models.catalog import ModelCard
+from chorus.models.encodings import encoding_cache_for
 from chorus.models.wan import wan_velocity
 
 
@@ -55,13 +56,14 @@ class WanFolderAdapter:
         self.transformer = self.pipe.transformer.eval().requires_grad_(False)
         self.vae = self.pipe.vae
         self.text_encoder = UMT5Prompts(self.pipe, card.text_max_tokens)
+        self.encodings = encoding_cache_for(card)
 
     @property
     def patch_size(self) -> tuple[int, int, int]:
         return tuple(self.transformer.config.patch_size)
 
     def encode_prompts(self, prompts: list[str]) -> PromptEncoding:
-        enc = self.text_encoder.encode(prompts, self.device)
+        enc = self.encodings.encode(prompts, lambda prompt: self.text_encoder.encode([prompt], self.device))
         enc.states = enc.states.to(self.device, self.dtype)
         return enc
 
