@@ -14,7 +14,8 @@ def bench_command(
     requests: Annotated[int | None, typer.Option(help="similar-stream requests (others get half)")] = None,
     steps: Annotated[str | None, typer.Option(help="step regimes, comma-separated, main first (e.g. 4,50)")] = None,
     repeat_share: Annotated[
-        float | None, typer.Option(min=0.0, max=0.9, help="share of exact repeats in every stream (default: the workload's REPEAT_SHARE)")
+        float | None,
+        typer.Option(min=0.0, max=0.9, help="exact repeats' share of every stream (default: workload.REPEAT_SHARE)"),
     ] = None,
     model: Annotated[str | None, typer.Option(help="model id (default: CHORUS_DEFAULT_MODEL)")] = None,
     models_dir: Annotated[Path | None, typer.Option(help="installed models (default: CHORUS_MODELS_DIR)")] = None,

@@ -144,9 +144,7 @@ def unrelated_stream(n: int, rng: np.random.Generator) -> list[tuple]:
     return [(caption(pool[i], rng, complete=True), pool[i], None, None) for i in picks]
 
 
-def make_trace(
-    stream: str, n: int, warmup: int, seed: int = 0, repeat_share: float = REPEAT_SHARE
-) -> list[TraceItem]:
+def make_trace(stream: str, n: int, warmup: int, seed: int = 0, repeat_share: float = REPEAT_SHARE) -> list[TraceItem]:
     """``n`` requests of ``stream``, ``repeat_share`` of them exact repeats, the first ``warmup`` the cold phase."""
     rng = np.random.default_rng([seed, STREAMS.index(stream)])
     if stream == "similar":
