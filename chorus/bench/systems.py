@@ -178,6 +178,8 @@ class SystemRun:
         # with one memory, the system that went first would encode every prompt for the others.
         encoders = (adapter.text_encoder, getattr(embedder, "encoder", None))
         self.text_memories = {id(e): (e, e.new_memory()) for e in encoders if hasattr(e, "remembering")}
+        # ... and so does its text-encoding LRU (chorus.models.encodings), sized as the adapter's.
+        self.encodings = adapter.encodings.empty_like()
 
     @contextlib.contextmanager
     def _attached(self) -> Iterator[BlockTokens]:
@@ -186,6 +188,7 @@ class SystemRun:
         if self.system.intra is not None:
             transformer.enable_cache(self.system.intra.config(self.steps))
         counter = BlockTokens(transformer)
+        shared_encodings, self.adapter.encodings = self.adapter.encodings, self.encodings
         try:
             with contextlib.ExitStack() as memories:
                 for encoder, memory in self.text_memories.values():
@@ -193,6 +196,7 @@ class SystemRun:
                 yield counter
         finally:
             counter.close()
+            self.adapter.encodings = shared_encodings
             if self.system.intra is not None:
                 transformer.disable_cache()
 

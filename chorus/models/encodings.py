@@ -27,6 +27,10 @@ class EncodedPrompt:
     states: torch.Tensor  # (tokens, text_dim)
     token_ids: list[int]
 
+    def empty_like(self) -> EncodingCache:
+        """An empty LRU of the same bound and keys (the benchmark gives each system its own)."""
+        return EncodingCache(self._rows.maxsize, self.revision, self.text_encoder)
+
     @property
     def nbytes(self) -> int:
         return self.states.numel() * self.states.element_size() + 8 * len(self.token_ids)
@@ -51,6 +55,10 @@ class EncodingCache:
             now = (self.hits, self.misses)
             delta, self._reported = (now[0] - self._reported[0], now[1] - self._reported[1]), now
         return delta
+
+    def empty_like(self) -> EncodingCache:
+        """An empty LRU of the same bound and keys (the benchmark gives each system its own)."""
+        return EncodingCache(self._rows.maxsize, self.revision, self.text_encoder)
 
     @property
     def nbytes(self) -> int:
