@@ -27,14 +27,14 @@ log = logging.getLogger(__name__)
 POLL_S = 0.5  # a follower's wait adds at most this to the leader's time
 
 
-def coalesced_metrics(leader: uuid.UUID, steps: int) -> dict[str, Any]:
+def coalesced_metrics(leader: uuid.UUID, steps: int, in_flight: bool = True) -> dict[str, Any]:
     """A follower's ``metrics.cache``: served its leader's video, nothing computed (the leader is always a
     job of the same tenant, so naming it leaks nothing)."""
     return {
         "hit": True,
         "role": "hit",
         "looked_up": True,
-        "reason": "coalesced: an identical job was in flight",
+        "reason": f"coalesced: an identical job {'was in flight' if in_flight else 'was delivered before'}",
         "served": "coalesced",
         "coalesced_with": str(leader),
         "steps_saved": steps,
@@ -53,6 +53,7 @@ class Follow:
     def __init__(self, batch: Any, store: ObjectStore, clock: Callable[[], float] = time.perf_counter) -> None:
         self.batch, self.store, self.clock = batch, store, clock
         self.job: Job = batch.jobs[0]
+        self.waited = False  # polled the leader running at least once: it was in flight
 
     def run(self) -> bool:
         while True:
@@ -76,6 +77,7 @@ class Follow:
             if self.clock() > self.batch.deadline:
                 self.batch.fail("timeout", "the job exceeded its time limit waiting for an identical job")
                 return False
+            self.waited = True
             time.sleep(POLL_S)
 
     def _served(self, state: LeaderState) -> bool:
@@ -85,7 +87,8 @@ class Follow:
         except ObjectNotFound:
             log.warning("the video of job %s, which job %s followed, is gone", leader, self.job.id)
             return False
-        self.batch.cache_metrics[self.job.id] = coalesced_metrics(leader, self.job.input["num_inference_steps"])
+        steps = self.job.input["num_inference_steps"]
+        self.batch.cache_metrics[self.job.id] = coalesced_metrics(leader, steps, in_flight=self.waited)
         self.batch.close([self.job], JobStatus.succeeded, True, output=output, progress=100)
         return True
 

@@ -54,12 +54,12 @@ class Job(Base):
             unique=True,
             postgresql_where="idempotency_key IS NOT NULL",
         ),
-        # In-flight coalescing looks for a live job of the same tenant and fingerprint at every claim.
+        # Every claim of a job with a fingerprint looks for a running or delivered job of the same tenant and one.
         Index(
-            "ix_jobs_live_fingerprint",
+            "ix_jobs_fingerprint",
             "tenant_id",
             "fingerprint",
-            postgresql_where="status IN ('queued', 'running') AND fingerprint IS NOT NULL",
+            postgresql_where="fingerprint IS NOT NULL",
         ),
     )
 

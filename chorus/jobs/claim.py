@@ -14,7 +14,7 @@ from collections.abc import Collection
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from chorus.db.models import Job
@@ -27,7 +27,7 @@ _RUNNING = {"status": JobStatus.running, "attempts": Job.attempts + 1, "started_
 def claim(session: Session, job_id: uuid.UUID, worker_id: str) -> Job | None:
     """queued -> running; None if the job is missing or not queued (someone else has it, or it is done).
 
-    A job identical to one running (chorus.jobs.coalesce) is claimed as that leader's follower:
+    A job identical to one running or delivered (chorus.jobs.coalesce) is claimed as that job's follower:
     ``coalesced_with`` is set and it computes nothing."""
     leader = leader_for(session, job_id)
     stmt = (
@@ -47,18 +47,20 @@ def claim_batch_mates(session: Session, lead: Job, limit: int, worker_id: str) -
     Two statements on purpose: Postgres may evaluate ``UPDATE … WHERE id IN
     (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)`` more than once and update
     more than n rows; the locked ids are fixed first instead. A job identical to one running in another
-    batch is left to follow that one; identical jobs within the batch are computed once by the worker.
+    batch, or delivered, is left to follow that one; identical jobs within the batch are computed once.
     """
     if limit <= 0:
         return []
-    running = aliased(Job)
-    led_elsewhere = exists().where(
+    twin = aliased(Job)
+    led_elsewhere = exists().where(  # running in another batch, or delivered: its own claim follows that one
         and_(
-            running.tenant_id == Job.tenant_id,
-            running.fingerprint == Job.fingerprint,
-            running.status == JobStatus.running,
-            running.coalesced_with.is_(None),
-            running.id != lead.id,
+            twin.tenant_id == Job.tenant_id,
+            twin.fingerprint == Job.fingerprint,
+            or_(
+                and_(twin.status == JobStatus.running, twin.coalesced_with.is_(None)),
+                twin.status == JobStatus.succeeded,
+            ),
+            twin.id != lead.id,
         )
     )
     mate_ids = session.scalars(

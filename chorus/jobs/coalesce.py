@@ -1,11 +1,14 @@
-"""Identical jobs in flight run once: the leader of a fingerprint is decided in Postgres at claim time.
+"""Identical jobs run once: the leader of a fingerprint is decided in Postgres at claim time.
 
 A job with a fingerprint (``chorus.fingerprint``) that is claimed while a job of the same tenant and
 fingerprint is running (and computing, not itself following) becomes that leader's follower: it is
 ``running`` with ``coalesced_with`` naming the leader, computes nothing, and is served the leader's
-video once the leader succeeds. Identical jobs claimed together (batch mates) are grouped by the worker
-instead. Every decision takes a transaction-scoped advisory lock on (tenant, fingerprint), so two
-workers claiming identical jobs at once cannot both lead; the lock is released at commit.
+video once the leader succeeds. Where none is running but one was delivered, the newest delivered one
+is followed the same way: a repeat is a copy of that video (whatever served that job: the cache's hits
+are no entries of their own, so the cache could not find their videos). Identical jobs claimed together
+(batch mates) are grouped by the worker instead. Every decision takes a transaction-scoped advisory lock
+on (tenant, fingerprint), so two workers claiming identical jobs at once cannot both lead; the lock is
+released at commit.
 Torch-free; callers own the transaction.
 """
 
@@ -43,15 +46,27 @@ def running_leader(session: Session, tenant_id: uuid.UUID, fingerprint: str, bes
     )
 
 
+def delivered_twin(session: Session, tenant_id: uuid.UUID, fingerprint: str) -> uuid.UUID | None:
+    """The newest succeeded job of this tenant and fingerprint: its video is a repeat's."""
+    return session.scalar(
+        select(Job.id)
+        .where(Job.tenant_id == tenant_id, Job.fingerprint == fingerprint, Job.status == JobStatus.succeeded)
+        .order_by(Job.completed_at.desc())
+        .limit(1)
+    )
+
+
 def leader_for(session: Session, job_id: uuid.UUID) -> uuid.UUID | None:
-    """Lock the queued job's fingerprint and return the leader it must follow, if any (None: it leads)."""
+    """Lock the queued job's fingerprint and return the job it must follow, if any (None: it leads): a
+    running leader, else a delivered twin."""
     row = session.execute(
         select(Job.tenant_id, Job.fingerprint).where(Job.id == job_id, Job.status == JobStatus.queued)
     ).one_or_none()
     if row is None or row.fingerprint is None:
         return None
     lock_fingerprint(session, row.tenant_id, row.fingerprint)
-    return running_leader(session, row.tenant_id, row.fingerprint, job_id)
+    leader = running_leader(session, row.tenant_id, row.fingerprint, job_id)
+    return leader or delivered_twin(session, row.tenant_id, row.fingerprint)
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,10 @@ def upgrade() -> None:
     op.add_column("jobs", sa.Column("fingerprint", sa.String(64), nullable=True))
     op.add_column("jobs", sa.Column("coalesced_with", sa.Uuid(), nullable=True))
     op.create_index(
-        "ix_jobs_live_fingerprint",
+        "ix_jobs_fingerprint",
         "jobs",
         ["tenant_id", "fingerprint"],
-        postgresql_where=sa.text("status IN ('queued', 'running') AND fingerprint IS NOT NULL"),
+        postgresql_where=sa.text("fingerprint IS NOT NULL"),
     )
     op.add_column("cache_entries", sa.Column("fingerprint", sa.String(64), nullable=True))
     op.add_column("cache_entries", sa.Column("video_key", sa.String(300), nullable=True))
@@ -33,6 +33,6 @@ def downgrade() -> None:
     op.drop_index("ix_cache_entries_domain_fingerprint", table_name="cache_entries")
     op.drop_column("cache_entries", "video_key")
     op.drop_column("cache_entries", "fingerprint")
-    op.drop_index("ix_jobs_live_fingerprint", table_name="jobs")
+    op.drop_index("ix_jobs_fingerprint", table_name="jobs")
     op.drop_column("jobs", "coalesced_with")
     op.drop_column("jobs", "fingerprint")

@@ -54,6 +54,7 @@ def test_eight_identical_submits_run_once_and_each_gets_its_own_job_webhook_and_
     leaders = [job for job in jobs if computed(job)]
     assert len(leaders) == 1, [job["metrics"] for job in jobs]
     (leader,) = leaders
+    assert sum(job["metrics"]["forwards"] for job in jobs) == 12  # one denoise: the leader's 12 steps
     for job in jobs:
         if job is not leader:
             cache = job["metrics"]["cache"]

@@ -131,6 +131,17 @@ def test_a_job_identical_to_a_running_one_follows_it_and_is_no_batch_mate_elsewh
         assert (follower.status, follower.coalesced_with) == (JobStatus.running, leader_id)
 
 
+def test_a_job_identical_to_a_delivered_one_follows_the_newest(db, add_jobs) -> None:
+    fingerprint, key = uuid.uuid4().hex, f"key-{uuid.uuid4()}"
+    older, newer, repeat = add_jobs(3, key, fingerprint)
+    for job_id in (older, newer):
+        with db() as session:
+            claim(session, job_id, "a")
+            finish(session, [job_id], JobStatus.succeeded)
+    with db() as session:
+        assert claim(session, repeat, "b").coalesced_with == newer
+
+
 def test_identical_jobs_claimed_together_are_batch_mates(db, add_jobs) -> None:
     fingerprint = uuid.uuid4().hex
     lead, *identical = add_jobs(3, f"key-{uuid.uuid4()}", fingerprint)
