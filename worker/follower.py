@@ -29,11 +29,11 @@ POLL_S = 0.5  # a follower's wait adds at most this to the leader's time
 
 def coalesced_metrics(leader: uuid.UUID, steps: int, in_flight: bool = True) -> dict[str, Any]:
     """A follower's ``metrics.cache``: served its leader's video, nothing computed (the leader is always a
-    job of the same tenant, so naming it leaks nothing)."""
+    job of the same tenant, so naming it leaks nothing). No cache lookup: not counted in its hit ratio."""
     return {
         "hit": True,
         "role": "hit",
-        "looked_up": True,
+        "looked_up": False,
         "reason": f"coalesced: an identical job {'was in flight' if in_flight else 'was delivered before'}",
         "served": "coalesced",
         "coalesced_with": str(leader),
