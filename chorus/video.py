@@ -48,9 +48,14 @@ def encode_mp4(frames: np.ndarray, fps: int) -> bytes:
         return path.read_bytes()
 
 
+def video_output(key: str, num_frames: int, height: int, width: int, fps: int, nbytes: int) -> dict[str, Any]:
+    """A job's ``output`` JSON."""
+    return {"key": key, "width": width, "height": height, "num_frames": num_frames, "fps": fps, "bytes": nbytes}
+
+
 def upload_video(store: ObjectStore, key: str, frames: np.ndarray, fps: int) -> dict[str, Any]:
     """Encode and upload; returns the job's ``output`` JSON."""
     data = encode_mp4(frames, fps)
     store.put(key, data, content_type=MP4_CONTENT_TYPE)
     num_frames, height, width, _ = frames.shape
-    return {"key": key, "width": width, "height": height, "num_frames": num_frames, "fps": fps, "bytes": len(data)}
+    return video_output(key, num_frames, height, width, fps, len(data))

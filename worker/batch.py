@@ -10,6 +10,7 @@ from chorus.cache.session import CacheJob, GenerationRequest, ReuseCache, ReuseC
 from chorus.config import Settings
 from chorus.db.models import Job
 from chorus.storage import ObjectStore
+from chorus.video import video_key
 
 _REQUEST_FIELDS = {f.name for f in dataclasses.fields(GenerationRequest)}
 
@@ -24,7 +25,15 @@ def cache_job(job: Job) -> CacheJob:
     ``input.remix_of`` names the source instead of a similarity lookup."""
     off = (job.input.get("cache") or {}).get("mode", "auto") == "off"
     why_off = "the job asked for cache mode off" if off else None
-    return CacheJob(str(job.id), generation_request(job), str(job.tenant_id), why_off, job.input.get("remix_of"))
+    return CacheJob(
+        str(job.id),
+        generation_request(job),
+        str(job.tenant_id),
+        why_off,
+        job.input.get("remix_of"),
+        fingerprint=job.fingerprint,
+        video_key=video_key(job.tenant_id, job.id),
+    )
 
 
 def identical_groups(jobs: list[Job]) -> list[list[Job]]:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from chorus.broker.heartbeats import start_heartbeat
-from chorus.cache.session import Canceled, DenoiseStats
+from chorus.cache.session import CacheJob, Canceled, DenoiseStats
 from chorus.config import Settings
 from chorus.db.models import Job
 from chorus.db.session import session_scope
@@ -35,7 +35,7 @@ from chorus.metrics.record import JobMetricsRecorder
 from chorus.metrics.stats import JobStats
 from chorus.models.loader import load_adapter
 from chorus.storage import ObjectStore, StoreError
-from chorus.video import upload_video, video_key
+from chorus.video import upload_video, video_key, video_output
 from chorus.vocab import JobStatus
 from chorus.webhooks.notify import JobNotifier
 from worker.batch import cache_job, identical_groups, service_cache
@@ -75,13 +75,18 @@ class Batch:
             "batch_id": str(self.jobs[0].id),  # the lead job: groups the jobs that shared forwards
         }
         if denoised:
-            metrics.update(
-                denoise_seconds=round(self.stats.denoise_seconds, 4),
-                forwards=self.stats.forwards,  # each forward served the whole batch
-                tokens=self.stats.tokens // len(self.jobs),  # this job's share of the video tokens
-            )
-            if job.id in self.cache_metrics:
-                metrics["cache"] = self.cache_metrics[job.id]
+            cache = self.cache_metrics.get(job.id)
+            if cache is not None and cache.get("served") == "coalesced":  # no row of its own in any forward
+                metrics.update(denoise_seconds=0.0, forwards=0, tokens=0)
+            else:
+                rows = sum(1 for c in self.cache_metrics.values() if c.get("served") != "coalesced") or 1
+                metrics.update(
+                    denoise_seconds=round(self.stats.denoise_seconds, 4),
+                    forwards=self.stats.forwards,  # each forward served the whole batch
+                    tokens=self.stats.tokens // rows,  # this job's share of the video tokens
+                )
+            if cache is not None:
+                metrics["cache"] = cache
         return metrics
 
     def job_stats(self, job: Job, metrics: dict[str, Any]) -> JobStats:
@@ -194,7 +199,7 @@ class JobRunner:
         try:
             adapter = load_adapter(batch.jobs[0].model, self.settings.models_dir, self.settings.device)
             session = self.cache.open(adapter, [cache_job(group[0]) for group in groups])
-            videos = session.denoise(on_step=batch.on_step, stats=batch.stats).cpu().numpy()
+            videos = session.denoise(on_step=batch.on_step, stats=batch.stats)
         except Canceled:
             return  # every job left the batch between steps
         except JobTimeout:
@@ -214,32 +219,42 @@ class JobRunner:
             batch.cache_metrics[row.id] = record.metrics()
             for job in followers:
                 batch.cache_metrics[job.id] = coalesced_metrics(row.id, job.input["num_inference_steps"])
-            if self.deliver(batch, [row, *followers], frames, adapter.limits.fps):
+            first = self.store_first(record, row, frames, adapter.limits.fps)
+            output = self.deliver(batch, [row, *followers], first)
+            if output is not None:
+                record.video_key = output["key"]  # the video an admitted entry points at
                 delivered.add(record.key)
         # Only once the jobs are succeeded: the cache's bookkeeping never delays or fails a delivery.
         admitted = session.settle(delivered)
         log.info("cache settled for batch %s (%d admitted)", batch.jobs[0].id, admitted)
 
-    def deliver(self, batch: Batch, group: list[Job], frames: Any, fps: int) -> bool:
-        """One row's video to every live job of its group: encoded and uploaded once, copied for the rest
-        (a canceled leader's row still serves its followers). True if any job was delivered."""
+    def store_first(self, record: CacheJob, row: Job, frames: Any, fps: int) -> Callable[[Job], dict[str, Any]]:
+        """How the first live job of a row's group gets the row's video into the store."""
+        if record.exact == "video":  # already copied under the row's own key: nothing to decode or encode
+            r = record.request
+            stored = video_output(record.video_key, r.num_frames, r.height, r.width, fps, record.video_bytes)
+            return lambda job: stored if job is row else copied_output(self.store, stored, job)
+        video = frames.cpu().numpy()
+        return lambda job: upload_video(self.store, video_key(job.tenant_id, job.id), video, fps)
+
+    def deliver(self, batch: Batch, group: list[Job], first: Callable[[Job], dict[str, Any]]) -> dict[str, Any] | None:
+        """One row's video to every live job of its group: ``first`` puts it in the store for the first
+        (encoded and uploaded, or already copied), the rest get copies (a canceled leader's row still serves
+        its followers). Returns the first delivered job's output (None: none was delivered)."""
         output = None
         for job in (job for job in group if job.id in batch.live):
-            # Upload before marking succeeded: a succeeded job always has its video.
+            # In the store before marking succeeded: a succeeded job always has its video.
             try:
-                if output is None:
-                    output = upload_video(self.store, video_key(job.tenant_id, job.id), frames, fps)
-                    mine = output
-                else:
-                    mine = copied_output(self.store, output, job)
+                mine = first(job) if output is None else copied_output(self.store, output, job)
             except StoreError as exc:
                 log.warning("upload of job %s failed: %s", job.id, exc)
                 batch.close([job], JobStatus.failed, True, error_code="upload_failed", error_message=str(exc)[:2000])
                 continue
             batch.close([job], JobStatus.succeeded, True, output=mine, progress=100)
-            if output is mine:
+            if output is None:
+                output = mine
                 self.serve_waiting(job, output)
-        return output is not None
+        return output
 
     def serve_waiting(self, leader: Job, output: dict[str, Any]) -> None:
         """Queued jobs identical to a job just delivered follow it at once: a copy of its video each."""
