@@ -116,6 +116,10 @@ class Settings(BaseSettings):
     cache_local_bytes: int = 2 * 1024**3
     """Bound of the worker-local LRU of fetched cache entries, in tensor bytes (host memory): ~40 real Wan2.1
     480p entries, the hot set one worker reuses over and over."""
+    text_encoding_cache_mb: float = 256.0
+    """Bound of the worker-local LRU of text-encoder outputs (prompts and negative prompts, per model revision),
+    in MB of host memory; 0: every prompt is encoded. A real Wan2.1 UMT5 output is 512 x 4096 floats (8 MB
+    in fp32): 32 prompts at the default. Frames are bit-identical with it on or off."""
     cache_admit: bool | None = None
     """Store what full-compute (miss) jobs capture as new cache entries; off: workers only read the cache."""
     cache_min_similarity: float | None = None

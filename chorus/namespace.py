@@ -101,7 +101,7 @@ class Namespace:
             frames=shape.frames,
             guidance_scale=request.guidance_scale,
             embedder=embedder,
-            lora=_lora(card, getattr(request, "lora", None)),
+            lora=adapter_tag(card, getattr(request, "lora", None)),
         )
 
     @property
@@ -121,7 +121,8 @@ class Namespace:
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _lora(card: ModelCard, lora: tuple[str, float] | None) -> str:
+def adapter_tag(card: ModelCard, lora: tuple[str, float] | None) -> str:
+    """A per-request LoRA's identity in keys: name, its file's revision and scale; "" for the base model."""
     if lora is None:
         return ""
     name, scale = lora

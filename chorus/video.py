@@ -81,6 +81,19 @@ def encode_mp4(frames: np.ndarray, fps: int) -> bytes:
         return path.read_bytes()
 
 
+def video_output(key: str, num_frames: int, height: int, width: int, fps: int, nbytes: int) -> dict[str, Any]:
+    """A job's ``output`` JSON (its video's previews are stored beside it: older jobs have none)."""
+    return {
+        "key": key,
+        "width": width,
+        "height": height,
+        "num_frames": num_frames,
+        "fps": fps,
+        "bytes": nbytes,
+        "previews": sorted(PREVIEWS),
+    }
+
+
 def upload_video(store: ObjectStore, key: str, frames: np.ndarray, fps: int) -> dict[str, Any]:
     """Encode and upload the video and its previews; returns the job's ``output`` JSON."""
     data = encode_mp4(frames, fps)
@@ -88,12 +101,4 @@ def upload_video(store: ObjectStore, key: str, frames: np.ndarray, fps: int) -> 
         store.put(preview_key(key, variant), image, content_type=PREVIEWS[variant][1])
     store.put(key, data, content_type=MP4_CONTENT_TYPE)
     num_frames, height, width, _ = frames.shape
-    return {
-        "key": key,
-        "width": width,
-        "height": height,
-        "num_frames": num_frames,
-        "fps": fps,
-        "bytes": len(data),
-        "previews": sorted(PREVIEWS),  # made with this video (older jobs have none)
-    }
+    return video_output(key, num_frames, height, width, fps, len(data))

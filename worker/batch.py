@@ -5,6 +5,7 @@ from __future__ import annotations
 from chorus.db.models import Job
 from chorus.jobs.schemas import ResolvedInput
 from chorus.reuse.session import CacheJob, GenerationRequest
+from chorus.video import video_key
 
 
 def generation_request(stored: ResolvedInput) -> GenerationRequest:
@@ -29,4 +30,22 @@ def cache_job(job: Job) -> CacheJob:
     stored = ResolvedInput.model_validate(job.input)
     why_off = "the job asked for cache mode off" if stored.cache.mode == "off" else None
     remix_of = str(stored.remix_of) if stored.remix_of else None
-    return CacheJob(str(job.id), generation_request(stored), str(job.tenant_id), why_off, remix_of)
+    return CacheJob(
+        str(job.id),
+        generation_request(stored),
+        str(job.tenant_id),
+        why_off,
+        remix_of,
+        fingerprint=job.fingerprint,
+        video_key=video_key(job.tenant_id, job.id),
+    )
+
+
+def identical_groups(jobs: list[Job]) -> list[list[Job]]:
+    """The batch's jobs grouped by (tenant, fingerprint), oldest first: each group is one computed row.
+    Jobs without a fingerprint are groups of their own."""
+    groups: dict[object, list[Job]] = {}
+    for job in jobs:
+        key = (job.tenant_id, job.fingerprint) if job.fingerprint else job.id
+        groups.setdefault(key, []).append(job)
+    return list(groups.values())

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,19 +20,28 @@ from chorus.broker.heartbeats import start_heartbeat
 from chorus.config import Settings
 from chorus.db.models import Job
 from chorus.db.session import session_scope
-from chorus.jobs.claim import claim, claim_batch_mates, fail_stale, finish, job_status, report_progress
+from chorus.jobs.claim import (
+    claim,
+    claim_batch_mates,
+    claim_waiting,
+    fail_stale,
+    finish,
+    job_status,
+    report_progress,
+)
 from chorus.jobs.recovery import Recovery
 from chorus.metrics.record import JobMetricsRecorder
 from chorus.metrics.stats import JobStats
 from chorus.models.base import VideoModelAdapter
 from chorus.models.loader import load_adapter
 from chorus.models.lora import ResidentLoras
-from chorus.reuse.session import Canceled, DenoiseStats, ReuseCache
+from chorus.reuse.session import CacheJob, Canceled, DenoiseStats, ReuseCache
 from chorus.storage import ObjectStore, StoreError
-from chorus.video import upload_video, video_key
+from chorus.video import upload_video, video_key, video_output
 from chorus.vocab import JobStatus
 from chorus.webhooks.notify import JobNotifier
-from worker.batch import cache_job
+from worker.batch import cache_job, identical_groups
+from worker.follower import Follow, coalesced_metrics, copied_output
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +77,18 @@ class Batch:
             "batch_id": str(self.jobs[0].id),  # the lead job: groups the jobs that shared forwards
         }
         if denoised:
-            metrics.update(
-                denoise_seconds=round(self.stats.denoise_seconds, 4),
-                forwards=self.stats.forwards,  # each forward served the whole batch
-                tokens=self.stats.tokens // len(self.jobs),  # this job's share of the video tokens
-            )
-            if job.id in self.cache_metrics:
-                metrics["cache"] = self.cache_metrics[job.id]
+            cache = self.cache_metrics.get(job.id)
+            if cache is not None and cache.get("served") == "coalesced":  # no row of its own in any forward
+                metrics.update(denoise_seconds=0.0, forwards=0, tokens=0)
+            else:
+                rows = sum(1 for c in self.cache_metrics.values() if c.get("served") != "coalesced") or 1
+                metrics.update(
+                    denoise_seconds=round(self.stats.denoise_seconds, 4),
+                    forwards=self.stats.forwards,  # each forward served the whole batch
+                    tokens=self.stats.tokens // rows,  # this job's share of the video tokens
+                )
+            if cache is not None:
+                metrics["cache"] = cache
         return metrics
 
     def job_stats(self, job: Job, metrics: dict[str, Any]) -> JobStats:
@@ -146,6 +160,8 @@ class JobRunner:
             return
         self.notifier.started(batch.jobs)
         try:
+            if batch.jobs[0].coalesced_with is not None and not Follow(batch, self.store).run():
+                return  # served the leader's video, or ended waiting
             self.execute(batch)
         except SQLAlchemyError:
             raise  # the database is gone: nothing can be recorded; fail_stale ends these jobs later
@@ -164,7 +180,9 @@ class JobRunner:
             if reaped:
                 log.warning("failed %d orphaned running jobs: %s", len(reaped), ", ".join(map(str, reaped)))
             lead = claim(session, jid, self.worker_id)
-            if lead is not None:
+            if lead is not None and lead.coalesced_with is not None:
+                jobs = [lead]  # a follower: it waits for its leader alone
+            elif lead is not None:
                 jobs = [lead, *claim_batch_mates(session, lead, self.settings.max_batch - 1, self.worker_id)]
             else:  # running under a dead worker? then its batch is ours now
                 jobs, lost = self.recovery.take_over(session, jid)
@@ -188,12 +206,15 @@ class JobRunner:
         resident.use(lora)
 
     def execute(self, batch: Batch) -> None:
+        # Identical jobs of the batch are one row of the forward: the first computes, the rest follow it.
+        groups = identical_groups(batch.jobs)
+        adapter = None
         try:
             adapter = load_adapter(batch.jobs[0].model, self.settings.models_dir, self.settings.device)
-            jobs = [cache_job(job) for job in batch.jobs]
+            jobs = [cache_job(group[0]) for group in groups]
             self.use_lora(adapter, jobs[0].request.lora)  # a batch holds one LoRA and scale (its batch key)
             session = self.cache.open(adapter, jobs)
-            videos = session.denoise(on_step=batch.on_step, stats=batch.stats).cpu().numpy()
+            videos = session.denoise(on_step=batch.on_step, stats=batch.stats)
         except Canceled:
             return  # every job left the batch between steps
         except JobTimeout:
@@ -205,21 +226,64 @@ class JobRunner:
             log.exception("model error in batch %s", batch.jobs[0].id)
             batch.fail("model_error", f"{type(exc).__name__}: {exc}")
             return
-        batch.cache_metrics = {job.id: record.metrics() for job, record in zip(batch.jobs, session.jobs)}
-        fps = adapter.limits.fps
+        finally:
+            if adapter is not None:
+                self.recorder.observe_encodings(*adapter.encodings.unreported())
         delivered: set[str] = set()
-        for job, frames in zip(batch.jobs, videos):
-            if job.id not in batch.live:
-                continue
-            # Upload before marking succeeded: a succeeded job always has its video.
+        for (row, *followers), record, frames in zip(groups, session.jobs, videos):
+            batch.cache_metrics[row.id] = record.metrics()
+            for job in followers:
+                batch.cache_metrics[job.id] = coalesced_metrics(row.id, job.input["num_inference_steps"])
+            first = self.store_first(record, row, frames, adapter.limits.fps)
+            output = self.deliver(batch, [row, *followers], first)
+            if output is not None:
+                record.video_key = output["key"]  # the video an admitted entry points at
+                delivered.add(record.key)
+        # Only once the jobs are succeeded: the cache's bookkeeping never delays or fails a delivery.
+        admitted = session.settle(delivered)
+        log.info("cache settled for batch %s (%d admitted)", batch.jobs[0].id, admitted)
+
+    def store_first(self, record: CacheJob, row: Job, frames: Any, fps: int) -> Callable[[Job], dict[str, Any]]:
+        """How the first live job of a row's group gets the row's video into the store."""
+        if record.exact == "video":  # already copied under the row's own key: nothing to decode or encode
+            r = record.request
+            stored = video_output(record.video_key, r.num_frames, r.height, r.width, fps, record.video_bytes)
+            return lambda job: stored if job is row else copied_output(self.store, stored, job)
+        video = frames.cpu().numpy()
+        return lambda job: upload_video(self.store, video_key(job.tenant_id, job.id), video, fps)
+
+    def deliver(self, batch: Batch, group: list[Job], first: Callable[[Job], dict[str, Any]]) -> dict[str, Any] | None:
+        """One row's video to every live job of its group: ``first`` puts it in the store for the first
+        (encoded and uploaded, or already copied), the rest get copies (a canceled leader's row still serves
+        its followers). Returns the first delivered job's output (None: none was delivered)."""
+        output = None
+        for job in (job for job in group if job.id in batch.live):
+            # In the store before marking succeeded: a succeeded job always has its video.
             try:
-                output = upload_video(self.store, video_key(job.tenant_id, job.id), frames, fps)
+                mine = first(job) if output is None else copied_output(self.store, output, job)
             except StoreError as exc:
                 log.warning("upload of job %s failed: %s", job.id, exc)
                 batch.close([job], JobStatus.failed, True, error_code="upload_failed", error_message=str(exc)[:2000])
                 continue
-            batch.close([job], JobStatus.succeeded, True, output=output, progress=100)
-            delivered.add(str(job.id))
-        # Only once the jobs are succeeded: the cache's bookkeeping never delays or fails a delivery.
-        admitted = session.settle(delivered)
-        log.info("cache settled for batch %s (%d admitted)", batch.jobs[0].id, admitted)
+            batch.close([job], JobStatus.succeeded, True, output=mine, progress=100)
+            if output is None:
+                output = mine
+                self.serve_waiting(job, output)
+        return output
+
+    def serve_waiting(self, leader: Job, output: dict[str, Any]) -> None:
+        """Queued jobs identical to a job just delivered follow it at once: a copy of its video each."""
+        with session_scope(self.settings.database_url) as session:
+            waiting = claim_waiting(session, leader, self.worker_id)
+        if not waiting:
+            return
+        batch = Batch(waiting, self.settings, self.notifier, self.recorder)
+        self.notifier.started(waiting)
+        for job in waiting:
+            batch.cache_metrics[job.id] = coalesced_metrics(leader.id, job.input["num_inference_steps"])
+            try:
+                mine = copied_output(self.store, output, job)
+            except StoreError as exc:
+                batch.close([job], JobStatus.failed, True, error_code="upload_failed", error_message=str(exc)[:2000])
+                continue
+            batch.close([job], JobStatus.succeeded, True, output=mine, progress=100)

@@ -2,7 +2,7 @@
 and NIRVANA-style reuse, on seeded workload traces, through the same cache session as the worker.
 
 Modules, one job each:
-- workload: seeded prompt streams (similar, repeat, unrelated) saved as JSONL traces
+- workload: seeded prompt streams (similar, seed-variants, unrelated), each with exact repeats saved as JSONL traces
 - systems: the systems compared and the loop that runs a trace through one of them
 - metrics: per-request records aggregated per system, stream and phase, and paired with no cache per
   request kind

@@ -13,6 +13,10 @@ def bench_command(
     mode: Annotated[str, typer.Option(help="quick, medium or full")] = "full",
     requests: Annotated[int | None, typer.Option(help="similar-stream requests (others get half)")] = None,
     steps: Annotated[str | None, typer.Option(help="step regimes, comma-separated, main first (e.g. 4,50)")] = None,
+    repeat_share: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=0.9, help="exact repeats' share of every stream (default: workload.REPEAT_SHARE)"),
+    ] = None,
     model: Annotated[str | None, typer.Option(help="model id (default: CHORUS_DEFAULT_MODEL)")] = None,
     models_dir: Annotated[Path | None, typer.Option(help="installed models (default: CHORUS_MODELS_DIR)")] = None,
     out_dir: Annotated[Path, typer.Option(help="traces/ and results/ go here")] = Path("bench"),
@@ -29,7 +33,7 @@ def bench_command(
     if (mode := "quick" if quick else mode) not in MODES:
         raise typer.BadParameter(f"one of {', '.join(MODES)}", param_hint="--mode")
     regimes = tuple(int(s) for s in steps.split(",")) if steps else None
-    config = MODES[mode].scaled(requests, regimes)
+    config = MODES[mode].scaled(requests, regimes, repeat_share)
     settings = get_settings()
     try:
         adapter = load_adapter(model or settings.default_model, models_dir or settings.models_dir, settings.device)

@@ -24,7 +24,7 @@ from chorus.bench.systems import (
     nirvana,
     run_interleaved,
 )
-from chorus.bench.workload import TraceItem, make_trace, prefix, save_trace
+from chorus.bench.workload import REPEAT_SHARE, TraceItem, make_trace, prefix, save_trace
 from chorus.cache.embedder import PromptEmbedder
 from chorus.engine.capture import CaptureConfig
 from chorus.engine.staged import generate
@@ -53,10 +53,14 @@ class RunConfig:
     mag_thresholds: tuple[float, ...] = (0.02, 0.06, 0.15, 0.3)
     tune_requests: int = 6  # warm similar-stream requests the intra-cache thresholds are tuned on
     seed: int = 0
+    repeat_share: float = REPEAT_SHARE  # of every stream: exact repeats of earlier requests
 
-    def scaled(self, requests: int | None = None, steps: tuple[int, ...] | None = None) -> RunConfig:
-        """``requests`` for the similar stream (the others get half, warm-up a quarter); other step regimes."""
-        out = self
+    def scaled(
+        self, requests: int | None = None, steps: tuple[int, ...] | None = None, repeat_share: float | None = None
+    ) -> RunConfig:
+        """``requests`` for the similar stream (the others get half, warm-up a quarter); other step regimes;
+        another share of exact repeats."""
+        out = self if repeat_share is None else replace(self, repeat_share=repeat_share)
         if requests is not None:
             sizes = {s: requests if s == "similar" else max(2, requests // 2) for s in self.streams}
             out = replace(out, streams={s: (n, max(1, n // 4)) for s, n in sizes.items()})
@@ -65,14 +69,14 @@ class RunConfig:
 
 QUICK = RunConfig(
     "quick",
-    {"similar": (12, 4), "repeat": (6, 2), "unrelated": (6, 2)},
+    {"similar": (12, 4), "seed-variants": (6, 2), "unrelated": (6, 2)},
     steps=(4, 8),
     budgets=(0.3,),
     fbc_thresholds=(0.1, 0.3),
     mag_thresholds=(0.06, 0.2),
     tune_requests=3,
 )
-MEDIUM = RunConfig("medium", {"similar": (40, 10), "repeat": (16, 4), "unrelated": (16, 4)}, steps=(4, 20))
+MEDIUM = RunConfig("medium", {"similar": (40, 10), "seed-variants": (16, 4), "unrelated": (16, 4)}, steps=(4, 20))
 # Full mode's main comparison (Chorus vs no cache, similar stream, warm) should carry a 95% interval within
 # +-3 points. Paired, its half-width is about 1.96 * sqrt(var(d) / n) times the root of the sources' design
 # effect, for per-request differences d (var(d) about the share of requests on which the two disagree): at
@@ -82,7 +86,7 @@ MEDIUM = RunConfig("medium", {"similar": (40, 10), "repeat": (16, 4), "unrelated
 # first 200 of them (its interval is wider, and the report says so).
 FULL = RunConfig(
     "full",
-    {"similar": (800, 200), "repeat": (200, 50), "unrelated": (200, 50)},
+    {"similar": (800, 200), "seed-variants": (200, 50), "unrelated": (200, 50)},
     steps=(4, 50),
     many_requests=200,
 )
@@ -243,7 +247,7 @@ class Benchmark:
 
     def run(self) -> dict[str, Any]:
         config, started = self.config, time.time()
-        traces = {s: make_trace(s, n, w, config.seed) for s, (n, w) in config.streams.items()}
+        traces = {s: make_trace(s, n, w, config.seed, config.repeat_share) for s, (n, w) in config.streams.items()}
         for stream, items in traces.items():
             save_trace(self.out_dir / "traces" / f"{config.name}-{stream}.jsonl", items)
         generate(self.adapter, [make_request(self.adapter, traces["similar"][0], config.steps[0])])  # warm-up

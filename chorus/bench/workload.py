@@ -5,10 +5,15 @@
   later prompts edit one attribute of one of its earlier prompts (``EDITS``: colour, shape, direction,
   background, size, speed; each edit kind equally likely) or repeat its base prompt with a new seed.
   The situation Chorus targets.
-- repeat: a few prompts, Zipf popularity, identical text with a new seed every time.
+- seed-variants: a few prompts, Zipf popularity, identical text with a new seed every time.
 - unrelated: distinct specs in varied phrasings: the cache can rarely help; measures its overhead.
 
-Every prompt names all six attributes (the similar and repeat streams in one fixed phrasing, ``phrase``),
+Every stream also holds exact repeats (``EXACT_REPEAT``: an earlier request's prompt and seed again, as
+clients retrying without an idempotency key, templated apps with pinned seeds and gallery prompts send
+them), ``repeat_share`` of its requests (``REPEAT_SHARE`` unless asked), each repeating an earlier request
+drawn uniformly; they are drawn apart from the stream's own requests, so share 0 gives the stream as before.
+
+Every prompt names all six attributes (the similar and seed-variants streams in one fixed phrasing, ``phrase``),
 so the checker judges each of them, and an edit changes exactly one word of the prompt. ``TraceItem.kind``
 says what a request is (an edit kind, a seed variant or new); the report's per-kind rows group by it.
 Only held-in colour x shape pairs are used (the model never saw the held-out ones). The first
@@ -33,7 +38,7 @@ import numpy as np
 from chorus.data.captions import COMPLETE_TEMPLATES, caption
 from chorus.data.shapes import BACKGROUNDS, COLORS, DIRECTIONS, SHAPES, SIZES, SPEEDS, ClipSpec, all_specs
 
-STREAMS = ("similar", "repeat", "unrelated")
+STREAMS = ("similar", "seed-variants", "unrelated")
 # Edit kinds, each one attribute of the spec: appearance, identity, motion, global scene, size, speed.
 VOCABULARY: dict[str, Collection[str]] = {
     "color": COLORS,
@@ -44,7 +49,8 @@ VOCABULARY: dict[str, Collection[str]] = {
     "speed": SPEEDS,
 }
 EDITS = tuple(VOCABULARY)
-SEED_VARIANT, NEW = "seed variant", "new"  # the kinds of requests that are not edits
+SEED_VARIANT, EXACT_REPEAT, NEW = "seed variant", "exact repeat", "new"  # the kinds that are not edits
+REPEAT_SHARE = 0.2  # of every stream's requests: exact repeats of earlier ones
 PHRASING = COMPLETE_TEMPLATES[0]  # one fixed phrasing naming every attribute, one word each
 _EDIT_SHARE = 0.8  # of a cluster's later requests; the rest repeat its base prompt with a new seed
 _REQUESTS_PER_CLUSTER = 4  # similar stream: clusters (distinct sources) = requests / this
@@ -62,11 +68,14 @@ class TraceItem:
     domain: str = "shared"  # cache domain of the request's tenant
     edit: str | None = None  # the attribute changed from ``parent`` (similar stream)
     parent: int | None = None  # index of the prompt it was derived from (or first sent, for a seed variant)
+    exact: bool = False  # an exact repeat of ``parent``: same prompt, same seed
 
     @property
     def kind(self) -> str:
         """What the request is to the cache: an edit kind (``EDITS``), ``SEED_VARIANT`` (a prompt sent
-        before, with a new seed) or ``NEW``."""
+        before, with a new seed), ``EXACT_REPEAT`` (a request sent before) or ``NEW``."""
+        if self.exact:
+            return EXACT_REPEAT
         return self.edit or (NEW if self.parent is None else SEED_VARIANT)
 
     def to_json(self) -> str:
@@ -117,7 +126,7 @@ def similar_stream(n: int, rng: np.random.Generator, clusters: int) -> list[tupl
     return out
 
 
-def repeat_stream(n: int, rng: np.random.Generator, distinct: int) -> list[tuple]:
+def seed_variant_stream(n: int, rng: np.random.Generator, distinct: int) -> list[tuple]:
     pool = all_specs(held_out=False)
     specs = [pool[i] for i in rng.choice(len(pool), size=distinct, replace=False)]
     first: dict[ClipSpec, int] = {}
@@ -135,20 +144,41 @@ def unrelated_stream(n: int, rng: np.random.Generator) -> list[tuple]:
     return [(caption(pool[i], rng, complete=True), pool[i], None, None) for i in picks]
 
 
-def make_trace(stream: str, n: int, warmup: int, seed: int = 0) -> list[TraceItem]:
-    """``n`` requests of ``stream``, the first ``warmup`` of them the cold phase."""
+def make_trace(stream: str, n: int, warmup: int, seed: int = 0, repeat_share: float = REPEAT_SHARE) -> list[TraceItem]:
+    """``n`` requests of ``stream``, ``repeat_share`` of them exact repeats, the first ``warmup`` the cold phase."""
     rng = np.random.default_rng([seed, STREAMS.index(stream)])
     if stream == "similar":
         rows = similar_stream(n, rng, clusters=max(2, n // _REQUESTS_PER_CLUSTER))
-    elif stream == "repeat":
-        rows = repeat_stream(n, rng, distinct=max(2, n // 10))
+    elif stream == "seed-variants":
+        rows = seed_variant_stream(n, rng, distinct=max(2, n // 10))
     else:
         rows = unrelated_stream(n, rng)
     seeds = rng.integers(2**31, size=n)
-    return [
+    own = [
         TraceItem(i, stream, "cold" if i < warmup else "warm", prompt, int(seeds[i]), spec, edit=edit, parent=parent)
         for i, (prompt, spec, edit, parent) in enumerate(rows)
     ]
+    return with_repeats(own, np.random.default_rng([seed, STREAMS.index(stream), 1]), repeat_share, warmup)
+
+
+def with_repeats(own: list[TraceItem], rng: np.random.Generator, share: float, warmup: int) -> list[TraceItem]:
+    """The stream's own requests in order, with exact repeats of earlier requests in between (each position
+    after the first one a repeat with probability ``share``), cut to the stream's length."""
+    out: list[TraceItem] = []
+    moved: dict[int, int] = {}  # own index -> index in out
+    remaining = iter(own)
+    while len(out) < len(own):
+        i = len(out)
+        if out and rng.random() < share:
+            original = out[int(rng.integers(len(out)))]
+            root = original.parent if original.exact else original.index
+            item = replace(original, index=i, phase="cold", edit=None, parent=root, exact=True)
+        else:
+            item = next(remaining)
+            moved[item.index] = i
+            item = replace(item, index=i, parent=None if item.parent is None else moved[item.parent])
+        out.append(replace(item, phase="cold" if i < warmup else "warm"))
+    return out
 
 
 def prefix(trace: list[TraceItem], n: int, warmup: int) -> list[TraceItem]:

@@ -73,6 +73,7 @@ class EntryRef:
     object_prefix: str
     bytes: int
     source_job_id: uuid.UUID | None
+    video_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,11 @@ _HNSW = (
 _BY_JOB = (
     f"SELECT {_COLUMNS}, embedding <=> %(q)s AS distance FROM cache_entries WHERE {_LIVE}"
     " AND source_job_id = %(job)s ORDER BY created_at DESC LIMIT 1"
+)
+# An exact repeat: the newest live entry of the domain with the request's fingerprint, through its B-tree.
+_BY_FINGERPRINT = (
+    f"SELECT {_COLUMNS}, 0.0::float8 AS distance FROM cache_entries WHERE domain = %(domain)s"
+    " AND fingerprint = %(fingerprint)s AND expires_at > %(now)s ORDER BY created_at DESC LIMIT 1"
 )
 # The partition's size, counted up to a cap (an index-only scan of at most cap B-tree entries).
 _SIZE = (
@@ -135,6 +141,8 @@ class CacheIndex:
         seed: int,
         ttl_s: float,
         source_job_id: uuid.UUID | None = None,
+        fingerprint: str | None = None,
+        video_key: str | None = None,
     ) -> EntryRef:
         """Insert the row of an entry whose objects are already written.
 
@@ -148,6 +156,8 @@ class CacheIndex:
             namespace=namespace.key,
             namespace_info=namespace.info(),
             source_job_id=source_job_id,
+            fingerprint=fingerprint,
+            video_key=video_key,
             prompt=prompt,
             embedding=np.asarray(embedding, dtype=np.float32),
             seed=seed,
@@ -172,6 +182,11 @@ class CacheIndex:
         """The nearest live entry of the same namespace and domain, or None."""
         params = dict(q=np.asarray(embedding, dtype=np.float32), domain=domain, namespace=namespace, now=self.clock())
         return self._read(lambda conn: self._search(conn, params))
+
+    def lookup_exact(self, fingerprint: str, *, domain: str) -> Match | None:
+        """The newest live entry of the domain with this request fingerprint, or None."""
+        params = dict(domain=domain, fingerprint=fingerprint, now=self.clock())
+        return self._read(lambda conn: _match(conn.execute(_BY_FINGERPRINT, params, prepare=False).fetchone(), "key"))
 
     def lookup_source(
         self, embedding: np.ndarray, source_job_id: uuid.UUID, *, namespace: str, domain: str

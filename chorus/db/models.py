@@ -57,6 +57,13 @@ class Job(Base):
             unique=True,
             postgresql_where="idempotency_key IS NOT NULL",
         ),
+        # Every claim of a job with a fingerprint looks for a running or delivered job of the same tenant and one.
+        Index(
+            "ix_jobs_fingerprint",
+            "tenant_id",
+            "fingerprint",
+            postgresql_where="fingerprint IS NOT NULL",
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -68,6 +75,10 @@ class Job(Base):
     batch_key: Mapped[str] = mapped_column(String(300))
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     request_hash: Mapped[str | None] = mapped_column(String(64))  # sha256 of the body, for Idempotency-Key reuse
+    # chorus.fingerprint of the input: equal for jobs that give the same video. None: the job takes no
+    # lossless reuse (cache mode off, or a remix, whose source decides its video).
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
+    coalesced_with: Mapped[uuid.UUID | None] = mapped_column()  # set: a follower waiting for this leader
     progress: Mapped[int] = mapped_column(Integer, default=0)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # claims, kept here not in the broker
@@ -97,6 +108,7 @@ class CacheEntry(Base):
     __tablename__ = "cache_entries"
     __table_args__ = (
         Index("ix_cache_entries_domain_namespace", "domain", "namespace"),
+        Index("ix_cache_entries_domain_fingerprint", "domain", "fingerprint"),  # exact repeats
         Index(
             "ix_cache_entries_embedding_hnsw",
             "embedding",
@@ -113,6 +125,8 @@ class CacheEntry(Base):
     prompt: Mapped[str] = mapped_column(Text)
     embedding = mapped_column(Vector(EMBEDDING_DIM), nullable=False)
     seed: Mapped[int] = mapped_column(BigInteger)
+    fingerprint: Mapped[str | None] = mapped_column(String(64))  # chorus.fingerprint of the run's request
+    video_key: Mapped[str | None] = mapped_column(String(300))  # the video the run delivered: an exact repeat's
     object_prefix: Mapped[str] = mapped_column(String(300))
     bytes: Mapped[int] = mapped_column(BigInteger)
     steps_stored: Mapped[list[int]] = mapped_column(JSONType)

@@ -14,21 +14,26 @@ from collections.abc import Collection
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from chorus.db.models import Job
+from chorus.jobs.coalesce import leader_for
 from chorus.vocab import JobStatus
 
 _RUNNING = {"status": JobStatus.running, "attempts": Job.attempts + 1, "started_at": func.now(), "progress": 0}
 
 
 def claim(session: Session, job_id: uuid.UUID, worker_id: str) -> Job | None:
-    """queued -> running; None if the job is missing or not queued (someone else has it, or it is done)."""
+    """queued -> running; None if the job is missing or not queued (someone else has it, or it is done).
+
+    A job identical to one running or delivered (chorus.jobs.coalesce) is claimed as that job's follower:
+    ``coalesced_with`` is set and it computes nothing."""
+    leader = leader_for(session, job_id)
     stmt = (
         update(Job)
         .where(Job.id == job_id, Job.status == JobStatus.queued)
-        .values(**_RUNNING, worker_id=worker_id)
+        .values(**_RUNNING, worker_id=worker_id, coalesced_with=leader)
         .returning(Job)
     )
     return session.scalars(stmt, execution_options={"synchronize_session": False}).one_or_none()
@@ -41,13 +46,26 @@ def claim_batch_mates(session: Session, lead: Job, limit: int, worker_id: str) -
     waiting on each other; the mates' own messages later find them claimed.
     Two statements on purpose: Postgres may evaluate ``UPDATE … WHERE id IN
     (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)`` more than once and update
-    more than n rows; the locked ids are fixed first instead.
+    more than n rows; the locked ids are fixed first instead. A job identical to one running in another
+    batch, or delivered, is left to follow that one; identical jobs within the batch are computed once.
     """
     if limit <= 0:
         return []
+    twin = aliased(Job)
+    led_elsewhere = exists().where(  # running in another batch, or delivered: its own claim follows that one
+        and_(
+            twin.tenant_id == Job.tenant_id,
+            twin.fingerprint == Job.fingerprint,
+            or_(
+                and_(twin.status == JobStatus.running, twin.coalesced_with.is_(None)),
+                twin.status == JobStatus.succeeded,
+            ),
+            twin.id != lead.id,
+        )
+    )
     mate_ids = session.scalars(
         select(Job.id)
-        .where(Job.status == JobStatus.queued, Job.batch_key == lead.batch_key, Job.id != lead.id)
+        .where(Job.status == JobStatus.queued, Job.batch_key == lead.batch_key, Job.id != lead.id, ~led_elsewhere)
         .order_by(Job.created_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -57,6 +75,20 @@ def claim_batch_mates(session: Session, lead: Job, limit: int, worker_id: str) -
     stmt = update(Job).where(Job.id.in_(mate_ids)).values(**_RUNNING, worker_id=worker_id).returning(Job)
     jobs = session.scalars(stmt, execution_options={"synchronize_session": False}).all()
     return sorted(jobs, key=lambda job: job.created_at)
+
+
+def claim_waiting(session: Session, leader: Job, worker_id: str) -> list[Job]:
+    """Claim the queued jobs identical to ``leader`` (same tenant and fingerprint) as its followers: it has
+    just delivered, so they are served its video instead of waiting for a worker of their own."""
+    if leader.fingerprint is None:
+        return []
+    stmt = (
+        update(Job)
+        .where(Job.tenant_id == leader.tenant_id, Job.fingerprint == leader.fingerprint, Job.status == JobStatus.queued)
+        .values(**_RUNNING, worker_id=worker_id, coalesced_with=leader.id)
+        .returning(Job)
+    )
+    return list(session.scalars(stmt, execution_options={"synchronize_session": False}))
 
 
 def report_progress(session: Session, job_ids: Collection[uuid.UUID], progress: int) -> dict[uuid.UUID, bool]:

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from chorus.config import Settings
 from chorus.db.models import Job
 from chorus.errors import BrokerUnavailable, Conflict, InvalidInput, NotFound, RateLimited
+from chorus.fingerprint import request_fingerprint
 from chorus.jobs.quota import Admission, Quotas
 from chorus.jobs.schemas import JobInput, ResolvedInput, Surface
 from chorus.models.catalog import ModelCard, find_model, list_models
@@ -95,6 +96,14 @@ def resolve_input(body: JobInput, settings: Settings, surface: Surface = "jobs")
     return resolved
 
 
+def job_fingerprint(spec: ResolvedInput, settings: Settings) -> str | None:
+    """The job's key for lossless reuse (exact repeats, in-flight coalescing); None where its video may not
+    be another job's: cache mode off asks for its own run, and a remix's video depends on its source."""
+    if spec.cache.mode == "off" or spec.remix_of is not None:
+        return None
+    return request_fingerprint(_card(spec.model, settings.models_dir), spec)
+
+
 def request_hash(body: JobInput) -> str:
     """Identifies "the same body" for Idempotency-Key: what the client sent, not the defaults filled in."""
     canonical = json.dumps(body.model_dump(mode="json", exclude_unset=True), sort_keys=True, separators=(",", ":"))
@@ -128,6 +137,8 @@ def create_job(
         "batch_key": batch_key(spec.model, RunShape.of(spec), lora_tag(**spec.lora.model_dump()) if spec.lora else ""),
         "idempotency_key": idempotency_key,
         "request_hash": digest,
+        "fingerprint": job_fingerprint(spec, settings),
+        "coalesced_with": None,
         "progress": 0,
         "cancel_requested": False,
         "attempts": 0,

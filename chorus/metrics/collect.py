@@ -13,7 +13,7 @@ from chorus.broker.queues import queue_depths, webhook_queue
 from chorus.config import Settings
 from chorus.db.models import Job
 from chorus.jobs.quota import quota_rejections
-from chorus.metrics.record import read_cache_counters, read_histograms
+from chorus.metrics.record import read_cache_counters, read_encoding_counters, read_histograms
 from chorus.metrics.stats import ServiceStats
 from chorus.vocab import JobStatus
 
@@ -36,6 +36,7 @@ def job_counts(session: Session) -> JobCounts:
 def collect(settings: Settings, session: Session, client: redis.Redis) -> ServiceStats:
     counts = job_counts(session)
     lookups, hits = read_cache_counters(client, settings)
+    encoding_hits, encoding_misses = read_encoding_counters(client, settings)
     return ServiceStats(
         queue_depths=queue_depths(client, [settings.queue_name, webhook_queue(settings)]),
         jobs_by_status=counts.by_status,
@@ -43,6 +44,8 @@ def collect(settings: Settings, session: Session, client: redis.Redis) -> Servic
         histograms=read_histograms(client, settings),
         cache_lookups=lookups,
         cache_hits=hits,
+        text_encoding_hits=encoding_hits,
+        text_encoding_misses=encoding_misses,
         worker_heartbeat_ages_s=live_workers(client, settings),
         quota_rejections=quota_rejections(client, settings),
     )

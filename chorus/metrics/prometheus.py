@@ -46,6 +46,17 @@ def families(stats: ServiceStats) -> Iterator[Metric]:
         "chorus_cache_hit_ratio", "hits / lookups since the counters started", value=stats.cache_hit_ratio
     )
 
+    yield CounterMetricFamily(
+        "chorus_text_encoding_cache_hits",
+        "Prompts (and negative prompts) whose text-encoder output came from a worker's LRU",
+        value=stats.text_encoding_hits,
+    )
+    yield CounterMetricFamily(
+        "chorus_text_encoding_cache_misses",
+        "Prompts (and negative prompts) the text encoder ran for",
+        value=stats.text_encoding_misses,
+    )
+
     workers = stats.worker_heartbeat_ages_s
     yield GaugeMetricFamily("chorus_workers_alive", "Workers with a heartbeat in the last 30 s", value=len(workers))
     age = GaugeMetricFamily(

@@ -49,6 +49,18 @@ class JobMetricsRecorder:
         except redis.RedisError as exc:
             log.warning("could not record job metrics: %s", exc)
 
+    def observe_encodings(self, hits: int, misses: int) -> None:
+        """Prompts served by a worker's text-encoding LRU (``hits``) and by its encoder (``misses``)."""
+        if not hits and not misses:
+            return
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.hincrby(key(self.settings, "text_encodings"), "hits", hits)
+            pipe.hincrby(key(self.settings, "text_encodings"), "misses", misses)
+            pipe.execute()
+        except redis.RedisError as exc:
+            log.warning("could not record text-encoding counts: %s", exc)
+
 
 def read_histograms(client: redis.Redis, settings: Settings) -> dict[str, Histogram]:
     histograms = {}
@@ -63,3 +75,9 @@ def read_cache_counters(client: redis.Redis, settings: Settings) -> tuple[int, i
     """(lookups, hits) since the counters started."""
     raw = {k.decode(): int(v) for k, v in client.hgetall(key(settings, "cache")).items()}
     return raw.get("lookups", 0), raw.get("hits", 0)
+
+
+def read_encoding_counters(client: redis.Redis, settings: Settings) -> tuple[int, int]:
+    """(hits, misses) of the workers' text-encoding LRUs since the counters started."""
+    raw = {k.decode(): int(v) for k, v in client.hgetall(key(settings, "text_encodings")).items()}
+    return raw.get("hits", 0), raw.get("misses", 0)

@@ -54,6 +54,8 @@ class ServiceStats:
     histograms: dict[str, Histogram]
     cache_lookups: int
     cache_hits: int
+    text_encoding_hits: int
+    text_encoding_misses: int
     worker_heartbeat_ages_s: dict[str, float]  # live workers only
     quota_rejections: dict[tuple[str, str], int]  # (tenant id, limit) -> submits refused with 429
 

@@ -8,11 +8,14 @@ a batch of latents, decode latents to frames, and describe its input limits.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 
 from chorus.models.catalog import ModelCard, ModelLimits
+
+if TYPE_CHECKING:
+    from chorus.models.encodings import EncodingCache
 
 
 @dataclass
@@ -36,6 +39,8 @@ class VideoModelAdapter(Protocol):
 
     @property
     def patch_size(self) -> tuple[int, int, int]: ...
+
+    encodings: EncodingCache  # the LRU encode_prompts goes through (chorus.models.encodings)
 
     def encode_prompts(self, prompts: list[str]) -> PromptEncoding: ...
 

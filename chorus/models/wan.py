@@ -15,6 +15,7 @@ from diffusers import AutoencoderKLWan, WanTransformer3DModel
 
 from chorus.models.base import PromptEncoding
 from chorus.models.catalog import ModelCard
+from chorus.models.encodings import encoding_cache_for
 from chorus.models.text import shared_minilm
 
 
@@ -41,13 +42,14 @@ class WanBase:
     def __init__(self, card: ModelCard, device: str, dtype: torch.dtype) -> None:
         self.card, self.model_id, self.revision, self.limits = card, card.model_id, card.revision, card.limits
         self.device, self.dtype = device, dtype
+        self.encodings = encoding_cache_for(card)  # this worker's LRU of the card's prompt encodings
 
     @property
     def patch_size(self) -> tuple[int, int, int]:
         return tuple(self.transformer.config.patch_size)
 
     def encode_prompts(self, prompts: list[str]) -> PromptEncoding:
-        enc = self.text_encoder.encode(prompts)
+        enc = self.encodings.encode(prompts, lambda prompt: self.text_encoder.encode([prompt]))
         enc.states = enc.states.to(self.device, self.dtype)
         return enc
 

@@ -6,10 +6,13 @@
     ...deliver the videos...
     session.settle(delivered_keys)                                          # record hits, admit misses, evict
 
-``open`` embeds the batch's prompts in one call and looks each job up in its namespace and domain; a
-match's fetch starts at once (the backend overlaps it with the remaining lookups), then each job is
-planned from its fetched source. ``settle`` runs only for jobs that were delivered, so the cache's
-bookkeeping never delays or fails a delivery.
+``open`` embeds the batch's prompts in one call and looks each job up: first by its request fingerprint
+(an exact repeat, found by key and never by prompt similarity, so same-prompt entries of other seeds cannot
+hide it), then by nearest prompt in its namespace and domain. An exact repeat is served the stored video
+(a copy in the store under the job's own key: no transformer step, no decode, no encode); if that video is
+gone, its final latent is decoded; if that is gone too, it runs in full. A match's fetch starts at once (the
+backend overlaps it with the remaining lookups), then each job is planned from its fetched source.
+``settle`` runs only for jobs that were delivered, so the cache's bookkeeping never delays or fails a delivery.
 
 The cache can never fail a job: an error before the denoise makes the job a miss that says why; an error
 in ``settle`` is logged and dropped. Each job's ``CacheJob`` is the one record of what happened to it:
@@ -45,6 +48,7 @@ from chorus.reuse.calibration import Calibration, card_calibration
 from chorus.reuse.plan import ReusePlan, ReusePolicy
 from chorus.reuse.prepare import prepare_reuse
 from chorus.reuse.region import RegionConfig
+from chorus.storage import ObjectNotFound
 
 if TYPE_CHECKING:
     from chorus.config import Settings
@@ -144,6 +148,8 @@ class CacheJob:
     tenant: str
     off_reason: str | None = None  # set: the cache is off for this job, and why
     remix_of: str | None = None  # a job of the same tenant whose run to reuse, instead of the nearest entry
+    fingerprint: str | None = None  # chorus.fingerprint of the request: its exact key (None: no exact reuse)
+    video_key: str | None = None  # where the job's video goes: an exact repeat's copy, an admitted run's video
     plan: ReusePlan | None = None
     source: ReuseSource | None = None
     namespace: Namespace | None = None  # None once the cache could not key the job
@@ -151,6 +157,8 @@ class CacheJob:
     embedding: np.ndarray | None = None
     found: Found | None = None  # the nearest entry, used or not
     captured: CapturedRun | None = None  # a miss's trajectory, admitted once the job is delivered
+    exact: str | None = None  # an exact repeat served as: "video" (the stored video copied), "latent" (decoded)
+    video_bytes: int | None = None  # the size of the copied video, when exact == "video"
     timings: dict[str, float] = field(default_factory=dict)  # seconds: lookup, fetch (overlap included)
 
     def __post_init__(self) -> None:
@@ -189,6 +197,7 @@ class CacheJob:
         metrics = {
             **self.plan.to_dict(),
             "role": str(self.role),
+            "exact": self.exact,
             "looked_up": self.role is not Role.off,
             "source_job_id": found.source_job_id if found else None,
             "lookup_path": found.path if found else None,
@@ -279,9 +288,15 @@ class CacheSession:
             job.embedding = embedding
 
     def _look_up(self, job: CacheJob) -> tuple[Future[CapturedRun], float] | None:
-        """The nearest entry; its fetch starts at once (the future, and when). None: a miss, already planned."""
+        """The exact repeat, else the nearest entry; a fetch starts at once (the future, and when). None: no
+        tensors needed (a miss, or an exact repeat served its stored video), already planned."""
         tick, backend = time.perf_counter(), self.cache.backend
         try:
+            if job.fingerprint is not None and job.remix_of is None:
+                job.found = backend.lookup_exact(job.fingerprint, job.domain)
+                if job.found is not None:
+                    job.timings["lookup"] = time.perf_counter() - tick
+                    return self._exact(job)
             if job.remix_of is None:
                 job.found = backend.lookup(job.embedding, job.namespace, job.domain)
             else:
@@ -296,6 +311,29 @@ class CacheSession:
             return None
         return self.cache.backend.fetch(job.found), time.perf_counter()
 
+    def _exact(self, job: CacheJob) -> tuple[Future[CapturedRun], float] | None:
+        """Serve an exact repeat its stored video; where that is gone, fetch the entry for its final latent."""
+        steps = job.request.num_inference_steps
+        if job.video_key is not None:
+            try:
+                job.video_bytes = self.cache.backend.copy_video(job.found, job.video_key)
+            except ObjectNotFound:
+                log.info("the video of entry %s is gone; job %s decodes its final latent", job.found.entry_id, job.key)
+            except Exception as exc:
+                log.warning("copying the video of entry %s for job %s failed (%s)", job.found.entry_id, job.key, exc)
+            else:
+                job.exact = "video"
+                job.plan = ReusePlan(
+                    steps,
+                    stage1=steps,
+                    reason="exact repeat: stored video",
+                    similarity=1.0,
+                    source_id=job.found.entry_id,
+                )
+                return None
+        job.exact = "latent"
+        return self.cache.backend.fetch(job.found), time.perf_counter()
+
     def _plan(self, job: CacheJob, future: Future[CapturedRun], started: float) -> None:
         try:
             run = future.result()
@@ -304,9 +342,13 @@ class CacheSession:
                 "cache entry %s unavailable for job %s (%s); computing in full", job.found.entry_id, job.key, exc
             )
             job.miss(f"miss: entry unavailable ({type(exc).__name__})")
+            job.exact = None
             return
         finally:
             job.timings["fetch"] = time.perf_counter() - started  # until the tensors were here, overlap included
+        if job.exact:
+            self._replay(job, run)
+            return
         try:
             # A remix names its source: the diff decides the plan, however far the prompts embed apart.
             similarity = 1.0 if job.remix_of else job.found.similarity
@@ -326,6 +368,19 @@ class CacheSession:
             log.warning("reuse planning for job %s failed; computing in full", job.key, exc_info=True)
             job.miss(f"miss: planning failed ({type(exc).__name__})")
 
+    @staticmethod
+    def _replay(job: CacheJob, run: CapturedRun) -> None:
+        """An exact repeat whose video is gone: decode the entry's final latent (no transformer step). The
+        fingerprint already proved the inputs equal, so no diff or policy is consulted: never a seed variant."""
+        steps = job.request.num_inference_steps
+        if steps not in run.latents:
+            job.exact = None
+            job.miss("miss: an exact repeat whose entry kept neither its video nor its final latent")
+            return
+        reason, source_id = "exact repeat: final latent", job.found.entry_id
+        job.plan = ReusePlan(steps, stage1=steps, reason=reason, similarity=1.0, source_id=source_id)
+        job.source = ReuseSource(run, None)
+
     def capture(self) -> CaptureConfig | None:
         """Capture only when some job's run will be admitted, maps and context only where edits are reused
         (a batch shares one step count) by the policy or the model's calibration, the context pooled as
@@ -344,21 +399,28 @@ class CacheSession:
         grid = tuple(n // p for n, p in zip(latent, self.adapter.patch_size))
         return fit_stage2(model.num_layers, width, grid, config, self.config.context_max_mb * 2**20)
 
-    def denoise(self, on_step: StepCallback | None = None, stats: DenoiseStats | None = None) -> torch.Tensor:
-        """The staged denoise of the batch, each job by its plan; uint8 frames (B, F, H, W, 3)."""
-        out = generate_with_reuse(
-            self.adapter,
-            [job.request for job in self.jobs],
-            [job.plan for job in self.jobs],
-            [job.source for job in self.jobs],
-            tgaa=self.config.tgaa,
-            capture=self.capture(),
-            on_step=on_step,
-            stats=stats,
-        )
-        for job, captured in zip(self.jobs, out.captured):
-            job.captured = captured if job.admissible else None
-        return out.frames
+    def denoise(
+        self, on_step: StepCallback | None = None, stats: DenoiseStats | None = None
+    ) -> list[torch.Tensor | None]:
+        """The staged denoise of the batch, each job by its plan: uint8 frames (F, H, W, 3) per job, None for
+        a job already served its stored video (it takes no part in the forward)."""
+        computed = [job for job in self.jobs if job.exact != "video"]
+        frames: dict[int, torch.Tensor] = {}
+        if computed:
+            out = generate_with_reuse(
+                self.adapter,
+                [job.request for job in computed],
+                [job.plan for job in computed],
+                [job.source for job in computed],
+                tgaa=self.config.tgaa,
+                capture=self.capture(),
+                on_step=on_step,
+                stats=stats,
+            )
+            for job, row, captured in zip(computed, out.frames, out.captured):
+                job.captured = captured if job.admissible else None
+                frames[id(job)] = row
+        return [frames.get(id(job)) for job in self.jobs]
 
     def settle(self, delivered: Collection[str]) -> int:
         """After delivery: count delivered hits, admit delivered misses' captures, enforce their domains.
@@ -378,7 +440,9 @@ class CacheSession:
                 if job.role is Role.hit:
                     backend.record_hit(job.found, job.plan.steps_saved)
                 elif job.captured is not None:
-                    backend.admit(job.captured, job.embedding, job.namespace, job.domain, job.key)
+                    backend.admit(
+                        job.captured, job.embedding, job.namespace, job.domain, job.key, job.fingerprint, job.video_key
+                    )
                     domains.add(job.domain)
                     admitted += 1
             except Exception:

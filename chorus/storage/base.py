@@ -27,6 +27,11 @@ class ObjectStore(Protocol):
         """Download the object into the file at ``path``, streamed."""
         ...
 
+    def copy(self, source: str, key: str) -> int:
+        """Copy an object within the store (server-side on S3: no byte passes through this process);
+        returns its size. ObjectNotFound if ``source`` is gone."""
+        ...
+
     def delete(self, key: str) -> None:
         """Idempotent: deleting a missing key is not an error."""
         ...

@@ -12,6 +12,8 @@ import hashlib
 import hmac
 import time
 
+from chorus.storage.base import ObjectNotFound, ObjectStore
+
 VIDEOS_PREFIX = "videos/"  # every job video's key starts with it (``chorus.video.video_key``)
 # A video's previews, stored beside it: variant -> (key suffix, content type), as OpenAI's video API serves them.
 PREVIEWS = {"thumbnail": (".thumbnail.webp", "image/webp"), "spritesheet": (".spritesheet.jpg", "image/jpeg")}
@@ -19,6 +21,18 @@ PREVIEWS = {"thumbnail": (".thumbnail.webp", "image/webp"), "spritesheet": (".sp
 
 def preview_key(video_key: str, variant: str) -> str:
     return video_key.removesuffix(".mp4") + PREVIEWS[variant][0]
+
+
+def copy_video(store: ObjectStore, source: str, key: str) -> int:
+    """Copy a stored video and its previews under another key (server-side on S3): an exact repeat's own
+    objects, so deleting either job leaves the other's. Returns the video's size; ObjectNotFound if the
+    video is gone (previews stored before they existed are skipped)."""
+    for variant in PREVIEWS:
+        try:
+            store.copy(preview_key(source, variant), preview_key(key, variant))
+        except ObjectNotFound:
+            pass
+    return store.copy(source, key)
 
 
 class LinkRefused(Exception):

@@ -41,6 +41,13 @@ class LocalStore:
             shutil.copyfile(path, tmp.name)
         os.replace(tmp.name, target)
 
+    def copy(self, source: str, key: str) -> int:
+        try:
+            self.put_file(key, self.path(source))
+        except FileNotFoundError as exc:
+            raise ObjectNotFound(source) from exc
+        return self.path(key).stat().st_size
+
     def get_file(self, key: str, path: Path) -> None:
         try:
             shutil.copyfile(self.path(key), path)

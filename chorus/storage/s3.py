@@ -58,6 +58,13 @@ class S3Store:
         with _reading(key):
             return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
 
+    def copy(self, source: str, key: str) -> int:
+        with _reading(source):
+            self.client.copy_object(
+                Bucket=self.bucket, Key=self._key(key), CopySource={"Bucket": self.bucket, "Key": self._key(source)}
+            )
+            return self.client.head_object(Bucket=self.bucket, Key=self._key(key))["ContentLength"]
+
     def delete(self, key: str) -> None:
         try:
             self.client.delete_object(Bucket=self.bucket, Key=self._key(key))

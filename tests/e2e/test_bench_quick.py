@@ -28,7 +28,7 @@ def test_bench_quick_writes_a_well_formed_report(tmp_path):
     assert result.exit_code == 0, result.output
 
     data = json.loads((out / "results" / "quick.json").read_text())
-    assert data["streams"] == ["similar", "repeat", "unrelated"]
+    assert data["streams"] == ["similar", "seed-variants", "unrelated"]
     assert set(data["systems"]) == set(SYSTEM_ORDER)
     for stream in data["streams"]:
         assert (out / "traces" / f"quick-{stream}.jsonl").is_file()

@@ -67,9 +67,10 @@ def test_replay_seed_variant_and_edit_on_a_wan_folder(wan_http, tenant: TenantKe
     video = httpx.get(first["output"]["video_url"], timeout=30)
     assert iio.imread(video.content, plugin="FFMPEG", extension=".mp4").shape == (9, 32, 64, 3)
 
-    replay = run(wan_http, tenant, db, seed=1)
+    replay = run(wan_http, tenant, db, seed=1)  # an exact repeat: a copy of the first job's video, nothing run
     cache = replay["metrics"]["cache"]
-    assert (cache["reason"], cache["stages"]["stage1"], replay["metrics"]["forwards"]) == ("replay", STEPS, 0)
+    assert (cache["served"], cache["coalesced_with"], replay["metrics"]["forwards"]) == ("coalesced", first["id"], 0)
+    assert httpx.get(replay["output"]["video_url"], timeout=30).content == video.content
 
     variant = run(wan_http, tenant, db, seed=2)
     cache = variant["metrics"]["cache"]

@@ -50,7 +50,8 @@ def run_trace(cache: ReuseCache, adapter, tenant: str) -> list[tuple[dict, int, 
         job = CacheJob(keys[-1], request, tenant, remix_of=None if remix is None else keys[remix])
         stats = DenoiseStats()
         session = cache.open(adapter, [job])
-        frames = session.denoise(stats=stats).numpy()
+        [frames] = session.denoise(stats=stats)
+        frames = frames.numpy()
         session.settle({job.key})
         plan = {k: v for k, v in job.plan.to_dict().items() if k != "source_id"}  # entry ids differ by backend
         out.append((plan, stats.tokens, frames, job.role))

@@ -88,13 +88,19 @@ def admit(index, store, ns, engine) -> Iterator[Callable[..., EntryRef]]:
     made: list[EntryRef] = []
 
     def admit_one(
-        domain: str, embedding: np.ndarray, *, namespace: Namespace | None = None, ttl_s: float = 86400, seed: int = 0
+        domain: str,
+        embedding: np.ndarray,
+        *,
+        namespace: Namespace | None = None,
+        ttl_s: float = 86400,
+        seed: int = 0,
+        fingerprint: str | None = None,
     ) -> EntryRef:
         namespace = namespace or ns
         stored = write_entry(store, domain, namespace.key, make_run(seed=seed))
         ref = index.admit(
             store, stored, namespace=namespace, domain=domain, embedding=embedding, prompt=f"p{seed}",
-            seed=seed, ttl_s=ttl_s,
+            seed=seed, ttl_s=ttl_s, fingerprint=fingerprint, video_key=fingerprint and f"videos/{fingerprint}.mp4",
         )  # fmt: skip
         made.append(ref)
         return ref
@@ -120,6 +126,19 @@ def test_lookup_returns_the_nearest_entry_of_the_same_namespace_and_domain(index
     assert 0.99 < match.similarity < 1.0
     assert index.lookup(b, namespace=ns.key, domain="tenant-1").entry == ref_b
     assert index.lookup(b, namespace=ns.key, domain="tenant-2") is None
+
+
+def test_an_exact_repeat_is_found_by_its_fingerprint_among_same_prompt_entries_of_other_seeds(index, admit, clock):
+    prompt = unit(np.random.default_rng(5).standard_normal(DIM))
+    for seed in range(6):  # one prompt embedding, many seeds: all tie for the nearest-prompt search
+        admit("tenant-1", prompt, seed=seed, fingerprint=f"fp-{seed}")
+        clock.advance(1)
+    match = index.lookup_exact("fp-3", domain="tenant-1")
+    assert match.entry.seed == 3 and match.entry.video_key == "videos/fp-3.mp4" and match.path == "key"
+    assert index.lookup_exact("fp-3", domain="tenant-2") is None  # another tenant's domain never matches
+    assert index.lookup_exact("fp-other", domain="tenant-1") is None
+    clock.advance(2 * 86400)
+    assert index.lookup_exact("fp-3", domain="tenant-1") is None  # expired
 
 
 def test_entries_of_other_namespaces_never_match(index, admit, ns):

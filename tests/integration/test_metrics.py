@@ -43,7 +43,11 @@ def test_metrics_read_queue_lists_jobs_histograms_and_heartbeats(
     # Stand-in messages on the plain and a priority list, removed before any worker could see them.
     broker.rpush(lists[0], "x", "y")
     broker.rpush(lists[2], "z")
-    lookups_before = scrape(hooks_http).get(("chorus_cache_lookups_total", ()), 0.0)
+    earlier = scrape(hooks_http)
+    lookups_before = earlier.get(("chorus_cache_lookups_total", ()), 0.0)
+    encodings_before = [
+        earlier.get((f"chorus_text_encoding_cache_{kind}_total", ()), 0.0) for kind in ("hits", "misses")
+    ]
     try:
         JobMetricsRecorder(settings).observe(
             [
@@ -52,6 +56,7 @@ def test_metrics_read_queue_lists_jobs_histograms_and_heartbeats(
                 JobStats(1.0, 3.0, 1, cache_looked_up=False),
             ]
         )
+        JobMetricsRecorder(settings).observe_encodings(hits=3, misses=1)
         stop_heartbeat = start_heartbeat(settings, "test-worker")  # its first beat is written before it returns
         samples = scrape(hooks_http)
     finally:
@@ -67,5 +72,7 @@ def test_metrics_read_queue_lists_jobs_histograms_and_heartbeats(
     assert samples[("chorus_job_batch_size_bucket", (("le", "2.0"),))] >= 2
     assert 0 < samples[("chorus_cache_hit_ratio", ())] < 1
     assert samples[("chorus_cache_lookups_total", ())] == lookups_before + 2  # a cache-off job looks nothing up
+    encodings = [samples[(f"chorus_text_encoding_cache_{kind}_total", ())] for kind in ("hits", "misses")]
+    assert encodings == [encodings_before[0] + 3, encodings_before[1] + 1]
     assert samples[("chorus_workers_alive", ())] >= 1
     assert ("chorus_worker_heartbeat_age_seconds", (("worker", "test-worker"),)) in samples

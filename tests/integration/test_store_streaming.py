@@ -1,5 +1,5 @@
-"""Objects streamed to and from the store from files: S3 (moto over real HTTP, multipart above 8 MB) and a
-local folder give back the same bytes, and a missing key is ObjectNotFound."""
+"""Objects streamed to and from the store from files, and copied within it: S3 (moto over real HTTP, multipart
+above 8 MB) and a local folder give back the same bytes, and a missing key is ObjectNotFound."""
 
 import os
 import secrets
@@ -35,3 +35,14 @@ def test_a_large_file_round_trips_through_the_store(store, tmp_path):
     assert back.read_bytes() == source.read_bytes()
     with pytest.raises(ObjectNotFound):
         store.get_file("cache/x/missing", tmp_path / "missing.bin")
+
+
+def test_copy_gives_the_same_bytes_under_the_new_key_and_reports_missing_sources(store):
+    data = os.urandom(300_000)
+    store.put("videos/t/source.mp4", data, content_type="video/mp4")
+    assert store.copy("videos/t/source.mp4", "videos/t/repeat.mp4") == len(data)
+    assert store.get("videos/t/repeat.mp4") == data
+    store.delete("videos/t/source.mp4")
+    assert store.get("videos/t/repeat.mp4") == data  # a copy, not a link
+    with pytest.raises(ObjectNotFound):
+        store.copy("videos/t/source.mp4", "videos/t/again.mp4")

@@ -12,6 +12,7 @@ from sqlalchemy import func, select, text, update
 from chorus.db.models import Job
 from chorus.db.session import session_factory
 from chorus.jobs.claim import claim, claim_batch_mates, fail_stale, finish, report_progress
+from chorus.jobs.coalesce import lead_or_follow
 from chorus.vocab import JobStatus
 from tests.fixtures.services import TenantKey
 
@@ -20,7 +21,7 @@ from tests.fixtures.services import TenantKey
 def add_jobs(db, tenant: TenantKey) -> Callable[..., list[uuid.UUID]]:
     """Insert queued jobs one transaction each (so created_at orders them); returns their ids."""
 
-    def add(count: int, batch_key: str) -> list[uuid.UUID]:
+    def add(count: int, batch_key: str, fingerprint: str | None = None) -> list[uuid.UUID]:
         ids = []
         for i in range(count):
             with db() as session:
@@ -29,6 +30,7 @@ def add_jobs(db, tenant: TenantKey) -> Callable[..., list[uuid.UUID]]:
                     model="chorus-shapes",
                     input={"prompt": f"shape {i}", "seed": i},
                     batch_key=batch_key,
+                    fingerprint=fingerprint,
                 )
                 session.add(job)
                 session.flush()
@@ -113,3 +115,55 @@ def test_running_jobs_past_the_time_limit_are_failed_as_orphans(db, add_jobs) ->
         job = session.get(Job, orphan)
         assert (job.status, job.error_code, job.completed_at is not None) == (JobStatus.failed, "timeout", True)
     assert statuses(db, [alive]) == [JobStatus.running]
+
+
+def test_a_job_identical_to_a_running_one_follows_it_and_is_no_batch_mate_elsewhere(db, add_jobs) -> None:
+    fingerprint, key = uuid.uuid4().hex, f"key-{uuid.uuid4()}"
+    leader_id, follower_id = add_jobs(2, key, fingerprint)
+    (other_lead,) = add_jobs(1, key)
+    with db() as session:
+        leader = claim(session, leader_id, "a")
+        assert leader.coalesced_with is None  # nobody ran it before: it leads
+    with db() as session:  # another worker's batch of the same shape leaves the identical job alone
+        assert claim_batch_mates(session, claim(session, other_lead, "b"), 5, "b") == []
+    with db() as session:
+        follower = claim(session, follower_id, "c")
+        assert (follower.status, follower.coalesced_with) == (JobStatus.running, leader_id)
+
+
+def test_a_job_identical_to_a_delivered_one_follows_the_newest(db, add_jobs) -> None:
+    fingerprint, key = uuid.uuid4().hex, f"key-{uuid.uuid4()}"
+    older, newer, repeat = add_jobs(3, key, fingerprint)
+    for job_id in (older, newer):
+        with db() as session:
+            claim(session, job_id, "a")
+            finish(session, [job_id], JobStatus.succeeded)
+    with db() as session:
+        assert claim(session, repeat, "b").coalesced_with == newer
+
+
+def test_identical_jobs_claimed_together_are_batch_mates(db, add_jobs) -> None:
+    fingerprint = uuid.uuid4().hex
+    lead, *identical = add_jobs(3, f"key-{uuid.uuid4()}", fingerprint)
+    with db() as session:
+        mates = claim_batch_mates(session, claim(session, lead, "a"), 5, "a")
+    assert sorted(mate.id for mate in mates) == sorted(identical)
+    assert all(mate.coalesced_with is None for mate in mates)  # the worker computes them as one row
+
+
+def test_of_two_orphaned_followers_one_leads_and_the_other_follows_it(db, add_jobs) -> None:
+    fingerprint = uuid.uuid4().hex
+    leader_id, first_id, second_id = add_jobs(3, f"key-{uuid.uuid4()}", fingerprint)
+    with db() as session:
+        claim(session, leader_id, "a")
+    with db() as session:
+        first, second = claim(session, first_id, "b"), claim(session, second_id, "c")
+    with db() as session:
+        finish(session, [leader_id], JobStatus.canceled)
+    with db() as session:
+        assert lead_or_follow(session, first) is None
+    with db() as session:
+        assert lead_or_follow(session, second) == first_id
+    with db() as session:
+        rows = dict(session.execute(select(Job.id, Job.coalesced_with).where(Job.id.in_([first_id, second_id]))).all())
+    assert rows == {first_id: None, second_id: first_id}

@@ -47,3 +47,21 @@ def test_a_failed_upload_fails_the_job_and_leaves_no_output(db, tenant: TenantKe
     job = run_job(db, tenant, missing_bucket)
     assert (job.status, job.error_code, job.output) == (JobStatus.failed, "upload_failed", None)
     assert job.metrics["forwards"] == 4  # it was denoised; only the upload failed
+
+
+def test_a_follower_whose_leader_never_ends_fails_at_its_own_time_limit(
+    db, tenant: TenantKey, settings: Settings
+) -> None:
+    """A leader stuck running (its worker hung): the follower waits no longer than its own time limit."""
+    fingerprint = uuid.uuid4().hex
+    same = {"tenant_id": tenant.tenant_id, "model": "chorus-shapes", "input": {"prompt": "x", "seed": 1}}
+    with db() as session:
+        leader = Job(**same, batch_key="a", fingerprint=fingerprint, status=JobStatus.running)
+        follower = Job(**same, batch_key="b", fingerprint=fingerprint)
+        session.add_all([leader, follower])
+    limited = settings.model_copy(update={"job_time_limit_s": 2})
+    JobRunner(limited, open_store(settings), "test-runner").run(str(follower.id))
+    with db() as session:
+        ended = session.get(Job, follower.id)
+        assert (ended.status, ended.error_code, ended.coalesced_with) == (JobStatus.failed, "timeout", leader.id)
+        session.delete(session.get(Job, leader.id))

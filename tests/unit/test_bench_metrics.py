@@ -41,7 +41,7 @@ def test_per_kind_rows_pair_each_request_with_its_no_cache_run():
     warm = [i for i in trace if i.phase == "warm"]
     edits = [i for i in warm if i.edit]
 
-    assert {k for s, k in rows if s == "chorus"} == {"all", "hits", "seed variant", "new", *EDITS}
+    assert {k for s, k in rows if s == "chorus"} == {"all", "hits", "seed variant", "exact repeat", "new", *EDITS}
     assert rows["chorus", "all"]["n"] == len(warm) and rows["chorus", "hits"]["n"] == len(edits)
     assert rows["chorus", "all"]["compute_ratio"] == (2 * len(edits) + 4 * (len(warm) - len(edits))) / (4 * len(warm))
     for kind in EDITS:

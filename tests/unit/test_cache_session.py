@@ -22,6 +22,7 @@ from chorus.config import Settings
 from chorus.engine.capture import CaptureConfig
 from chorus.engine.sampling import make_scheduler
 from chorus.engine.tgaa import TGAAConfig
+from chorus.fingerprint import request_fingerprint
 from chorus.namespace import Namespace
 from chorus.reuse.plan import ReusePlan
 from chorus.reuse.session import CacheJob, DenoiseStats, GenerationRequest, ReuseCache, ReuseConfig, Role
@@ -150,7 +151,8 @@ def test_an_exact_repeat_runs_no_transformer_forward(tmp_path, steps):
         job = CacheJob(key, GenerationRequest(prompt="a red square moving right", num_inference_steps=steps), "t")
         stats = DenoiseStats()
         session = cache.open(adapter, [job])
-        frames.append(session.denoise(stats=stats))
+        [row] = session.denoise(stats=stats)
+        frames.append(row)
         session.settle({key})
         forwards.append(stats.forwards)
     assert forwards == [steps, 0] and job.plan.reason == "replay"
@@ -192,3 +194,43 @@ def test_a_remix_whose_source_left_the_cache_runs_in_full_and_says_why(tmp_path)
     named = CacheJob("remix-2", GenerationRequest(prompt="a red square moving right"), "t", remix_of="source")
     [job] = cache.open(adapter, [named]).jobs
     assert job.role is Role.hit and job.plan.reason == "remix: replay" and job.found.source_job_id == "source"
+
+
+def test_a_miss_at_a_step_count_no_plan_reads_maps_or_context_at_stores_only_the_final_latent(tmp_path):
+    """At 4 steps no edit plan of the default policy runs (and the random model has no calibration), and a
+    seed variant's Stage 1 has no step above its sigma: the entry holds the final latent, nothing else."""
+    adapter = random_wan_adapter(tmp_path / "tiny")
+    backend = MemoryBackend()
+    cache = ReuseCache(backend, RealEmbedder(), ReuseConfig())
+    job = CacheJob("miss", GenerationRequest(prompt="a red square moving right", num_inference_steps=4), "t")
+    session = cache.open(adapter, [job])
+    session.denoise()
+    session.settle({"miss"})
+    [entry] = backend.entries.values()
+    run = entry.run
+    assert (run.attn_maps, run.context, run.previews) == ({}, {}, {})
+    assert set(run.latents) == {4}
+
+
+def test_an_exact_repeat_is_never_hidden_by_same_prompt_entries_of_other_seeds(tmp_path):
+    adapter = random_wan_adapter(tmp_path / "tiny")
+    backend = MemoryBackend()
+    cache = ReuseCache(backend, RealEmbedder(), ReuseConfig())
+
+    def run(key: str, seed: int) -> tuple[CacheJob, DenoiseStats]:
+        request = GenerationRequest(prompt="a red square moving right", seed=seed)
+        job = CacheJob(key, request, "t", fingerprint=request_fingerprint(adapter.card, request), video_key=key)
+        stats = DenoiseStats()
+        session = cache.open(adapter, [job])
+        [frames] = session.denoise(stats=stats)
+        if frames is not None:
+            backend.videos[key] = frames
+        session.settle({key})
+        return job, stats
+
+    for seed in range(5):
+        run(f"seed-{seed}", seed)
+    for seed in range(5):
+        repeat, stats = run(f"repeat-{seed}", seed)
+        assert stats.forwards == 0 and repeat.exact == "video" and repeat.found.source_job_id == f"seed-{seed}"
+        assert backend.videos[f"repeat-{seed}"] is backend.videos[f"seed-{seed}"]

@@ -28,6 +28,7 @@ class Found:
     source_job_id: str | None  # the job whose run the entry holds (None: not from a job)
     path: str | None = None  # how the index found it ("exact", "hnsw@100", ...), for metrics
     local: bool = False  # its tensors are already in this process: the fetch costs nothing
+    video_key: str | None = None  # the video its run delivered, for an exact repeat (None: not kept)
     ref: Any = field(default=None, compare=False, repr=False)  # the backend's own handle on the entry
 
 
@@ -38,6 +39,16 @@ class CacheBackend(Protocol):
 
     def lookup(self, embedding: np.ndarray, namespace: Namespace, domain: str) -> Found | None:
         """The nearest live entry of the same namespace and domain, or None."""
+        ...
+
+    def lookup_exact(self, fingerprint: str, domain: str) -> Found | None:
+        """The newest live entry of the domain whose request had this fingerprint (chorus.fingerprint):
+        an exact repeat, found by key, never by prompt similarity. Its similarity is reported as 1."""
+        ...
+
+    def copy_video(self, found: Found, key: str) -> int:
+        """Copy the entry's video to ``key`` (a server-side copy in the store); returns its bytes.
+        ``chorus.storage.ObjectNotFound`` if the video is gone."""
         ...
 
     def lookup_source(
@@ -55,9 +66,17 @@ class CacheBackend(Protocol):
         ...
 
     def admit(
-        self, run: CapturedRun, embedding: np.ndarray, namespace: Namespace, domain: str, source_job_id: str | None
+        self,
+        run: CapturedRun,
+        embedding: np.ndarray,
+        namespace: Namespace,
+        domain: str,
+        source_job_id: str | None,
+        fingerprint: str | None = None,
+        video_key: str | None = None,
     ) -> None:
-        """Store a delivered full run as a new entry."""
+        """Store a delivered full run as a new entry, keyed also by its request's fingerprint, with the key
+        of the video it delivered."""
         ...
 
     def enforce(self, domain: str) -> None:

@@ -19,6 +19,7 @@ from chorus.cache.backends.base import Found
 from chorus.cache.eviction import EntryStats, EvictionPolicy, LCBFUPolicy
 from chorus.engine.capture import CapturedRun
 from chorus.namespace import Namespace, cache_domain
+from chorus.storage import ObjectNotFound
 
 _EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -32,6 +33,8 @@ class MemoryEntry:
     domain: str
     created: int
     source_job_id: str | None = None
+    fingerprint: str | None = None
+    video_key: str | None = None
     hits: int = 0
     steps_saved: float = 0.0
 
@@ -50,6 +53,7 @@ class MemoryBackend:
         self.budget_bytes, self.policy = budget_bytes, policy or LCBFUPolicy()
         self.shared_tenants = frozenset(shared_tenants)
         self.entries: dict[int, MemoryEntry] = {}
+        self.videos: dict[str, object] = {}  # delivered videos by key, as the caller put them (its "store")
         self._tick = 0
         self.evictions = 0
 
@@ -64,6 +68,21 @@ class MemoryBackend:
         return self._nearest(
             embedding, [e for e in self.entries.values() if (e.namespace, e.domain) == (namespace.key, domain)]
         )
+
+    def lookup_exact(self, fingerprint: str, domain: str) -> Found | None:
+        same = [e for e in self.entries.values() if (e.fingerprint, e.domain) == (fingerprint, domain)]
+        if not same:
+            return None
+        newest = max(same, key=lambda e: e.created)
+        return Found(
+            str(newest.id), 1.0, newest.source_job_id, "key", local=True, video_key=newest.video_key, ref=newest
+        )
+
+    def copy_video(self, found: Found, key: str) -> int:
+        if found.video_key not in self.videos:
+            raise ObjectNotFound(f"no video {found.video_key!r}")
+        self.videos[key] = self.videos[found.video_key]
+        return 0  # nothing is encoded in memory: no bytes to count
 
     def lookup_source(
         self, embedding: np.ndarray, source_job_id: str, namespace: Namespace, domain: str
@@ -91,13 +110,22 @@ class MemoryBackend:
         found.ref.steps_saved += steps_saved
 
     def admit(
-        self, run: CapturedRun, embedding: np.ndarray, namespace: Namespace, domain: str, source_job_id: str | None
+        self,
+        run: CapturedRun,
+        embedding: np.ndarray,
+        namespace: Namespace,
+        domain: str,
+        source_job_id: str | None,
+        fingerprint: str | None = None,
+        video_key: str | None = None,
     ) -> None:
         self._tick += 1
         if self.budget_bytes is not None and run.nbytes > self.budget_bytes:
             return
         vector = np.asarray(embedding, dtype=np.float32)
-        entry = MemoryEntry(self._tick, run, vector, namespace.key, domain, self._tick, source_job_id)
+        entry = MemoryEntry(
+            self._tick, run, vector, namespace.key, domain, self._tick, source_job_id, fingerprint, video_key
+        )
         self.entries[entry.id] = entry
 
     def enforce(self, domain: str) -> None:

@@ -23,7 +23,8 @@ from chorus.config import Settings
 from chorus.db.models import Tenant
 from chorus.engine.capture import CapturedRun
 from chorus.namespace import Namespace, cache_domain
-from chorus.storage import ObjectStore
+from chorus.storage import ObjectNotFound, ObjectStore
+from chorus.storage.links import copy_video
 
 
 class PostgresBackend:
@@ -52,6 +53,14 @@ class PostgresBackend:
     def lookup(self, embedding: np.ndarray, namespace: Namespace, domain: str) -> Found | None:
         return self._found(self.index.lookup(embedding, namespace=namespace.key, domain=domain))
 
+    def lookup_exact(self, fingerprint: str, domain: str) -> Found | None:
+        return self._found(self.index.lookup_exact(fingerprint, domain=domain))
+
+    def copy_video(self, found: Found, key: str) -> int:
+        if found.video_key is None:
+            raise ObjectNotFound(f"entry {found.entry_id} kept no video")
+        return copy_video(self.store, found.video_key, key)
+
     def lookup_source(
         self, embedding: np.ndarray, source_job_id: str, namespace: Namespace, domain: str
     ) -> Found | None:
@@ -68,6 +77,7 @@ class PostgresBackend:
             source_job_id=str(entry.source_job_id) if entry.source_job_id else None,
             path=match.path,
             local=entry.id in self.fetcher.local,
+            video_key=entry.video_key,
             ref=entry,
         )
 
@@ -78,7 +88,14 @@ class PostgresBackend:
         self.index.record_hit(found.ref.id, steps_saved)
 
     def admit(
-        self, run: CapturedRun, embedding: np.ndarray, namespace: Namespace, domain: str, source_job_id: str | None
+        self,
+        run: CapturedRun,
+        embedding: np.ndarray,
+        namespace: Namespace,
+        domain: str,
+        source_job_id: str | None,
+        fingerprint: str | None = None,
+        video_key: str | None = None,
     ) -> None:
         stored = write_entry(self.store, domain, namespace.key, run)
         self.index.admit(
@@ -91,6 +108,8 @@ class PostgresBackend:
             seed=run.seed,
             ttl_s=self.ttl_s,
             source_job_id=uuid.UUID(source_job_id) if source_job_id else None,
+            fingerprint=fingerprint,
+            video_key=video_key,
         )
 
     def enforce(self, domain: str) -> None:
