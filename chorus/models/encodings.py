@@ -27,10 +27,6 @@ class EncodedPrompt:
     states: torch.Tensor  # (tokens, text_dim)
     token_ids: list[int]
 
-    def empty_like(self) -> EncodingCache:
-        """An empty LRU of the same bound and keys (the benchmark gives each system its own)."""
-        return EncodingCache(self._rows.maxsize, self.revision, self.text_encoder)
-
     @property
     def nbytes(self) -> int:
         return self.states.numel() * self.states.element_size() + 8 * len(self.token_ids)
