@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -65,10 +66,13 @@ class EditKind(StrEnum):
 _PRIORITY = (EditKind.camera, EditKind.layout, EditKind.appearance, EditKind.scene, EditKind.motion, EditKind.identity)
 _MOTION_WORDS = KINDS_WORDS["motion"]
 _BACKDROPS = frozenset(("background", "backdrop", "backgrounds"))
+PROTOTYPES = Path(__file__).with_name("edit_prototypes.npz")  # written by `python -m chorus.reuse.edit_kind`
 
 
 class PhraseEmbedder(Protocol):
     """Maps phrases to L2-normalised rows (``chorus.cache.embedder.PromptEmbedder`` is one)."""
+
+    name: str  # which embedding: shipped prototypes are used only for the one they were written with
 
     def embed(self, prompts: list[str]) -> np.ndarray: ...
 
@@ -161,6 +165,34 @@ def _direction_kind(hunk: Hunk, word: str) -> EditKind | None:
     return EditKind.layout if word not in ("in", "out", "up", "down") else None
 
 
+def lexicon_entries() -> list[tuple[str, EditKind]]:
+    """Every lexicon word with its kind: the prototypes an unknown hunk is compared with."""
+    return [(w, EditKind(k)) for k, words in KINDS_WORDS.items() for w in sorted(words)]
+
+
+def load_prototypes(embedder: PhraseEmbedder) -> tuple[np.ndarray, list[EditKind]]:
+    """The lexicon's embeddings: shipped for the default MiniLM embedder (embedding ~800 words costs
+    seconds on a loaded CPU, too long for a worker's first edit), computed for any other embedder or
+    when the lexicon has changed since they were written."""
+    entries = lexicon_entries()
+    words, kinds = [w for w, _ in entries], [k for _, k in entries]
+    if PROTOTYPES.exists():
+        with np.load(PROTOTYPES) as shipped:
+            same = str(shipped["embedder"]) == embedder.name and shipped["words"].tolist() == words
+            if same and shipped["kinds"].tolist() == [k.value for k in kinds]:
+                return shipped["vectors"].astype(np.float32), kinds
+    return np.asarray(embedder.embed(words), dtype=np.float32), kinds
+
+
+def write_prototypes(embedder: PhraseEmbedder, path: Path = PROTOTYPES) -> Path:
+    """Embed the lexicon with ``embedder`` and store it where ``load_prototypes`` looks."""
+    entries = lexicon_entries()
+    vectors = np.asarray(embedder.embed([w for w, _ in entries]), dtype=np.float16)
+    words, kinds = np.array([w for w, _ in entries]), np.array([k.value for _, k in entries])
+    np.savez_compressed(path, embedder=np.array(embedder.name), words=words, kinds=kinds, vectors=vectors)
+    return path
+
+
 class EditKindClassifier:
     """Classifies prompt pairs into edit kinds; ``embedder`` reads the hunks the lexicon does not name."""
 
@@ -169,9 +201,7 @@ class EditKindClassifier:
 
     @cached_property
     def _prototypes(self) -> tuple[np.ndarray, list[EditKind]]:
-        entries = [(w, EditKind(k)) for k, words in KINDS_WORDS.items() for w in sorted(words)]
-        vectors = self.embedder.embed([w for w, _ in entries])
-        return np.asarray(vectors, dtype=np.float32), [k for _, k in entries]
+        return load_prototypes(self.embedder)
 
     def nearest_kind(self, phrase: str) -> EditKind:
         """The kind of the lexicon entries nearest ``phrase`` in the embedding (a vote of the closest)."""
@@ -189,7 +219,8 @@ class EditKindClassifier:
         action = bool(hunk.before) and hunk.before[-1] in PROGRESSIVE  # "is <verb>ing ..."
         kinds: set[EditKind] = set()
         unknown: list[str] = []
-        for word in side:
+        for i, word in enumerate(side):
+            following = side[i + 1 : i + 2] or hunk.after
             if word in STOPWORDS or singular(word) in counted:
                 continue
             if action and word.endswith("ing"):
@@ -200,7 +231,7 @@ class EditKindClassifier:
                 kind = _direction_kind(hunk, word)
             else:
                 kind = lexicon_kind(word)
-            if kind is EditKind.appearance and set(hunk.after) & _BACKDROPS:
+            if kind is EditKind.appearance and set(following) & _BACKDROPS:
                 kind = EditKind.scene  # "a black background" -> "a white background" swaps the background
             if kind is not None:
                 kinds.add(kind)
@@ -236,3 +267,9 @@ class EditKindClassifier:
 
     def classify_many(self, pairs: Sequence[tuple[str, str]]) -> list[frozenset[EditKind]]:
         return [self.classify(s, t) for s, t in pairs]
+
+
+if __name__ == "__main__":
+    from chorus.cache.embedder import MiniLMEmbedder
+
+    print(write_prototypes(MiniLMEmbedder()))

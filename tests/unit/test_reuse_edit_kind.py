@@ -6,12 +6,22 @@ from __future__ import annotations
 import dataclasses
 import itertools
 
+import numpy as np
 import pytest
 
 from bench.edit_kinds.measure import load, score
 from chorus.data.captions import COMPLETE_TEMPLATES, caption
 from chorus.data.shapes import BACKGROUNDS, COLORS, DIRECTIONS, SHAPES, SIZES, SPEEDS, ClipSpec
-from chorus.reuse.edit_kind import EditKind, EditKindClassifier, hunks, proper_names, singular
+from chorus.reuse.edit_kind import (
+    PROTOTYPES,
+    EditKind,
+    EditKindClassifier,
+    hunks,
+    lexicon_entries,
+    load_prototypes,
+    proper_names,
+    singular,
+)
 
 HELD_OUT_BAR = 0.90  # exact-set accuracy the issue asks for
 
@@ -97,3 +107,32 @@ def test_count_and_names() -> None:
         "pony",
     ]
     assert proper_names("Blue Lagoon, zoom in. A red car") == {"blue", "lagoon"}
+
+
+def test_shipped_prototypes_are_the_lexicon_embedded_now(classifier: EditKindClassifier) -> None:
+    """The shipped file is current: same words and kinds, and the embedder gives the same vectors (if
+    the lexicon changes, `python -m chorus.reuse.edit_kind` rewrites it)."""
+    assert PROTOTYPES.exists()
+    vectors, kinds = load_prototypes(classifier.embedder)
+    entries = lexicon_entries()
+    assert kinds == [k for _, k in entries] and vectors.shape == (len(entries), 384)
+    sample = [0, len(entries) // 2, len(entries) - 1]
+    fresh = classifier.embedder.embed([entries[i][0] for i in sample])
+    assert np.abs(vectors[sample] - fresh).max() < 1e-2  # stored as float16
+
+
+class FakeEmbedder:
+    """Fake embedder of another name: the shipped prototypes are not its space, so they are computed."""
+
+    name, calls = "fake", 0
+
+    def embed(self, prompts: list[str]) -> np.ndarray:
+        self.calls += 1
+        rows = np.ones((len(prompts), 4), dtype=np.float32)
+        return rows / 2.0
+
+
+def test_another_embedder_gets_prototypes_of_its_own() -> None:
+    fake = FakeEmbedder()
+    vectors, _ = load_prototypes(fake)
+    assert fake.calls == 1 and vectors.shape == (len(lexicon_entries()), 4)
