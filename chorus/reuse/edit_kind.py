@@ -203,14 +203,18 @@ class EditKindClassifier:
     def _prototypes(self) -> tuple[np.ndarray, list[EditKind]]:
         return load_prototypes(self.embedder)
 
-    def nearest_kind(self, phrase: str) -> EditKind:
-        """The kind of the lexicon entries nearest ``phrase`` in the embedding (a vote of the closest)."""
+    def nearest_kinds(self, phrases: list[str]) -> list[EditKind]:
+        """Per phrase, the kind of the lexicon entries nearest it in the embedding (a vote of the closest);
+        one embedding call for all of them."""
         vectors, kinds = self._prototypes
-        sims = vectors @ np.asarray(self.embedder.embed([phrase]), dtype=np.float32)[0]
-        votes: dict[EditKind, float] = {}
-        for i in np.argsort(-sims)[:_NEIGHBOURS]:
-            votes[kinds[i]] = votes.get(kinds[i], 0.0) + float(sims[i])
-        return max(votes, key=lambda k: votes[k])
+        sims = np.asarray(self.embedder.embed(phrases), dtype=np.float32) @ vectors.T
+        out = []
+        for row in sims:
+            votes: dict[EditKind, float] = {}
+            for i in np.argsort(-row)[:_NEIGHBOURS]:
+                votes[kinds[i]] = votes.get(kinds[i], 0.0) + float(row[i])
+            out.append(max(votes, key=lambda k: votes[k]))
+        return out
 
     def word_kinds(self, hunk: Hunk, side: tuple[str, ...], counted: set[str]) -> tuple[set[EditKind], list[str]]:
         """The kinds the lexicon reads in one side of a hunk, and the words it does not know."""
@@ -256,7 +260,7 @@ class EditKindClassifier:
             if STYLE_CUES & set(hunk.before[-2:] + hunk.after):
                 kinds.add(EditKind.appearance)  # "in the style of X", "in X style"
             else:
-                kinds |= {self.nearest_kind(" ".join(unknown)) for unknown in unknown_sides}
+                kinds |= set(self.nearest_kinds([" ".join(unknown) for unknown in unknown_sides]))
         if not kinds and any(w in PREPOSITIONS for w in hunk.words):
             kinds.add(EditKind.layout)
         return kinds
