@@ -11,7 +11,8 @@ Modules, one question each:
 - prepare: from a lookup's match to a plan and its source (diff + region + class + policy)
 - plan: where an edit's plan is decided (``ReusePolicy``, ``ReusePlan``), and what a miss must capture
 - prompt_diff: which words and text tokens differ between a cached prompt and a new one
-- edit_class: what kind of edit a diff is, which picks its calibrated plan
+- edit_class: local or global by the edit's mask, which picks its calibrated plan
+- edit_kind: what an edit's differing words change (appearance, identity, motion, scene, camera, layout)
 - region: the video tokens an edit must recompute, from the source's attention maps
 - preview: a target prompt's own attention maps, read off the source's stored queries
 - calibration: a model's calibrated plans per edit class and step count (``calibration.json``); torch-free

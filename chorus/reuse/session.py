@@ -41,8 +41,10 @@ from chorus.engine.tgaa import TGAAConfig
 from chorus.models.base import VideoModelAdapter
 from chorus.namespace import SHARED_DOMAIN, Namespace
 from chorus.reuse.calibration import Calibration, card_calibration
+from chorus.reuse.edit_kind import EditKindClassifier
 from chorus.reuse.plan import ReusePlan, ReusePolicy
 from chorus.reuse.prepare import prepare_reuse
+from chorus.reuse.prompt_diff import DiffKind
 from chorus.reuse.region import RegionConfig
 
 if TYPE_CHECKING:
@@ -128,6 +130,7 @@ class CacheJob:
     embedding: np.ndarray | None = None
     found: Found | None = None  # the nearest entry, used or not
     captured: CapturedRun | None = None  # a miss's trajectory, admitted once the job is delivered
+    edit_kinds: frozenset[str] | None = None  # what an edit from its source changes (chorus.reuse.edit_kind)
     timings: dict[str, float] = field(default_factory=dict)  # seconds: lookup, fetch (overlap included)
 
     def __post_init__(self) -> None:
@@ -169,10 +172,12 @@ class CacheJob:
             "looked_up": self.role is not Role.off,
             "source_job_id": found.source_job_id if found else None,
             "lookup_path": found.path if found else None,
+            "edit_kinds": sorted(self.edit_kinds) if self.edit_kinds is not None else None,
             **figures,
         }
         if found is not None and self.domain == SHARED_DOMAIN:
-            metrics |= {"source_id": None, "source_job_id": "shared", "similarity": None}
+            # The kinds say what the source's words were about: as telling as the similarity.
+            metrics |= {"source_id": None, "source_job_id": "shared", "similarity": None, "edit_kinds": None}
             if metrics["diff"] is not None:
                 metrics["diff"] |= {"source_words": None, "source_tokens": None}
         return metrics
@@ -183,6 +188,8 @@ class ReuseCache:
 
     def __init__(self, backend: CacheBackend, embedder: PromptEmbedder, config: ReuseConfig | None = None) -> None:
         self.backend, self.embedder, self.config = backend, embedder, config or ReuseConfig()
+        # Names an edit's kinds in metrics.cache; it does not choose plans yet (per-kind calibration will).
+        self.edit_kinds = EditKindClassifier(embedder)
 
     @classmethod
     def for_service(cls, settings: Settings, store: ObjectStore) -> ReuseCache:
@@ -302,6 +309,17 @@ class CacheSession:
         except Exception as exc:
             log.warning("reuse planning for job %s failed; computing in full", job.key, exc_info=True)
             job.miss(f"miss: planning failed ({type(exc).__name__})")
+            return
+        self._name_edit(job, run.prompt)
+
+    def _name_edit(self, job: CacheJob, source_prompt: str) -> None:
+        """The kinds of an edit from its source, for metrics.cache only: a failure here costs the name."""
+        if job.plan.diff is None or job.plan.diff.kind is not DiffKind.EDITED:
+            return
+        try:
+            job.edit_kinds = frozenset(self.cache.edit_kinds.classify(source_prompt, job.request.prompt))
+        except Exception:
+            log.warning("edit kinds for job %s failed; reported as unknown", job.key, exc_info=True)
 
     def capture(self) -> CaptureConfig | None:
         """Capture only when some job's run will be admitted, maps and context only where edits are reused
