@@ -1,8 +1,9 @@
 """Measure a model folder on the fixed prompt set and write the figures into its card.
 
-    python scripts/record_model_quality.py models/chorus-shapes
+    python scripts/record_model_quality.py models/chorus-shapes            # 48 prompts at the card's steps
+    python scripts/record_model_quality.py models/chorus-shapes-base 16    # a many-step model: fewer prompts
 
-The card's ``quality_48`` is what tests/unit/test_model_quality.py holds the shipped model to.
+The card's ``quality_<N>`` is what tests/unit/test_model_quality.py holds each shipped model to.
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ from chorus.models.catalog import CARD_FILE
 from chorus.models.wan import WanAdapter
 
 
-def main(path: Path) -> None:
-    scores, errors = fixed_set_quality(WanAdapter.from_dir(path))
+def main(path: Path, num_prompts: int) -> None:
+    scores, errors = fixed_set_quality(WanAdapter.from_dir(path), num_prompts)
     card_file = path / CARD_FILE
-    card = json.loads(card_file.read_text())
-    card["quality_48"] = {k: round(scores[k], 4) for k in ("color", "shape", "direction", "background", "all")}
+    card = {k: v for k, v in json.loads(card_file.read_text()).items() if not k.startswith("quality_")}
+    key = f"quality_{num_prompts}"
+    card[key] = {k: round(scores[k], 4) for k in ("color", "shape", "direction", "background", "all")}
     card_file.write_text(json.dumps(card, indent=2) + "\n")
-    print(json.dumps({"quality_48": card["quality_48"], "errors": errors}, indent=2))
+    print(json.dumps({key: card[key], "errors": errors}, indent=2))
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main(Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 48)
