@@ -188,7 +188,7 @@ class ReuseCache:
 
     def __init__(self, backend: CacheBackend, embedder: PromptEmbedder, config: ReuseConfig | None = None) -> None:
         self.backend, self.embedder, self.config = backend, embedder, config or ReuseConfig()
-        # Names an edit's kinds in metrics.cache; it does not choose plans yet (per-kind calibration will).
+        # An edit's kinds choose its calibrated plan and are named in metrics.cache.
         self.edit_kinds = EditKindClassifier(embedder)
 
     @classmethod
@@ -291,6 +291,7 @@ class CacheSession:
             return
         finally:
             job.timings["fetch"] = time.perf_counter() - started  # until the tensors were here, overlap included
+        self._name_edit(job, run.prompt)
         try:
             # A remix names its source: the diff decides the plan, however far the prompts embed apart.
             similarity = 1.0 if job.remix_of else job.found.similarity
@@ -303,6 +304,7 @@ class CacheSession:
                 region=self.config.region,
                 source_id=job.found.entry_id,
                 calibration=self.calibration,
+                edit_kinds=job.edit_kinds,
             )
             if job.remix_of:
                 job.plan = replace(job.plan, reason=f"remix: {job.plan.reason}", similarity=job.found.similarity)
@@ -310,11 +312,13 @@ class CacheSession:
             log.warning("reuse planning for job %s failed; computing in full", job.key, exc_info=True)
             job.miss(f"miss: planning failed ({type(exc).__name__})")
             return
-        self._name_edit(job, run.prompt)
+        if job.plan.diff is None or job.plan.diff.kind is not DiffKind.EDITED:
+            job.edit_kinds = None  # not an edit: nothing to name
 
     def _name_edit(self, job: CacheJob, source_prompt: str) -> None:
-        """The kinds of an edit from its source, for metrics.cache only: a failure here costs the name."""
-        if job.plan.diff is None or job.plan.diff.kind is not DiffKind.EDITED:
+        """The kinds of the change from the source's prompt, which pick an edit's calibrated plan; a failure
+        leaves them unknown (a calibrated step count then misses)."""
+        if source_prompt == job.request.prompt:
             return
         try:
             job.edit_kinds = frozenset(self.cache.edit_kinds.classify(source_prompt, job.request.prompt))
