@@ -2,8 +2,8 @@
 
 At few steps every length is tried; at many steps, lengths at a few shares of the steps up to half of them
 (NIRVANA reuses 5-25 of 50 steps: at many steps a long Stage 1 keeps a layout that an appearance or scene
-edit does not touch), so a sweep stays affordable. Stage 2 is tried with and without the source's context and with a halo of 0 or 1
-tokens. Plans leave the policy's repair steps (``StepGrid.reusable_steps``) to run in full.
+edit does not touch), so a sweep stays affordable. Stage 2 is tried with and without the source's context
+and with a halo of 0 or 1 tokens. Plans leave the policy's repair steps (``StepGrid.reusable_steps``) to run in full.
 """
 
 from __future__ import annotations

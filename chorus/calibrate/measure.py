@@ -144,13 +144,21 @@ def run_group(
     return Outcome(np.concatenate(frames), stats.tokens)
 
 
-def figures(outcome: Outcome, baseline: Outcome, group: Sequence[PreparedPair], judge: Judge | None) -> Figures:
+def figures(
+    outcome: Outcome,
+    baseline: Outcome,
+    group: Sequence[PreparedPair],
+    judge: Judge | None,
+    their_scores: dict[str, np.ndarray] | None = None,
+) -> Figures:
     """``outcome`` measured against the full computation ``baseline`` of the same targets and seeds, on the
     whole group and on its two halves (alternate pairs): PSNR and SSIM always, ``judge``'s scores where one
-    reads the clips (its "edited" score, where it has one, as the edited-attribute accuracy)."""
+    reads the clips (its "edited" score, where it has one, as the edited-attribute accuracy).
+    ``their_scores``: the judge's scores of ``baseline`` where already read (every candidate shares them)."""
     compute = outcome.tokens / baseline.tokens
     ours_scores = judge.per_clip(outcome.frames, group, baseline.frames) if judge else {}
-    their_scores = judge.per_clip(baseline.frames, group, baseline.frames) if judge else {}
+    if their_scores is None:
+        their_scores = judge.per_clip(baseline.frames, group, baseline.frames) if judge else {}
 
     def on(index: Sequence[int]) -> Figures:
         ours, theirs = outcome.frames[index], baseline.frames[index]

@@ -173,9 +173,11 @@ def calibrate(
             kinds.append(KindReport(kind, len(group), floor, None))
             continue
         baseline = run_group(adapter, group, None, tgaa, batch_size)
+        theirs = judge.per_clip(baseline.frames, group, baseline.frames) if judge else {}
 
-        def measure(candidate: CalibratedPlan, group=group, baseline=baseline) -> Figures:
-            return figures(run_group(adapter, group, candidate, tgaa, batch_size), baseline, group, judge)
+        def measure(candidate: CalibratedPlan, group=group, baseline=baseline, theirs=theirs) -> Figures:
+            outcome = run_group(adapter, group, candidate, tgaa, batch_size)
+            return figures(outcome, baseline, group, judge, theirs)
 
         report = KindReport(kind, len(group), floor, None)
         calibrate_kind(report, candidates, steps, measure, bound, progress)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from chorus.calibrate.select import CHECKER_BOUND, Figures
+from chorus.calibrate.select import MIN_PAIRS
 from chorus.models.catalog import find_model
 from chorus.reuse.calibration import CALIBRATION_FILE, card_calibration
 
@@ -31,24 +31,33 @@ def chorus(env: dict, *args: str) -> subprocess.CompletedProcess:
 
 def test_a_small_calibration_of_the_shipped_model_is_written_into_its_folder(env):
     # Three repair steps (the service's setting, which the command follows) leave one step to reuse at 4
-    # steps: five candidates, so the run stays short.
+    # steps: five candidates, on the fewest pairs a kind is calibrated on, so the run stays short.
     env = {**env, "CHORUS_CACHE_MIN_REPAIR_STEPS": "3"}
-    result = chorus(env, "--model", "chorus-shapes", "--steps", "4", "--pairs", "2", "--json")
+    result = chorus(env, "--model", "chorus-shapes", "--steps", "4", "--pairs", str(MIN_PAIRS), "--kind", "scene")
     assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
-    assert report["steps"] == 4 and report["bound"] == CHECKER_BOUND.to_dict()
-    assert sum(c["pairs"] for c in report["classes"]) == 2
-    plans = {c["plan"] for c in report["classes"][0]["candidates"]}
-    assert plans == {"k1=1 k2=0"} | {f"k1=0 k2=1 context={c} halo={h}" for c in ("on", "off") for h in (0, 1)}
+    result = subprocess.run(  # the report as JSON, read back from what was written
+        [CHORUS, "calibrate", "--model", "chorus-shapes", "--steps", "4", "--pairs", "2", "--kind", "scene"]
+        + ["--dry-run", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    small = json.loads(result.stdout)
+    assert small["kinds"] == [
+        {"kind": "scene", "pairs": 2, "similarity": small["kinds"][0]["similarity"]}
+        | {"baseline_scores": None, "chosen": None, "candidates": []}
+    ]  # too few pairs: nothing measured
     card = find_model("chorus-shapes", Path(env["CHORUS_MODELS_DIR"]))
     calibration = card_calibration(card)
     assert (calibration.model_id, calibration.revision) == (card.model_id, card.revision)
-    assert {c["edit_class"] for c in report["classes"]} == set(calibration.steps[4].classes)
-    for entry in calibration.steps[4].classes.values():
-        if entry.plan is not None:  # chosen within the bound, and saving compute
-            figures = Figures(**{k: v for k, v in entry.measured.items() if k != "accuracy_loss"})
-            assert CHECKER_BOUND.admits(figures) and figures.compute < 1.0
-            assert entry.plan.k1 + entry.plan.k2 == 1
+    assert set(calibration.steps[4].kinds) == {"scene"}  # the dry run wrote nothing
+    entry = calibration.steps[4].kinds["scene"]
+    assert entry.pairs == MIN_PAIRS and 0 < entry.similarity < 1
+    if entry.plan is not None:  # chosen within the bound on every attribute, and saving compute
+        assert entry.measured["compute"] < 1.0 and max(entry.measured["losses"].values()) <= 1.0
+        assert entry.plan.k1 + entry.plan.k2 == 1
 
 
 @pytest.mark.parametrize(
@@ -58,6 +67,9 @@ def test_a_small_calibration_of_the_shipped_model_is_written_into_its_folder(env
         (["--model", "chorus-shapes", "--steps", "0"], "--steps must be in"),
         (["--model", "chorus-shapes", "--steps", "4", "--prompts", "/no/such/file"], "no such prompt file"),
         (["--model", "chorus-shapes", "--steps", "4", "--bound", "lpips=1"], "expected accuracy="),
+        (["--model", "chorus-shapes", "--steps", "4", "--bound", "judge=1"], "judged by --judge"),
+        (["--model", "chorus-shapes", "--steps", "4", "--judge", "/no/such/clip"], "no such judge folder"),
+        (["--model", "chorus-shapes", "--steps", "4", "--kind", "camera"], "--kind 'camera'"),
     ],
 )
 def test_bad_input_exits_with_code_2_and_a_message(env, args, message):
