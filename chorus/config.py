@@ -95,8 +95,9 @@ class Settings(BaseSettings):
     webhook_retry_max_s: float = 3600.0
     """Longest delay between two attempts, also the cap of a receiver's Retry-After."""
 
-    # Cache
-    cache_enabled: bool = True
+    # Cache. The reuse settings below are unset by default: unset, the library's own default holds
+    # (chorus.reuse.session.ReuseConfig and the configs it holds); set, it overrides that one field.
+    cache_enabled: bool | None = None
     """Reuse work across similar requests (jobs can still opt out with cache.mode=off)."""
     cache_budget_bytes: int = 16 * 1024**3
     """Stored cache bytes allowed per cache domain (a tenant, or the shared pool) before eviction. Sized for
@@ -107,42 +108,42 @@ class Settings(BaseSettings):
     cache_local_bytes: int = 2 * 1024**3
     """Bound of the worker-local LRU of fetched cache entries, in tensor bytes (host memory): ~40 real Wan2.1
     480p entries, the hot set one worker reuses over and over."""
-    cache_admit: bool = True
+    cache_admit: bool | None = None
     """Store what full-compute (miss) jobs capture as new cache entries; off: workers only read the cache."""
-    cache_min_similarity: float = 0.8
+    cache_min_similarity: float | None = None
     """Edited prompts less similar than this (cosine of prompt embeddings) to their nearest entry compute in full."""
-    cache_full_similarity: float = 0.95
+    cache_full_similarity: float | None = None
     """Edited prompts at least this similar get the largest reuse plan; plans grow linearly up to it."""
-    cache_stage1_sigma: float = 1.0
+    cache_stage1_sigma: float | None = None
     """Noise level down to which an edited prompt reuses its source in full (Stage 1); 1.0: no Stage 1."""
-    cache_stage2_sigma: float = 0.95
+    cache_stage2_sigma: float | None = None
     """Noise level down to which an edited prompt then recomputes only the edit's region (Stage 2)."""
-    cache_min_repair_steps: int = 1
+    cache_min_repair_steps: int | None = None
     """Final steps that still move the latent, run in full by every edit or seed variant (Stage 3)."""
-    cache_seed_variant_sigma: float = 0.97
+    cache_seed_variant_sigma: float | None = None
     """Noise level down to which an identical prompt with another seed or negative prompt reuses its source."""
-    cache_replay_identical: bool = True
+    cache_replay_identical: bool | None = None
     """Identical prompt, seed and negative prompt: replay the stored trajectory instead of computing."""
-    cache_max_region_fraction: float = 0.5
+    cache_max_region_fraction: float | None = None
     """An edit region larger than this share of the frame drops Stage 2 and halves Stage 1."""
-    cache_min_edit_steps: int = 20
+    cache_min_edit_steps: int | None = None
     """Edited prompts with fewer steps than this compute in full (a few-step model fixes what an edit changes),
     unless the model's calibration (`chorus calibrate`) has a plan for the edit's class at that step count."""
-    cache_region_threshold: float = 0.5
+    cache_region_threshold: float | None = None
     """Attention level (share of the way from a map's min to its max) at which a video token joins an edit region."""
-    cache_tgaa_alpha: float = 1.0
+    cache_tgaa_alpha: float | None = None
     """Token-guided attention amplification in Stage 2: weight on the edited words' cross-attention (1: off).
     Off by default: on the shipped model it lost accuracy at 4 steps and changed nothing measurable at 20
     (bench/results/calibration.md)."""
     cache_capture_latent_steps: list[int] | None = None
-    """Latents a miss stores, as counts of steps done, JSON (e.g. [1,2]); unset: after every step."""
+    """Latents a miss stores, as counts of steps done, JSON (e.g. [1,2]); unset: what the policy's plans read."""
     cache_capture_map_steps: list[int] | None = None
-    """0-based steps whose cross-attention maps a miss stores, JSON; unset: every step."""
+    """0-based steps whose cross-attention maps a miss stores, JSON; unset: what the policy's plans read."""
     cache_capture_map_layers: list[int] | None = None
     """Transformer blocks whose cross-attention maps are recorded (and averaged), JSON; unset: all."""
-    cache_capture_map_stride: list[int] = [1, 2, 2]
+    cache_capture_map_stride: list[int] | None = None
     """Average-pool stored maps over the (t, h, w) token grid by this, JSON; larger: smaller entries."""
-    cache_context_max_mb: float = 64.0
+    cache_context_max_mb: float | None = None
     """Most MB of Stage 2's context (the source's self-attention keys and values) one entry stores: the
     finest pooling that fits is chosen per model and size, none fitting stores none (Stage 2 then runs
     context-free). Full context is tiny for the shipped model and about 6 GB per step for Wan2.1 480p."""

@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic.fields import FieldInfo
 
 from chorus.config import Settings
+from chorus.reuse.session import SETTINGS as REUSE_SETTINGS
+from chorus.reuse.session import ReuseConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 README = REPO_ROOT / "README.md"
@@ -22,6 +24,8 @@ END = "<!-- END config table -->"
 def show_default(value: object) -> str:
     if value is None:
         return "unset"
+    if isinstance(value, tuple):  # settings take JSON lists
+        value = list(value)
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
     if isinstance(value, Path) and value.is_relative_to(REPO_ROOT):
@@ -31,7 +35,9 @@ def show_default(value: object) -> str:
 
 def row(name: str, field: FieldInfo) -> str:
     description = (field.description or "").replace("|", "\\|").replace("\n", " ")
-    return f"| `CHORUS_{name.upper()}` | {show_default(field.default)} | {description} |"
+    # A reuse setting is unset by default: what holds then is the library's default.
+    default = ReuseConfig.default_of(name) if name in REUSE_SETTINGS else field.default
+    return f"| `CHORUS_{name.upper()}` | {show_default(default)} | {description} |"
 
 
 def table() -> str:

@@ -1,5 +1,5 @@
 """Print bytes per cache entry for Wan2.1 1.3B and 14B at 480p and 720p (81 frames), computed from the
-capture configuration the default reuse policy needs (chorus.cache.entries); no weights are loaded.
+capture configuration the configured reuse policy needs (chorus.cache.entries); no weights are loaded.
 
     python scripts/entry_sizes.py [--steps 50 4] [--text-tokens 128 512]
 """
@@ -10,9 +10,8 @@ import argparse
 
 from chorus.cache.entries import WAN21, entry_size, fit_stage2
 from chorus.config import get_settings
-from chorus.engine.capture import CaptureConfig
 from chorus.engine.sampling import wan_sigmas
-from chorus.reuse.plan import ReusePolicy
+from chorus.reuse.session import ReuseConfig
 
 SIZES = {"480p": (480, 832), "720p": (720, 1280)}
 
@@ -22,16 +21,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, nargs="+", default=[50, 4])
     parser.add_argument("--text-tokens", type=int, nargs="+", default=[128, 512], help="prompt tokens kept in maps")
     args = parser.parse_args()
-    settings = get_settings()
-    base = CaptureConfig(map_stride=tuple(settings.cache_capture_map_stride))
-    budget = settings.cache_context_max_mb * 2**20
+    reuse = ReuseConfig.from_settings(get_settings())
+    budget = reuse.context_max_mb * 2**20
     print(
         "| model | size | steps | prompt tokens | latent steps | map steps | preview stride | context stride"
         " | latents MB | maps MB | Stage-2 MB | entry MB |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for steps in args.steps:
-        config = ReusePolicy().capture_for(base, steps, wan_sigmas(steps))
+        config = reuse.policy.capture_for(reuse.capture, steps, wan_sigmas(steps))
         for model, space in WAN21.items():
             for name, (height, width) in SIZES.items():
                 grid = space.token_grid(81, height, width)

@@ -27,7 +27,7 @@ from chorus.bench.systems import (
 from chorus.bench.workload import TraceItem, make_trace, prefix, save_trace
 from chorus.cache.embedder import PromptEmbedder
 from chorus.engine.capture import CaptureConfig
-from chorus.engine.denoise import generate
+from chorus.engine.staged import generate
 from chorus.engine.tgaa import TGAAConfig
 from chorus.models.base import VideoModelAdapter
 from chorus.reuse.session import ReuseConfig

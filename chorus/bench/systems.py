@@ -24,8 +24,7 @@ from diffusers.hooks import FirstBlockCacheConfig, MagCacheConfig
 from chorus.bench.workload import TraceItem
 from chorus.cache.backends.memory import MemoryBackend
 from chorus.cache.embedder import PromptEmbedder
-from chorus.engine.denoise import generate
-from chorus.engine.tgaa import TGAAConfig
+from chorus.engine.staged import generate
 from chorus.eval.checker import ATTRIBUTES, read_clips
 from chorus.models.base import VideoModelAdapter
 from chorus.reuse.plan import ReusePolicy
@@ -87,7 +86,7 @@ def nirvana(name: str, stage1_sigma: float) -> System:
     no region, no TGAA, no calibrated Stage-2 plans, and edits reused at any step count (NIRVANA has no step
     floor)."""
     policy = ReusePolicy(stage1_sigma=stage1_sigma, stage2_sigma=stage1_sigma, min_edit_steps=1, calibrated=False)
-    return System(name, ReuseConfig(policy=policy, tgaa=TGAAConfig(alpha=1.0)))
+    return System(name, ReuseConfig(policy=policy))
 
 
 @dataclass

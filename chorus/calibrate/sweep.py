@@ -155,7 +155,7 @@ def calibrate(
     measured is what runs; ``embedder`` the cache key's (kinds and similarity are read with it).
     ``max_k1``/``max_k2`` prune the candidates (see ``candidate_plans``)."""
     start = time.perf_counter()
-    policy, region, tgaa = policy or ReusePolicy(), region or RegionConfig(), tgaa or TGAAConfig(alpha=1.0)
+    policy, region, tgaa = policy or ReusePolicy(), region or RegionConfig(), tgaa or TGAAConfig()
     capture = capture or CaptureConfig()
     prepared = prepare_pairs(adapter, pairs, steps, seed, region, capture, batch_size, embedder)
     grid = StepGrid(steps, make_scheduler(adapter, steps).sigmas.tolist())

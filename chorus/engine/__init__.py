@@ -3,10 +3,10 @@ knows nothing of caches, plans' reasons or jobs (it imports no ``chorus.reuse``,
 ``chorus.jobs`` or ``worker``).
 
 Modules, one job each:
-- denoise: plain batched sampling with CFG (``generate``), shared pieces (guidance, stats, cancel)
+- denoise: what every denoise shares: the request, stats, guidance, cancel, intra-cache contexts
 - sampling: each request's trajectory stepped by the model's own scheduler; sampler grids
 - stages: what the loop reads of a plan (``StagePlan``) and Stage 2's region (``RegionMask``)
-- staged: the three-stage denoise loop (``generate_with_reuse``)
+- staged: the one denoise loop: by plans (``generate_with_reuse``), or plain with none (``generate``)
 - subset_forward: the transformer on a subset of video tokens at their true positions
 - context: Stage 2's region attending to the source's keys and values
 - tgaa: token-guided attention amplification processor

@@ -1,13 +1,11 @@
-"""Plain batched flow-matching sampling with classifier-free guidance.
-
-This is the no-cache path and the reference the cached paths are tested
-against. Each request keeps its own seed, so its video does not depend on
-which other requests share its batch.
+"""What every denoise shares: the request, the run's stats, classifier-free guidance, cancellation and
+the intra-request caches' contexts. The loop itself is ``staged.py`` (plain generation is it with no
+plans). Each request keeps its own seed, so its video does not depend on which other requests share its
+batch.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -15,7 +13,6 @@ from dataclasses import dataclass, field
 import torch
 from diffusers.hooks import HookRegistry
 
-from chorus.engine.sampling import Trajectories
 from chorus.models.base import VideoModelAdapter
 from chorus.models.catalog import ModelLimits
 from chorus.namespace import RunShape
@@ -62,16 +59,22 @@ class GenerationRequest:
 class DenoiseStats:
     """Collected during a run; exported elsewhere."""
 
-    forwards: int = 0  # transformer calls (a CFG pair in one call counts once)
-    tokens: int = 0  # video tokens fed through the transformer (cond + uncond), summed over calls
     denoise_seconds: float = 0.0
     step_seconds: list[float] = field(default_factory=list)
-    forwards_per_step: list[int] = field(default_factory=list)
-    tokens_per_step: list[int] = field(default_factory=list)  # 0 where every request skipped the step
+    forwards_per_step: list[int] = field(default_factory=list)  # transformer calls (a CFG pair counts once)
+    tokens_per_step: list[int] = field(default_factory=list)  # video tokens fed (cond + uncond); 0: all skipped
     # wall time by stage (Stage.stage1: loading reused latents); a forward shared by requests in
     # different stages is split by row count
     stage_seconds: dict[Stage, float] = field(default_factory=dict)
     steps_skipped: int = 0  # request-steps not run at all (Stage 1), summed over requests
+
+    @property
+    def forwards(self) -> int:
+        return sum(self.forwards_per_step)
+
+    @property
+    def tokens(self) -> int:
+        return sum(self.tokens_per_step)
 
     def add_stage_time(self, stage: Stage, seconds: float) -> None:
         self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
@@ -132,47 +135,3 @@ def cache_step(transformer: torch.nn.Module, name: str, step: int, steps: int) -
     same-shaped forwards (their state compares a forward with the previous one of the same name)."""
     with transformer.cache_context(name, step_index=step, num_inference_steps=steps):
         yield
-
-
-def token_count(adapter: VideoModelAdapter, latents: torch.Tensor) -> int:
-    pt, ph, pw = adapter.patch_size
-    _, _, f, h, w = latents.shape
-    return (f // pt) * (h // ph) * (w // pw)
-
-
-@torch.inference_mode()
-def generate(
-    adapter: VideoModelAdapter,
-    requests: list[GenerationRequest],
-    on_step: StepCallback | None = None,
-    stats: DenoiseStats | None = None,
-) -> torch.Tensor:
-    """Denoise a batch of same-shape requests; returns uint8 frames (B, F, H, W, 3)."""
-    if len({r.shape for r in requests}) != 1:
-        raise ValueError("a batch must share frames, size and step count")
-    stats = stats if stats is not None else DenoiseStats()
-    steps = requests[0].num_inference_steps
-    batch = len(requests)
-    text = adapter.encode_prompts([r.prompt for r in requests] + [r.negative_prompt for r in requests]).states
-    scales = torch.tensor([r.guidance_scale for r in requests], device=adapter.device, dtype=adapter.dtype)
-    shape = adapter.latent_shape(requests[0].num_frames, requests[0].height, requests[0].width)
-    paths = Trajectories(adapter, [r.seed for r in requests], shape, steps)
-    latents = paths.noise.clone()
-    reset_intra_caches(adapter.transformer)
-    start = time.perf_counter()
-    for i, t in enumerate(paths.timesteps):
-        tick = time.perf_counter()
-        with cache_step(adapter.transformer, "cfg", i, steps):
-            velocity, rows = guided_velocity(adapter, latents, t.to(adapter.device), text[:batch], text[batch:], scales)
-        latents = paths.step(list(range(batch)), i, velocity, latents)
-        tokens = rows * token_count(adapter, latents)
-        stats.forwards += 1
-        stats.tokens += tokens
-        stats.forwards_per_step.append(1)
-        stats.tokens_per_step.append(tokens)
-        stats.step_seconds.append(time.perf_counter() - tick)
-        stats.add_stage_time(Stage.full, stats.step_seconds[-1])
-        if on_step is not None and on_step(i + 1, steps) is False:
-            raise Canceled
-    stats.denoise_seconds += time.perf_counter() - start
-    return adapter.decode(latents)

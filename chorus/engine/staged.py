@@ -260,8 +260,6 @@ class _Loop:
                 for b in range(self.batch):
                     if self.capturing[b]:
                         self.capture.add_latent(b, i + 1, self.latents[b])
-            self.stats.forwards += len(calls)
-            self.stats.tokens += sum(calls)
             self.stats.forwards_per_step.append(len(calls))
             self.stats.tokens_per_step.append(sum(calls))
             self.stats.step_seconds.append(time.perf_counter() - tick)
@@ -305,7 +303,7 @@ def generate_with_reuse(
     stats: DenoiseStats | None = None,
 ) -> ReuseOutput:
     """Denoise same-shape requests, each by its plan (default: all misses). ``tgaa``: amplification in
-    Stage 2 (default ``TGAAConfig()``). ``capture``: record the misses' trajectories into ``captured``.
+    Stage 2 (default ``TGAAConfig()``: off). ``capture``: record the misses' trajectories into ``captured``.
     ``renoise``: swap the sources' noise for the targets' seeds."""
     steps = requests[0].num_inference_steps
     plans = plans or [StagePlan(steps) for _ in requests]
@@ -336,3 +334,13 @@ def generate_with_reuse(
     stats.denoise_seconds += time.perf_counter() - start
     captured = [loop.captured_run(b) if loop.capturing[b] else None for b in range(len(requests))]
     return ReuseOutput(frames=adapter.decode(loop.latents), latents=loop.latents, captured=captured)
+
+
+def generate(
+    adapter: VideoModelAdapter,
+    requests: list[GenerationRequest],
+    on_step: StepCallback | None = None,
+    stats: DenoiseStats | None = None,
+) -> torch.Tensor:
+    """Plain generation: the staged loop with no plans (every step in full); uint8 frames (B, F, H, W, 3)."""
+    return generate_with_reuse(adapter, requests, on_step=on_step, stats=stats).frames

@@ -11,7 +11,8 @@ import numpy as np
 
 from chorus.data.captions import caption, named_attributes
 from chorus.data.shapes import ClipSpec, all_specs
-from chorus.engine.denoise import GenerationRequest, generate
+from chorus.engine.denoise import GenerationRequest
+from chorus.engine.staged import generate
 from chorus.eval.checker import ATTRIBUTES, confusions, read_clips, score
 from chorus.eval.fidelity import temporal_consistency
 from chorus.models.base import VideoModelAdapter

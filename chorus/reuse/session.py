@@ -22,6 +22,7 @@ import enum
 import functools
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Collection, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
@@ -76,42 +77,64 @@ class Role(enum.StrEnum):
 
 @dataclass(frozen=True)
 class ReuseConfig:
-    """How the cache reuses and what it stores: the policy and the engine's reuse configs."""
+    """How the cache reuses and what it stores: the policy and the engine's reuse configs. These defaults
+    are the service's and the library's alike; a ``CHORUS_CACHE_*`` setting overrides only its own field."""
 
     enabled: bool = True
     admit: bool = True
     policy: ReusePolicy = field(default_factory=ReusePolicy)
     region: RegionConfig = field(default_factory=RegionConfig)
-    tgaa: TGAAConfig = field(default_factory=lambda: TGAAConfig(alpha=1.0))  # off: it did not earn its place
+    tgaa: TGAAConfig = field(default_factory=TGAAConfig)
     capture: CaptureConfig = field(default_factory=CaptureConfig)
-    context_max_bytes: float = 64 * 2**20  # Stage 2's context per entry: the finest pooling that fits
+    context_max_mb: float = 64.0  # Stage 2's context per entry: the finest pooling that fits
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ReuseConfig:
-        return cls(
-            enabled=settings.cache_enabled,
-            admit=settings.cache_admit,
-            policy=ReusePolicy(
-                min_similarity=settings.cache_min_similarity,
-                full_similarity=settings.cache_full_similarity,
-                stage1_sigma=settings.cache_stage1_sigma,
-                stage2_sigma=settings.cache_stage2_sigma,
-                min_repair_steps=settings.cache_min_repair_steps,
-                seed_variant_sigma=settings.cache_seed_variant_sigma,
-                replay_identical=settings.cache_replay_identical,
-                max_region_fraction=settings.cache_max_region_fraction,
-                min_edit_steps=settings.cache_min_edit_steps,
-            ),
-            region=RegionConfig(threshold=settings.cache_region_threshold),
-            tgaa=TGAAConfig(alpha=settings.cache_tgaa_alpha),
-            capture=CaptureConfig(
-                latent_steps=_tuple(settings.cache_capture_latent_steps),
-                map_steps=_tuple(settings.cache_capture_map_steps),
-                map_layers=_tuple(settings.cache_capture_map_layers),
-                map_stride=tuple(settings.cache_capture_map_stride),
-            ),
-            context_max_bytes=settings.cache_context_max_mb * 2**20,
+        """The defaults, with each setting an operator set in place of its field."""
+        config, own, parts = cls(), {}, defaultdict(dict)
+        for name in settings.model_fields_set & SETTINGS.keys():
+            part, name_in_part = SETTINGS[name]
+            value = getattr(settings, name)
+            value = tuple(value) if isinstance(value, list) else value
+            if name_in_part is None:
+                own[part] = value
+            else:
+                parts[part][name_in_part] = value
+        return replace(config, **own, **{part: replace(getattr(config, part), **v) for part, v in parts.items()})
+
+    @classmethod
+    def default_of(cls, setting: str) -> Any:
+        """What ``setting`` is when no operator sets it (the configuration table shows it)."""
+        part, name_in_part = SETTINGS[setting]
+        value = getattr(cls(), part)
+        return value if name_in_part is None else getattr(value, name_in_part)
+
+
+# Each CHORUS_CACHE_* setting of reuse: the ReuseConfig field it overrides, and the field inside that part.
+SETTINGS: dict[str, tuple[str, str | None]] = {
+    "cache_enabled": ("enabled", None),
+    "cache_admit": ("admit", None),
+    "cache_context_max_mb": ("context_max_mb", None),
+    **{
+        f"cache_{name}": ("policy", name)
+        for name in (
+            "min_similarity",
+            "full_similarity",
+            "stage1_sigma",
+            "stage2_sigma",
+            "min_repair_steps",
+            "seed_variant_sigma",
+            "replay_identical",
+            "max_region_fraction",
+            "min_edit_steps",
         )
+    },
+    "cache_region_threshold": ("region", "threshold"),
+    "cache_tgaa_alpha": ("tgaa", "alpha"),
+    **{
+        f"cache_capture_{name}": ("capture", name) for name in ("latent_steps", "map_steps", "map_layers", "map_stride")
+    },
+}
 
 
 @dataclass
@@ -341,7 +364,7 @@ class CacheSession:
         width = model.num_attention_heads * model.attention_head_dim
         _, *latent = self.adapter.latent_shape(request.num_frames, request.height, request.width)
         grid = tuple(n // p for n, p in zip(latent, self.adapter.patch_size))
-        return fit_stage2(model.num_layers, width, grid, config, self.config.context_max_bytes)
+        return fit_stage2(model.num_layers, width, grid, config, self.config.context_max_mb * 2**20)
 
     def denoise(self, on_step: StepCallback | None = None, stats: DenoiseStats | None = None) -> torch.Tensor:
         """The staged denoise of the batch, each job by its plan; uint8 frames (B, F, H, W, 3)."""
@@ -388,7 +411,3 @@ class CacheSession:
             except Exception:
                 log.warning("cache eviction in domain %s failed", domain, exc_info=True)
         return admitted
-
-
-def _tuple(values: list[int] | None) -> tuple[int, ...] | None:
-    return None if values is None else tuple(values)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from chorus.cache.index import EntryRef
 from chorus.config import Settings
 from chorus.engine.capture import CaptureConfig
 from chorus.engine.sampling import make_scheduler
+from chorus.engine.tgaa import TGAAConfig
 from chorus.namespace import Namespace
 from chorus.reuse.plan import ReusePlan
 from chorus.reuse.session import CacheJob, DenoiseStats, GenerationRequest, ReuseCache, ReuseConfig, Role
@@ -63,6 +65,18 @@ def cache_job(steps: int = 4, off: str | None = None) -> CacheJob:
 
 def test_default_settings_are_the_engines_defaults():
     assert ReuseConfig.from_settings(Settings(_env_file=None)) == ReuseConfig()
+    assert ReuseConfig().tgaa.alpha == TGAAConfig().alpha == 1.0  # TGAA off in the library and the service
+
+
+def test_a_setting_overrides_only_its_own_field(monkeypatch):
+    monkeypatch.setenv("CHORUS_CACHE_MIN_SIMILARITY", "0.7")
+    monkeypatch.setenv("CHORUS_CACHE_CAPTURE_MAP_STRIDE", "[1, 4, 4]")
+    monkeypatch.setenv("CHORUS_CACHE_CONTEXT_MAX_MB", "8")
+    config = ReuseConfig.from_settings(Settings(_env_file=None))
+    defaults = ReuseConfig()
+    assert config.policy == replace(defaults.policy, min_similarity=0.7)
+    assert config.capture == replace(defaults.capture, map_stride=(1, 4, 4))
+    assert config == replace(defaults, policy=config.policy, capture=config.capture, context_max_mb=8.0)
 
 
 @pytest.mark.parametrize(

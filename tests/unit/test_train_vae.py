@@ -13,7 +13,8 @@ import torch
 from diffusers import AutoencoderKLWan
 
 from chorus.data.shapes import all_specs, render
-from chorus.engine.denoise import GenerationRequest, generate
+from chorus.engine.denoise import GenerationRequest
+from chorus.engine.staged import generate
 from chorus.eval.checker import read_clips, score
 from chorus.models.wan import WanAdapter, vae_compression
 from chorus.train.config import ArchConfig, TrainConfig
