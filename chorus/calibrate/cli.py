@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from chorus.cache.embedder import PromptEmbedder
-from chorus.calibrate.pairs import KIND_ATTRIBUTES
 from chorus.calibrate.select import CHECKER_BOUND, JUDGE_BOUND, Bound
 from chorus.config import get_settings
 from chorus.models.catalog import ModelCard, find_model
+
+if TYPE_CHECKING:
+    from chorus.cache.embedder import PromptEmbedder
 
 
 def _fail(message: str) -> typer.Exit:
@@ -85,6 +86,8 @@ def calibrate_command(
         raise _fail(f"--steps must be in [{card.limits.min_steps}, {card.limits.max_steps}] for {model}")
     if prompts is not None and not prompts.is_file():
         raise _fail(f"no such prompt file: {prompts}")
+    from chorus.calibrate.pairs import KIND_ATTRIBUTES
+
     if judge is not None and not judge.is_dir():
         raise _fail(f"no such judge folder: {judge}")
     if unknown := sorted(set(kind or ()) - set(KIND_ATTRIBUTES)):

@@ -22,7 +22,7 @@ from chorus.calibrate.candidates import candidate_plans
 from chorus.calibrate.judge import Judge
 from chorus.calibrate.measure import PreparedPair, figures, prepare_pairs, run_group
 from chorus.calibrate.pairs import EditPair
-from chorus.calibrate.select import MIN_PAIRS, Bound, Figures, Measured, choose
+from chorus.calibrate.select import MIN_PAIRS, MIN_SAVING, Bound, Figures, Measured, choose
 from chorus.engine.capture import CaptureConfig
 from chorus.engine.sampling import make_scheduler
 from chorus.engine.tgaa import TGAAConfig
@@ -113,11 +113,14 @@ def calibrate_kind(
     min_pairs: int = MIN_PAIRS,
 ) -> KindReport:
     """Fill ``report`` with candidates' figures from ``measure``, most reuse first, and the one chosen within
-    ``bound``; stop once the choice computes no more than any remaining candidate could. A kind of fewer
-    than ``min_pairs`` pairs is measured by nothing: too few to tell a plan from chance."""
+    ``bound``; stop once the choice computes no more than any remaining candidate could, and skip those that
+    could not save ``MIN_SAVING``. A kind of fewer than ``min_pairs`` pairs is measured by nothing: too few
+    to tell a plan from chance."""
     if report.pairs < min_pairs:
         return report
-    ordered = sorted(candidates, key=lambda c: least_compute(c, num_steps))
+    # A candidate that cannot save MIN_SAVING even if its Stage 2 computed nothing is never chosen.
+    savers = [c for c in candidates if least_compute(c, num_steps) <= 1 - MIN_SAVING]
+    ordered = sorted(savers, key=lambda c: least_compute(c, num_steps))
     for i, candidate in enumerate(ordered):
         report.measured.append(Measured(candidate, measure(candidate)))
         if progress is not None:

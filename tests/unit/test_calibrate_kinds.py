@@ -7,8 +7,8 @@ from dataclasses import dataclass, field, replace
 import pytest
 
 from chorus.calibrate.candidates import candidate_plans
-from chorus.calibrate.select import CHECKER_BOUND, Figures
-from chorus.calibrate.sweep import KindReport, StepReport, calibrate_kind
+from chorus.calibrate.select import CHECKER_BOUND, MIN_SAVING, Figures
+from chorus.calibrate.sweep import KindReport, StepReport, calibrate_kind, least_compute
 from chorus.eval.checker import ATTRIBUTES
 from chorus.reuse.calibration import CalibratedPlan
 from chorus.reuse.plan import ReusePolicy
@@ -84,6 +84,10 @@ def test_the_sweep_stops_once_no_remaining_candidate_could_compute_less():
     report = MODEL.calibrate("appearance")
     assert report.chosen.plan == CalibratedPlan(25, 0)
     assert len(report.measured) < len(candidate_plans(STEPS, reusable=49))
+    missed = MODEL.calibrate("motion")  # nothing passes: every candidate that could save 5% is measured
+    tried = {m.plan for m in missed.measured}
+    assert tried == {c for c in candidate_plans(STEPS, reusable=49) if least_compute(c, STEPS) <= 1 - MIN_SAVING}
+    assert CalibratedPlan(2, 0) not in tried  # 2 of 50 steps saves 4% at most
 
 
 def test_a_plan_that_leaks_an_unedited_attribute_is_refused(calibration):
