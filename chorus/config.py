@@ -140,7 +140,7 @@ class Settings(BaseSettings):
     """An edit region larger than this share of the frame drops Stage 2 and halves Stage 1."""
     cache_min_edit_steps: int | None = None
     """Edited prompts with fewer steps than this compute in full (a few-step model fixes what an edit changes),
-    unless the model's calibration (`chorus calibrate`) has a plan for the edit's class at that step count."""
+    unless the model's calibration (`chorus calibrate`) has a plan for the edit's kinds at that step count."""
     cache_region_threshold: float | None = None
     """Attention level (share of the way from a map's min to its max) at which a video token joins an edit region."""
     cache_tgaa_alpha: float | None = None

@@ -1,8 +1,9 @@
 """The reuse plans a calibration tries: every split of the reusable steps into Stage 1 and Stage 2.
 
-At few steps every length is tried; at many steps, lengths at a few shares of the steps, so a sweep
-stays affordable. Stage 2 is tried with and without the source's context and with a halo of 0 or 1
-tokens. Plans leave the policy's repair steps (``StepGrid.reusable_steps``) to run in full.
+At few steps every length is tried; at many steps, lengths at a few shares of the steps up to half of them
+(NIRVANA reuses 5-25 of 50 steps: at many steps a long Stage 1 keeps a layout that an appearance or scene
+edit does not touch), so a sweep stays affordable. Stage 2 is tried with and without the source's context
+and with a halo of 0 or 1 tokens. Plans leave the policy's repair steps (``StepGrid.reusable_steps``) to run in full.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from chorus.reuse.calibration import CalibratedPlan
 
 EXHAUSTIVE_STEPS = 4  # up to this many steps every stage length is tried
-COARSE_SHARES = (0.0, 0.05, 0.1, 0.2, 0.3)  # above it, stage lengths at these shares of the steps
+COARSE_SHARES = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5)  # above it, stage lengths at these shares of the steps
 HALOS = (0, 1)
 
 

@@ -1,16 +1,19 @@
-"""``chorus calibrate``: measure the edit plans a model can take and write them into its folder."""
+"""``chorus calibrate``: measure the edit plans a model can take per edit kind and write them into its folder."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from chorus.calibrate.select import CHECKER_BOUND, FIDELITY_BOUND, Bound
+from chorus.calibrate.select import CHECKER_BOUND, JUDGE_BOUND, Bound
 from chorus.config import get_settings
 from chorus.models.catalog import ModelCard, find_model
+
+if TYPE_CHECKING:
+    from chorus.cache.embedder import PromptEmbedder
 
 
 def _fail(message: str) -> typer.Exit:
@@ -30,17 +33,29 @@ def calibrate_command(
     pairs: Annotated[
         int,
         typer.Option(
-            help="edit pairs, the edited attribute taking turns (with --prompts: at most this many; "
-            "with --seed-variants: prompts)"
+            help="edit pairs per kind, the kind's attributes taking turns (with --prompts: at most this many "
+            "in all; with --seed-variants: prompts)"
         ),
-    ] = 192,
+    ] = 48,
+    kind: Annotated[
+        list[str] | None,
+        typer.Option("--kind", help="an edit kind to calibrate on vocabulary pairs; repeatable (default: every one)"),
+    ] = None,
+    judge: Annotated[
+        Path | None,
+        typer.Option(
+            help="a CLIP or SigLIP folder (transformers) that judges prompt alignment and typicality, for a "
+            "model without the attribute checker"
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="seeds the pairs' draw and their noise")] = 0,
     bound: Annotated[
         list[str] | None,
         typer.Option(
-            help="accuracy=POINTS (edited-attribute accuracy lost vs no reuse, paired), psnr=DB, ssim=VALUE "
-            "(means vs the full run); repeatable. Default: accuracy=1 on a model the attribute checker "
-            "judges with vocabulary pairs, else psnr=30 and ssim=0.95"
+            help="accuracy=POINTS (accuracy lost vs no reuse on every attribute the checker reads, paired), "
+            "judge=POINTS (--judge's alignment and typicality lost, paired), psnr=DB, ssim=VALUE (means vs the "
+            "full run); repeatable. Default: accuracy=1 on a model the attribute checker judges with "
+            "vocabulary pairs, else judge=1"
         ),
     ] = None,
     seed_variants: Annotated[
@@ -60,7 +75,7 @@ def calibrate_command(
     as_json: Annotated[bool, typer.Option("--json", help="print every candidate's figures as JSON")] = False,
     batch_size: Annotated[int, typer.Option(help="clips per denoise batch")] = 48,
 ) -> None:
-    """Run every candidate reuse plan on edit pairs, choose per edit class the one that saves the most
+    """Run candidate reuse plans on edit pairs of each kind, choose per kind the one that saves the most
     compute within the bound, and write it to the model folder's calibration.json, which the worker's
     reuse policy reads."""
     settings = get_settings()
@@ -71,22 +86,33 @@ def calibrate_command(
         raise _fail(f"--steps must be in [{card.limits.min_steps}, {card.limits.max_steps}] for {model}")
     if prompts is not None and not prompts.is_file():
         raise _fail(f"no such prompt file: {prompts}")
+    from chorus.calibrate.pairs import KIND_ATTRIBUTES
+
+    if judge is not None and not judge.is_dir():
+        raise _fail(f"no such judge folder: {judge}")
+    if unknown := sorted(set(kind or ()) - set(KIND_ATTRIBUTES)):
+        raise _fail(f"--kind {unknown[0]!r}: vocabulary pairs exist for {', '.join(KIND_ATTRIBUTES)}")
     judged = card.draws_shapes and prompts is None
     try:
-        limit = Bound.parse(bound) if bound else CHECKER_BOUND if judged else FIDELITY_BOUND
+        limit = Bound.parse(bound) if bound else CHECKER_BOUND if judged else JUDGE_BOUND
     except ValueError as exc:
         raise _fail(str(exc)) from exc
     if limit.needs_checker and not judged:
         raise _fail("an accuracy bound needs the attribute checker: a shapes model and vocabulary pairs")
+    if limit.needs_judge and judge is None:
+        raise _fail("a model without the attribute checker is judged by --judge (a CLIP or SigLIP folder)")
 
+    from chorus.cache.embedder import MiniLMEmbedder
     from chorus.engine.sampling import make_scheduler
     from chorus.models.loader import load_adapter
     from chorus.reuse.plan import StepGrid
     from chorus.reuse.session import ReuseConfig
 
     config = ReuseConfig.from_settings(settings)
+    embedder = MiniLMEmbedder(device=settings.device)  # the cache key's: kinds and similarity are read with it
+    kinds = kind or list(KIND_ATTRIBUTES)
     edit_pairs = (
-        None if seed_variants else _pairs(card, prompts, pairs, seed, config.policy.min_similarity, settings.device)
+        None if seed_variants else _pairs(card, prompts, pairs, kinds, seed, config.policy.min_similarity, embedder)
     )
     adapter = load_adapter(model, settings.models_dir, settings.device, settings.dtype)
     if seed_variants:
@@ -98,6 +124,7 @@ def calibrate_command(
         typer.echo(json.dumps([r.to_dict() for r in rows]) if as_json else "\n".join(format_rows(rows)))
         return
 
+    from chorus.calibrate.judge import CheckerJudge, ClipJudge
     from chorus.calibrate.sweep import calibrate, format_report
     from chorus.reuse.calibration import write_calibration
 
@@ -106,7 +133,8 @@ def calibrate_command(
         edit_pairs,
         steps,
         limit,
-        judged=judged,
+        judge=CheckerJudge() if judged else ClipJudge(judge, settings.device) if judge is not None else None,
+        embedder=embedder,
         seed=seed + 1,
         policy=config.policy,
         region=config.region,
@@ -117,7 +145,7 @@ def calibrate_command(
         max_k1=max_k1,
         max_k2=max_k2,
     )
-    if not report.classes:
+    if not report.kinds:
         raise _fail("none of the pairs is an edit (their prompts are identical or unrelated)")
     typer.echo(json.dumps(report.to_dict(), indent=2) if as_json else "\n".join(format_report(report)))
     if not dry_run:
@@ -125,21 +153,27 @@ def calibrate_command(
         typer.echo(f"wrote {path}", err=True)
 
 
-def _pairs(card: ModelCard, prompts: Path | None, count: int, seed: int, min_similarity: float, device: str) -> list:
-    """The vocabulary's edit pairs (attributes the checker reads, on a model it judges), or the prompt
-    file's neighbour pairs; exits with code 2 where the file gives fewer than two prompts or no pair."""
-    from chorus.calibrate.pairs import edit_attributes, neighbour_pairs, read_prompts, vocabulary_pairs
+def _pairs(
+    card: ModelCard,
+    prompts: Path | None,
+    count: int,
+    kinds: list[str],
+    seed: int,
+    min_similarity: float,
+    embedder: PromptEmbedder,
+) -> list:
+    """``count`` vocabulary edit pairs per kind (attributes the checker reads, on a model it judges), or the
+    prompt file's neighbour pairs; exits with code 2 where the file gives fewer than two prompts or no pair."""
+    from chorus.calibrate.pairs import kind_pairs, neighbour_pairs, read_prompts
 
     if prompts is None:
         from chorus.eval.checker import ATTRIBUTES
 
-        return vocabulary_pairs(count, edit_attributes(ATTRIBUTES if card.draws_shapes else None), seed)
+        return kind_pairs(count, kinds, ATTRIBUTES if card.draws_shapes else None, seed)
     lines = read_prompts(prompts)
     if len(lines) < 2:
         raise _fail(f"{prompts} holds {len(lines)} distinct prompt(s); pairing needs at least 2")
-    from chorus.cache.embedder import MiniLMEmbedder
-
-    found = neighbour_pairs(lines, MiniLMEmbedder(card.text_max_tokens, device), min_similarity, count)
+    found = neighbour_pairs(lines, embedder, min_similarity, count)
     if not found:
         raise _fail(f"no prompt in {prompts} has a neighbour at cosine similarity >= {min_similarity}")
     return found

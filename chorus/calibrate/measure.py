@@ -1,7 +1,8 @@
 """Running edit pairs with a candidate plan and measuring them against the full computation.
 
-Each pair's source runs once in full with capture; its diff, region and edit class come from the
-engine's own code, as a cache hit's would (``chorus.reuse.prepare.edit_region``, ``classify_edit``).
+Each pair's source runs once in full with capture; its diff, region, mask reading and edit kinds come from
+the service's own code, as a cache hit's would (``chorus.reuse.prepare.edit_region``, ``classify_edit``,
+``EditKindClassifier``), and its similarity from the cache key's embedder.
 Candidate plans are built here as ``ReusePlan`` directly, never through the policy's gate, and run
 through the worker's engine path (``generate_with_reuse``). Compute is the engine's count of
 transformer tokens.
@@ -14,6 +15,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from chorus.calibrate.judge import Judge
 from chorus.calibrate.pairs import EditPair
 from chorus.calibrate.select import Figures
 from chorus.engine.capture import CaptureConfig, CapturedRun
@@ -21,12 +23,12 @@ from chorus.engine.denoise import DenoiseStats, GenerationRequest
 from chorus.engine.staged import ReuseSource, generate_with_reuse
 from chorus.engine.stages import RegionMask
 from chorus.engine.tgaa import TGAAConfig
-from chorus.eval.checker import read_clips
 from chorus.eval.fidelity import psnr, ssim
 from chorus.models.base import VideoModelAdapter
 from chorus.reuse.calibration import CalibratedPlan
 from chorus.reuse.edit_class import EditClass, classify_edit
-from chorus.reuse.plan import ReusePlan
+from chorus.reuse.edit_kind import EditKindClassifier, PhraseEmbedder
+from chorus.reuse.plan import ReusePlan, stage2_applies
 from chorus.reuse.prepare import edit_region
 from chorus.reuse.prompt_diff import DiffKind, PromptDiff, diff_for
 from chorus.reuse.region import RegionConfig
@@ -44,6 +46,8 @@ class PreparedPair:
     diff: PromptDiff
     region: RegionMask | None
     edit_class: EditClass
+    kinds: frozenset[str]  # what the words change (chorus.reuse.edit_kind): the pair's calibration cell
+    similarity: float  # the prompts' cache-key cosine: where the kind's similarity band lies
 
 
 @dataclass
@@ -67,10 +71,12 @@ def prepare_pairs(
     region: RegionConfig,
     capture: CaptureConfig,
     batch_size: int,
+    embedder: PhraseEmbedder,
 ) -> list[PreparedPair]:
-    """Run every source in full with ``capture`` (the service's: its maps are what a hit's region and class
-    are read off) storing every latent, each pair's source and target with seeds of their own; keep the
-    pairs whose prompts differ by an edit (the others are no edit pairs: identical or unrelated)."""
+    """Run every source in full with ``capture`` (the service's: its maps are what a hit's region and mask
+    reading are read off) storing every latent, each pair's source and target with seeds of their own; keep
+    the pairs whose prompts differ by an edit (the others are no edit pairs: identical or unrelated), with
+    their kinds and similarity by ``embedder`` (the cache key's)."""
     rng = np.random.default_rng(seed)
     limits = adapter.limits
     sources, targets = [], []
@@ -83,21 +89,26 @@ def prepare_pairs(
         for chunk in chunks(sources, batch_size)
         for run in generate_with_reuse(adapter, list(chunk), capture=every_latent).captured
     ]
+    classifier = EditKindClassifier(embedder)
     prepared = []
     for pair, target, run in zip(pairs, targets, runs):
         diff = diff_for(adapter.text_encoder, run.prompt, target.prompt)
         if diff.kind is not DiffKind.EDITED:
             continue
         mask = edit_region(adapter, run, target.prompt, diff, region)
-        prepared.append(PreparedPair(pair, target, run, diff, mask, classify_edit(mask)))
+        kinds = frozenset(str(k) for k in classifier.classify(pair.source, pair.target))
+        source, edited = embedder.embed([pair.source, pair.target])
+        similarity = float(source @ edited)
+        prepared.append(PreparedPair(pair, target, run, diff, mask, classify_edit(mask), kinds, similarity))
     return prepared
 
 
 def candidate_plan(candidate: CalibratedPlan, prepared: PreparedPair) -> ReusePlan:
-    """``candidate`` as the engine's plan for one pair; Stage 2 dropped where the pair has no region, as
-    the policy drops it."""
+    """``candidate`` as the engine's plan for one pair; Stage 2 dropped where the pair's mask is not local,
+    as the policy drops it (``stage2_applies``)."""
     region = prepared.region
-    k2 = candidate.k2 if region is not None and region.fraction > 0 else 0
+    fraction = region.fraction if region is not None else None
+    k2 = candidate.k2 if stage2_applies(prepared.edit_class, fraction) else 0
     return ReusePlan(
         prepared.target.num_inference_steps,
         stage1=candidate.k1,
@@ -133,29 +144,35 @@ def run_group(
     return Outcome(np.concatenate(frames), stats.tokens)
 
 
-def edited_accuracy(frames: np.ndarray, group: Sequence[PreparedPair]) -> float:
-    """% of clips whose edited attribute the checker reads as the target asks (vocabulary pairs)."""
-    readings = read_clips(frames)
-    right = [
-        getattr(r, p.pair.attribute) == getattr(p.pair.target_spec, p.pair.attribute) for r, p in zip(readings, group)
-    ]
-    return 100.0 * float(np.mean(right))
-
-
-def figures(outcome: Outcome, baseline: Outcome, group: Sequence[PreparedPair], judged: bool) -> Figures:
+def figures(
+    outcome: Outcome,
+    baseline: Outcome,
+    group: Sequence[PreparedPair],
+    judge: Judge | None,
+    their_scores: dict[str, np.ndarray] | None = None,
+) -> Figures:
     """``outcome`` measured against the full computation ``baseline`` of the same targets and seeds, on the
-    whole group and on its two halves (alternate pairs); edited-attribute accuracy where ``judged``."""
+    whole group and on its two halves (alternate pairs): PSNR and SSIM always, ``judge``'s scores where one
+    reads the clips (its "edited" score, where it has one, as the edited-attribute accuracy).
+    ``their_scores``: the judge's scores of ``baseline`` where already read (every candidate shares them)."""
     compute = outcome.tokens / baseline.tokens
+    ours_scores = judge.per_clip(outcome.frames, group, baseline.frames) if judge else {}
+    if their_scores is None:
+        their_scores = judge.per_clip(baseline.frames, group, baseline.frames) if judge else {}
 
     def on(index: Sequence[int]) -> Figures:
         ours, theirs = outcome.frames[index], baseline.frames[index]
-        chosen = [group[i] for i in index]
+        scores = {name: float(values[index].mean()) for name, values in ours_scores.items()}
+        baseline_scores = {name: float(values[index].mean()) for name, values in their_scores.items()}
         return Figures(
             compute=compute,
             psnr=float(np.mean([min(psnr(a, b), PSNR_CAP_DB) for a, b in zip(ours, theirs)])),
             ssim=float(np.mean([ssim(a, b) for a, b in zip(ours, theirs)])),
-            accuracy=edited_accuracy(ours, chosen) if judged else None,
-            baseline_accuracy=edited_accuracy(theirs, chosen) if judged else None,
+            accuracy=scores.get("edited"),
+            baseline_accuracy=baseline_scores.get("edited"),
+            judge=judge.name if judge else None,
+            scores=scores or None,
+            baseline_scores=baseline_scores or None,
         )
 
     every = list(range(len(group)))

@@ -1,7 +1,8 @@
 """Edit pairs to calibrate on: from the shipped model's vocabulary, or from a user's prompts.
 
 A vocabulary pair is a source clip and a target with exactly one attribute changed, both captioned with
-one phrasing that names every attribute, so the prompt diff is the edited word(s) only. A prompt-file
+one phrasing that names every attribute, so the prompt diff is the edited word(s) only. Each edit kind
+(chorus.reuse.edit_kind) is calibrated on the swaps of its attributes (``KIND_ATTRIBUTES``). A prompt-file
 pair is a prompt and its nearest neighbour by the cache's own embedder: the source a lookup would find.
 """
 
@@ -26,6 +27,14 @@ VOCABULARY: dict[str, tuple[str, ...]] = {
     "speed": tuple(SPEEDS),
 }
 PAIR_TEMPLATE = 2  # chorus.data.captions' phrasing that names all six attributes
+# The edit kind a swap of each attribute is (what the kind classifier reads it as: tests/unit).
+KIND_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "appearance": ("color",),
+    "identity": ("shape",),
+    "motion": ("direction", "speed"),
+    "scene": ("background",),
+    "layout": ("size",),
+}
 
 
 @dataclass(frozen=True)
@@ -39,10 +48,10 @@ class EditPair:
     target_spec: ClipSpec | None = None
 
 
-def edit_attributes(readable: Collection[str] | None = None) -> list[str]:
-    """The vocabulary's attributes an edit may change: those in ``readable`` (the checker's
+def edit_attributes(readable: Collection[str] | None = None, among: Collection[str] = tuple(VOCABULARY)) -> list[str]:
+    """The vocabulary's attributes (of ``among``) an edit may change: those in ``readable`` (the checker's
     ``ATTRIBUTES``, when a checker judges the model), else all."""
-    return [a for a in VOCABULARY if readable is None or a in readable]
+    return [a for a in VOCABULARY if a in among and (readable is None or a in readable)]
 
 
 def vocabulary_pairs(count: int, attributes: Sequence[str], seed: int) -> list[EditPair]:
@@ -58,6 +67,17 @@ def vocabulary_pairs(count: int, attributes: Sequence[str], seed: int) -> list[E
         target = replace(source, **{attribute: others[rng.integers(len(others))]})
         prompts = caption(source, template=PAIR_TEMPLATE), caption(target, template=PAIR_TEMPLATE)
         pairs.append(EditPair(*prompts, attribute, target))
+    return pairs
+
+
+def kind_pairs(per_kind: int, kinds: Sequence[str], readable: Collection[str] | None, seed: int) -> list[EditPair]:
+    """``per_kind`` vocabulary pairs for each of ``kinds`` (``KIND_ATTRIBUTES``), each kind's attributes
+    taking turns; only attributes in ``readable`` (the checker's, when one judges the model)."""
+    pairs = []
+    for offset, kind in enumerate(kinds):
+        attributes = edit_attributes(readable, KIND_ATTRIBUTES[kind])
+        if attributes:
+            pairs += vocabulary_pairs(per_kind, attributes, seed * 1000 + offset)
     return pairs
 
 

@@ -1,9 +1,13 @@
-"""A calibration's bound, the figures it is checked on, and the choice of plan per edit class.
+"""A calibration's bound, the figures it is checked on, and the choice of plan per edit kind.
 
-The shipped model is judged by its attribute checker: a plan passes when it loses at most
-``max_accuracy_loss`` points of edited-attribute accuracy against no reuse on the same pairs and seeds.
-Other models are judged by fidelity to the full computation of the same target and seed: mean PSNR and
-SSIM at or above ``min_psnr`` and ``min_ssim``. Of the plans that pass, the one that computes least wins.
+The shipped models are judged by their attribute checker: a plan passes when it loses at most
+``max_accuracy_loss`` points against no reuse on the same pairs and seeds on *every* attribute the checker
+reads, not only the edited one (a plan can keep the new colour and leak the source's size). Models without a
+checker are judged by a CLIP or SigLIP folder the user supplies (``chorus.calibrate.judge``): prompt
+alignment and typicality among the uncached runs' own clips, per frame and over the clip, each within
+``max_judge_loss`` points. PSNR and SSIM against the uncached target stay reported; as a bound
+(``min_psnr``, ``min_ssim``) they refuse every Stage 1, whose result is another valid sample of the target
+prompt, not the target's own. Of the plans that pass, the one that computes least wins.
 
 With some 27 candidates and a class's pairs worth several points each, the plan that computes least among
 those whose mean passes is often one that passed by chance (its neighbours lose many points). So a plan
@@ -19,18 +23,21 @@ from typing import Any
 
 from chorus.reuse.calibration import CalibratedPlan
 
-_BOUND_KEYS = {"accuracy": "max_accuracy_loss", "psnr": "min_psnr", "ssim": "min_ssim"}
+_BOUND_KEYS = {"accuracy": "max_accuracy_loss", "judge": "max_judge_loss", "psnr": "min_psnr", "ssim": "min_ssim"}
 
 
 @dataclass(frozen=True)
 class Figures:
-    """A plan's measurements on one edit class's pairs."""
+    """A plan's measurements on one edit kind's pairs."""
 
     compute: float  # transformer tokens relative to no reuse
     psnr: float  # mean dB against the full computation of each target (identical clips capped)
     ssim: float  # mean SSIM against the same
     accuracy: float | None = None  # edited-attribute accuracy in %, where a checker judges the model
     baseline_accuracy: float | None = None  # the same with no reuse, on the same pairs and seeds
+    judge: str | None = None  # who read ``scores``: "checker" (every attribute) or "clip"
+    scores: dict[str, float] | None = None  # every score the judge reads, in points
+    baseline_scores: dict[str, float] | None = None  # the same with no reuse
     halves: tuple[Figures, Figures] | None = None  # the same on two disjoint halves of the pairs
 
     @property
@@ -40,12 +47,26 @@ class Figures:
             return None
         return self.baseline_accuracy - self.accuracy
 
+    @property
+    def losses(self) -> dict[str, float]:
+        """Points lost against no reuse on every score the judge reads (negative: gained)."""
+        if self.scores is None or self.baseline_scores is None:
+            return {}
+        return {name: self.baseline_scores[name] - value for name, value in self.scores.items()}
+
+    @property
+    def worst_loss(self) -> float | None:
+        return max(self.losses.values(), default=None)
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {k: round(v, 4) for k, v in asdict(self).items() if isinstance(v, float)}
         if (loss := self.accuracy_loss) is not None:
             out["accuracy_loss"] = round(loss, 4)
+        if self.judge is not None:
+            out |= {"judge": self.judge, "losses": {k: round(v, 4) for k, v in self.losses.items()}}
         if self.halves is not None:
             out["halves_accuracy_loss"] = [h.accuracy_loss for h in self.halves]
+            out["halves_worst_loss"] = [h.worst_loss for h in self.halves]
         return out
 
 
@@ -53,7 +74,8 @@ class Figures:
 class Bound:
     """What a plan must keep to be chosen; unset parts are not checked."""
 
-    max_accuracy_loss: float | None = None  # points, paired against no reuse
+    max_accuracy_loss: float | None = None  # points on every attribute the checker reads, paired against no reuse
+    max_judge_loss: float | None = None  # points on every CLIP/SigLIP score, paired against no reuse
     min_psnr: float | None = None  # dB
     min_ssim: float | None = None
 
@@ -65,10 +87,18 @@ class Bound:
         """Within the bound on the whole class and, where measured, on each half of its pairs."""
         return self._admits(figures) and all(self._admits(h) for h in figures.halves or ())
 
+    @property
+    def needs_judge(self) -> bool:
+        return self.max_judge_loss is not None
+
     def _admits(self, figures: Figures) -> bool:
         if self.max_accuracy_loss is not None:
-            loss = figures.accuracy_loss
-            if loss is None or loss > self.max_accuracy_loss:
+            losses = [figures.accuracy_loss, *(figures.losses.values() if figures.judge == "checker" else ())]
+            if None in losses or max(losses) > self.max_accuracy_loss:
+                return False
+        if self.max_judge_loss is not None:
+            worst = figures.worst_loss if figures.judge == "clip" else None
+            if worst is None or worst > self.max_judge_loss:
                 return False
         if self.min_psnr is not None and figures.psnr < self.min_psnr:
             return False
@@ -79,12 +109,12 @@ class Bound:
 
     @classmethod
     def parse(cls, parts: Sequence[str]) -> Bound:
-        """From ``accuracy=1``, ``psnr=30``, ``ssim=0.95`` (any of them); ValueError on anything else."""
+        """From ``accuracy=1``, ``judge=1``, ``psnr=30``, ``ssim=0.95`` (any of them); ValueError on anything else."""
         values: dict[str, float] = {}
         for part in parts:
             name, _, number = part.partition("=")
             if name not in _BOUND_KEYS or not number:
-                raise ValueError(f"bound {part!r}: expected accuracy=POINTS, psnr=DB or ssim=VALUE")
+                raise ValueError(f"bound {part!r}: expected accuracy=POINTS, judge=POINTS, psnr=DB or ssim=VALUE")
             values[_BOUND_KEYS[name]] = float(number)
         return cls(**values)
 
@@ -92,9 +122,10 @@ class Bound:
 # A plan must save at least this share of the transformer's compute: a hit costs its capture, lookup and
 # Stage-2 overheads, so a plan that saves ~1% is slower than a miss (bench full run, 4 steps: 0.87x at 0.99).
 MIN_SAVING = 0.05
-MIN_PAIRS = 40  # a class with fewer pairs is not calibrated: one pair would be worth over 2.5 points
+MIN_PAIRS = 40  # a kind with fewer pairs is not calibrated: one pair would be worth over 2.5 points
 CHECKER_BOUND = Bound(max_accuracy_loss=1.0)  # models the attribute checker judges
-FIDELITY_BOUND = Bound(min_psnr=30.0, min_ssim=0.95)  # every other model
+JUDGE_BOUND = Bound(max_judge_loss=1.0)  # every other model, judged by a CLIP or SigLIP folder
+FIDELITY_BOUND = Bound(min_psnr=30.0, min_ssim=0.95)  # by request only: it refuses every Stage 1
 
 
 @dataclass(frozen=True)

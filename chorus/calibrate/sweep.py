@@ -1,10 +1,14 @@
-"""One calibration at one step count: every candidate on every edit class, and the choice per class.
+"""One calibration at one step count: the candidates on every edit kind, and the choice per kind.
 
-    report = calibrate(adapter, pairs, steps=4, bound=CHECKER_BOUND, judged=True)
+    report = calibrate(adapter, pairs, steps=4, bound=CHECKER_BOUND, judge=CheckerJudge(), embedder=embedder)
     calibration = report.calibration(adapter.model_id, adapter.revision)
 
-``judged``: the attribute checker reads the model's clips and the pairs say what each target must show
-(vocabulary pairs on a model that draws the shapes world).
+Pairs are grouped by the kinds the service's classifier reads off their words (what a hit's plan is picked
+by); a pair of several kinds or none calibrates no kind (a multi-kind edit takes the most conservative of
+its kinds' plans). ``judge`` reads the clips (``chorus.calibrate.judge``; None: PSNR/SSIM only).
+Candidates run from the most reuse down, and a kind stops once a plan within the bound computes no more
+than any candidate left could (Stage 1 and Stage 2 steps compute nothing outside the region): the choice
+is the exhaustive sweep's, at a fraction of its cost where long plans pass.
 """
 
 from __future__ import annotations
@@ -15,41 +19,47 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chorus.calibrate.candidates import candidate_plans
-from chorus.calibrate.measure import PreparedPair, edited_accuracy, figures, prepare_pairs, run_group
+from chorus.calibrate.judge import Judge
+from chorus.calibrate.measure import PreparedPair, figures, prepare_pairs, run_group
 from chorus.calibrate.pairs import EditPair
-from chorus.calibrate.select import MIN_PAIRS, Bound, Figures, Measured, choose
+from chorus.calibrate.select import MIN_PAIRS, MIN_SAVING, Bound, Figures, Measured, choose
 from chorus.engine.capture import CaptureConfig
 from chorus.engine.sampling import make_scheduler
 from chorus.engine.tgaa import TGAAConfig
 from chorus.models.base import VideoModelAdapter
-from chorus.reuse.calibration import CalibratedPlan, Calibration, ClassCalibration, StepCalibration
+from chorus.reuse.calibration import CalibratedPlan, Calibration, KindCalibration, StepCalibration
+from chorus.reuse.edit_kind import PhraseEmbedder
 from chorus.reuse.plan import ReusePolicy, StepGrid
 from chorus.reuse.region import RegionConfig
 
 Progress = Callable[[str], None]
-Measure = Callable[[CalibratedPlan], Figures]  # a candidate's figures on one edit class's pairs
+Measure = Callable[[CalibratedPlan], Figures]  # a candidate's figures on one edit kind's pairs
 
 
 @dataclass
-class ClassReport:
-    """One edit class: its pairs' count, no reuse's accuracy, every candidate measured, the choice."""
+class KindReport:
+    """One edit kind: its pairs' count and similarity floor, no reuse's scores, the candidates measured,
+    the choice."""
 
-    edit_class: str
+    kind: str
     pairs: int
-    baseline_accuracy: float | None
+    similarity: float | None
+    baseline_scores: dict[str, float] | None
     measured: list[Measured] = field(default_factory=list)
     chosen: Measured | None = None
 
-    def entry(self) -> ClassCalibration:
+    def entry(self) -> KindCalibration:
+        similarity = round(self.similarity, 4) if self.similarity is not None else None
         if self.chosen is None:
-            return ClassCalibration(None, self.pairs)
-        return ClassCalibration(self.chosen.plan, self.pairs, self.chosen.figures.to_dict())
+            return KindCalibration(None, self.pairs, similarity)
+        return KindCalibration(self.chosen.plan, self.pairs, similarity, self.chosen.figures.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "edit_class": self.edit_class,
+            "kind": self.kind,
             "pairs": self.pairs,
-            "baseline_accuracy": self.baseline_accuracy,
+            "similarity": self.similarity,
+            "baseline_scores": self.baseline_scores,
             "chosen": self.chosen.plan.label if self.chosen else None,
             "candidates": [{"plan": m.plan.label, **m.figures.to_dict()} for m in self.measured],
         }
@@ -61,11 +71,12 @@ class StepReport:
 
     num_steps: int
     bound: Bound
-    classes: list[ClassReport]
+    kinds: list[KindReport]
+    unread: int = 0  # edit pairs of several kinds or none: no kind's cell
     seconds: float = 0.0
 
     def calibration(self, model_id: str, revision: str) -> Calibration:
-        entries = {c.edit_class: c.entry() for c in self.classes}
+        entries = {k.kind: k.entry() for k in self.kinds}
         return Calibration(model_id, revision, {self.num_steps: StepCalibration(self.bound.to_dict(), entries)})
 
     def to_dict(self) -> dict[str, Any]:
@@ -73,34 +84,53 @@ class StepReport:
             "steps": self.num_steps,
             "bound": self.bound.to_dict(),
             "seconds": round(self.seconds, 1),
-            "classes": [c.to_dict() for c in self.classes],
+            "unread_pairs": self.unread,
+            "kinds": [k.to_dict() for k in self.kinds],
         }
 
 
-def by_class(prepared: Sequence[PreparedPair]) -> dict[str, list[PreparedPair]]:
+def by_kind(prepared: Sequence[PreparedPair]) -> tuple[dict[str, list[PreparedPair]], int]:
+    """The pairs of each single kind, and how many pairs read as several kinds or none."""
     groups: dict[str, list[PreparedPair]] = {}
     for p in prepared:
-        groups.setdefault(p.edit_class.value, []).append(p)
-    return dict(sorted(groups.items()))
+        if len(p.kinds) == 1:
+            groups.setdefault(next(iter(p.kinds)), []).append(p)
+    return dict(sorted(groups.items())), len(prepared) - sum(len(g) for g in groups.values())
 
 
-def calibrate_class(
-    report: ClassReport,
+def least_compute(plan: CalibratedPlan, num_steps: int) -> float:
+    """The least share of the compute ``plan`` can take: its Stage 1 and Stage 2 steps computing nothing."""
+    return (num_steps - plan.k1 - plan.k2) / num_steps
+
+
+def calibrate_kind(
+    report: KindReport,
     candidates: Sequence[CalibratedPlan],
+    num_steps: int,
     measure: Measure,
     bound: Bound,
     progress: Progress | None = None,
     min_pairs: int = MIN_PAIRS,
-) -> ClassReport:
-    """Fill ``report`` with every candidate's figures from ``measure`` and the one chosen within ``bound``
-    (none for a class of fewer than ``min_pairs`` pairs: too few to tell a plan from chance)."""
-    for candidate in candidates:
+) -> KindReport:
+    """Fill ``report`` with candidates' figures from ``measure``, most reuse first, and the one chosen within
+    ``bound``; stop once the choice computes no more than any remaining candidate could, and skip those that
+    could not save ``MIN_SAVING``. A kind of fewer than ``min_pairs`` pairs is measured by nothing: too few
+    to tell a plan from chance."""
+    if report.pairs < min_pairs:
+        return report
+    # A candidate that cannot save MIN_SAVING even if its Stage 2 computed nothing is never chosen.
+    savers = [c for c in candidates if least_compute(c, num_steps) <= 1 - MIN_SAVING]
+    ordered = sorted(savers, key=lambda c: least_compute(c, num_steps))
+    for i, candidate in enumerate(ordered):
         report.measured.append(Measured(candidate, measure(candidate)))
         if progress is not None:
-            progress(
-                f"{report.edit_class} ({report.pairs} pairs) {candidate.label}: {report.measured[-1].figures.to_dict()}"
-            )
-    report.chosen = choose(report.measured, bound) if report.pairs >= min_pairs else None
+            progress(f"{report.kind} ({report.pairs} pairs) {candidate.label}: {report.measured[-1].figures.to_dict()}")
+        report.chosen = choose(report.measured, bound)
+        rest = ordered[i + 1 :]
+        if report.chosen is not None and all(
+            report.chosen.figures.compute <= least_compute(c, num_steps) for c in rest
+        ):
+            break
     return report
 
 
@@ -110,7 +140,8 @@ def calibrate(
     steps: int,
     bound: Bound,
     *,
-    judged: bool,
+    judge: Judge | None,
+    embedder: PhraseEmbedder,
     seed: int = 0,
     policy: ReusePolicy | None = None,
     region: RegionConfig | None = None,
@@ -121,41 +152,59 @@ def calibrate(
     max_k1: int | None = None,
     max_k2: int | None = None,
 ) -> StepReport:
-    """Measure every candidate plan on ``pairs`` at ``steps`` and choose one per edit class. ``policy``
-    gives the repair steps a plan leaves; ``region``, ``tgaa`` and ``capture`` how a hit builds its region,
-    amplifies Stage 2 and which maps a source stores: pass the service's (``ReuseConfig.from_settings``),
-    so what is measured is what runs. ``max_k1``/``max_k2`` prune the candidates (see ``candidate_plans``)."""
+    """Measure candidate plans on ``pairs`` at ``steps`` and choose one per edit kind. ``policy`` gives the
+    repair steps a plan leaves; ``region``, ``tgaa`` and ``capture`` how a hit builds its region, amplifies
+    Stage 2 and which maps a source stores: pass the service's (``ReuseConfig.from_settings``), so what is
+    measured is what runs; ``embedder`` the cache key's (kinds and similarity are read with it).
+    ``max_k1``/``max_k2`` prune the candidates (see ``candidate_plans``)."""
     start = time.perf_counter()
     policy, region, tgaa = policy or ReusePolicy(), region or RegionConfig(), tgaa or TGAAConfig()
-    prepared = prepare_pairs(adapter, pairs, steps, seed, region, capture or CaptureConfig(), batch_size)
+    capture = capture or CaptureConfig()
+    prepared = prepare_pairs(adapter, pairs, steps, seed, region, capture, batch_size, embedder)
     grid = StepGrid(steps, make_scheduler(adapter, steps).sigmas.tolist())
     candidates = candidate_plans(steps, grid.reusable_steps(policy.min_repair_steps), max_k1, max_k2)
+    groups, unread = by_kind(prepared)
     if progress is not None:
-        progress(f"{len(prepared)} edit pairs, {len(candidates)} candidate plans at {steps} steps")
-    classes = []
-    for edit_class, group in by_class(prepared).items():
+        sizes = ", ".join(f"{kind} {len(group)}" for kind, group in groups.items())
+        progress(
+            f"{len(prepared)} edit pairs ({sizes}; {unread} of several kinds or none), {len(candidates)} candidates"
+        )
+    kinds = []
+    for kind, group in groups.items():
+        floor = min(p.similarity for p in group)
+        if len(group) < MIN_PAIRS:
+            kinds.append(KindReport(kind, len(group), floor, None))
+            continue
         baseline = run_group(adapter, group, None, tgaa, batch_size)
-        accuracy = edited_accuracy(baseline.frames, group) if judged else None
+        theirs = judge.per_clip(baseline.frames, group, baseline.frames) if judge else {}
 
-        def measure(candidate: CalibratedPlan, group=group, baseline=baseline) -> Figures:
-            return figures(run_group(adapter, group, candidate, tgaa, batch_size), baseline, group, judged)
+        def measure(candidate: CalibratedPlan, group=group, baseline=baseline, theirs=theirs) -> Figures:
+            outcome = run_group(adapter, group, candidate, tgaa, batch_size)
+            return figures(outcome, baseline, group, judge, theirs)
 
-        report = ClassReport(edit_class, len(group), accuracy)
-        classes.append(calibrate_class(report, candidates, measure, bound, progress))
-    return StepReport(steps, bound, classes, time.perf_counter() - start)
+        report = KindReport(kind, len(group), floor, None)
+        calibrate_kind(report, candidates, steps, measure, bound, progress)
+        if report.measured:
+            report.baseline_scores = report.measured[0].figures.baseline_scores
+        kinds.append(report)
+    return StepReport(steps, bound, kinds, unread, time.perf_counter() - start)
 
 
 def format_report(report: StepReport) -> list[str]:
-    """The report as text: per edit class every candidate's figures, then the choice."""
+    """The report as text: per edit kind the candidates measured, then the choice."""
     lines = [f"{report.num_steps} steps, bound {report.bound.to_dict()}, {report.seconds:.0f} s"]
-    for c in report.classes:
-        base = "" if c.baseline_accuracy is None else f", no reuse {c.baseline_accuracy:.1f}%"
-        lines.append(f"{c.edit_class} edits ({c.pairs} pairs{base}):")
-        for m in c.measured:
+    lines.append(f"{report.unread} edit pairs of several kinds or none calibrate no kind")
+    for k in report.kinds:
+        lines.append(f"{k.kind} edits ({k.pairs} pairs, similarity >= {k.similarity:.3f}):")
+        for m in k.measured:
             f = m.figures
+            worst = "" if f.worst_loss is None else f"  worst loss {f.worst_loss:5.1f}"
             accuracy = "" if f.accuracy is None else f"  edited attr {f.accuracy:5.1f}% (loss {f.accuracy_loss:5.1f})"
             lines.append(
-                f"  {m.plan.label:<30} compute {f.compute:.3f}  PSNR {f.psnr:5.1f}  SSIM {f.ssim:.3f}{accuracy}"
+                f"  {m.plan.label:<30} compute {f.compute:.3f}  PSNR {f.psnr:5.1f}  SSIM {f.ssim:.3f}{accuracy}{worst}"
             )
-        lines.append(f"  chosen: {c.chosen.plan.label if c.chosen else 'miss'}")
+        if k.pairs < MIN_PAIRS:
+            lines.append(f"  not calibrated: fewer than {MIN_PAIRS} pairs")
+        else:
+            lines.append(f"  chosen: {k.chosen.plan.label if k.chosen else 'miss'}")
     return lines

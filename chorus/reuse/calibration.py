@@ -1,23 +1,30 @@
-"""A model's calibration: the edit plan measured to keep quality, per edit class and step count.
+"""A model's calibration: the edit plan measured to keep quality, per edit kind and step count.
 
-``chorus calibrate`` measures candidate reuse plans on edit pairs and writes the largest one within its
-bound into the model folder as ``calibration.json``; ``card_calibration`` reads it for a model card and the
-reuse policy serves an edit of a calibrated (class, step count) by it. A calibration holds for the model
-revision it was measured on only: a card of another revision ignores it. Torch-free.
+``chorus calibrate`` measures candidate reuse plans on edit pairs of each kind (chorus.reuse.edit_kind:
+what the words change) and writes the largest plan within its bound into the model folder as
+``calibration.json``; ``card_calibration`` reads it for a model card and the reuse policy serves an edit
+of calibrated kinds at a calibrated step count by it. A calibration holds for the model revision it was
+measured on only: a card of another revision ignores it. Torch-free.
 
     {"model_id": "chorus-shapes", "revision": "...",
      "steps": {"4": {"bound": {"max_accuracy_loss": 1.0},
-                     "classes": {"local": {"plan": {"k1": 0, "k2": 1, "context": true, "halo": 0},
-                                           "pairs": 96, "measured": {"compute": 0.8, ...}},
-                                 "global": {"plan": null, "pairs": 96, "measured": null}}}}}
+                     "kinds": {"appearance": {"plan": {"k1": 2, "k2": 0, "context": true, "halo": 0},
+                                              "pairs": 48, "similarity": 0.93, "measured": {...}},
+                               "identity": {"plan": null, "pairs": 48, "similarity": 0.94}}}}}
 
-A class whose ``plan`` is null was calibrated and no candidate kept within the bound: its edits miss.
+A kind whose ``plan`` is null was calibrated and no candidate kept within the bound: its edits miss, as do
+edits of a kind the step count's calibration did not measure. ``similarity`` is the floor of the band the
+plan was measured on (its pairs' lowest cache-key similarity): a less similar edit gets a smaller plan.
+Files of the earlier per-class layout (``"classes": {"local": ..., "global": ...}``, read off a mask's
+size) are still read: their step counts count as calibrated with no kind measured, so edits at them miss
+until ``chorus calibrate`` measures the kinds.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from collections.abc import Collection
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,57 +51,95 @@ class CalibratedPlan:
 
 
 @dataclass(frozen=True)
-class ClassCalibration:
-    """One edit class at one step count: the chosen plan (None: none kept within the bound, a miss), how
-    many pairs it was measured on, and its measured figures (``chorus.calibrate.select.Figures``)."""
+class KindCalibration:
+    """One edit kind at one step count: the chosen plan (None: none kept within the bound, a miss), how
+    many pairs it was measured on, the floor of their similarity band, and the chosen plan's measured
+    figures (``chorus.calibrate.select.Figures``)."""
 
     plan: CalibratedPlan | None
     pairs: int
+    similarity: float | None = None  # the plan applies whole at or above this cache-key similarity
     measured: dict[str, Any] | None = None
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> ClassCalibration:
+    def from_dict(cls, raw: dict[str, Any]) -> KindCalibration:
         plan = raw.get("plan")
-        return cls(CalibratedPlan(**plan) if plan else None, int(raw["pairs"]), raw.get("measured"))
+        similarity = raw.get("similarity")
+        return cls(
+            CalibratedPlan(**plan) if plan else None,
+            int(raw["pairs"]),
+            float(similarity) if similarity is not None else None,
+            raw.get("measured"),
+        )
 
 
 @dataclass(frozen=True)
 class StepCalibration:
-    """Every edit class calibrated at one step count, under one bound."""
+    """Every edit kind calibrated at one step count, under one bound."""
 
     bound: dict[str, float]
-    classes: dict[str, ClassCalibration]
+    kinds: dict[str, KindCalibration]
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> StepCalibration:
-        classes = {name: ClassCalibration.from_dict(entry) for name, entry in raw["classes"].items()}
-        return cls(dict(raw["bound"]), classes)
+        # An earlier per-class file ("classes") has no kind measured: its step count's edits miss.
+        kinds = {name: KindCalibration.from_dict(entry) for name, entry in raw.get("kinds", {}).items()}
+        return cls(dict(raw["bound"]), kinds)
+
+    @property
+    def plans(self) -> list[CalibratedPlan]:
+        return [k.plan for k in self.kinds.values() if k.plan is not None]
+
+
+@dataclass(frozen=True)
+class KindsEntry:
+    """What a calibration says for an edit of several kinds: the most conservative of their plans (the
+    one that reuses fewest steps) and the highest similarity floor among them; ``missing`` names a kind
+    with no plan (then ``entry`` is None: a miss)."""
+
+    entry: KindCalibration | None
+    missing: str | None = None
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """What ``calibration.json`` holds for one model revision; ``entry`` is what the policy reads."""
+    """What ``calibration.json`` holds for one model revision; ``for_kinds`` is what the policy reads."""
 
     model_id: str
     revision: str
     steps: dict[int, StepCalibration] = field(default_factory=dict)
 
-    def entry(self, edit_class: str, num_steps: int) -> ClassCalibration | None:
-        """The calibration of ``edit_class`` edits at ``num_steps`` steps; None where none was measured."""
+    def entry(self, kind: str, num_steps: int) -> KindCalibration | None:
+        """The calibration of ``kind`` edits at ``num_steps`` steps; None where none was measured."""
         at = self.steps.get(num_steps)
-        return at.classes.get(edit_class) if at is not None else None
+        return at.kinds.get(kind) if at is not None else None
+
+    def for_kinds(self, kinds: Collection[str] | None, num_steps: int) -> KindsEntry | None:
+        """The plan for an edit of ``kinds`` at ``num_steps`` (None: this step count was not calibrated,
+        the policy's own rules apply). An edit whose kinds are unknown or empty, or of a kind measured
+        without a plan or not measured at all, misses."""
+        if num_steps not in self.steps:
+            return None
+        if not kinds:
+            return KindsEntry(None, "unknown")
+        entries = {kind: self.entry(kind, num_steps) for kind in sorted(kinds)}
+        for kind, entry in entries.items():
+            if entry is None or entry.plan is None:
+                return KindsEntry(None, kind)
+        chosen = min(entries.values(), key=lambda e: (e.plan.k1 + e.plan.k2, e.plan.k1, -e.plan.halo, e.plan.context))
+        floors = [e.similarity for e in entries.values() if e.similarity is not None]
+        return KindsEntry(replace(chosen, similarity=max(floors, default=None)))
 
     def end_steps(self, num_steps: int) -> int:
         """The last step any calibrated plan at ``num_steps`` reads a source latent of (0: none): what a
         miss of that step count must store."""
         at = self.steps.get(num_steps)
-        plans = [c.plan for c in at.classes.values() if c.plan is not None] if at is not None else []
-        return max((p.k1 + p.k2 for p in plans), default=0)
+        return max((p.k1 + p.k2 for p in at.plans), default=0) if at is not None else 0
 
     def context_steps(self, num_steps: int) -> set[int]:
         """The 0-based steps a calibrated plan at ``num_steps`` runs Stage 2 with the source's context on."""
         at = self.steps.get(num_steps)
-        plans = [c.plan for c in at.classes.values() if c.plan is not None] if at is not None else []
+        plans = at.plans if at is not None else []
         return {step for p in plans if p.context for step in range(p.k1, p.k1 + p.k2)}
 
     def merged(self, other: Calibration) -> Calibration:

@@ -12,9 +12,12 @@ Cases, deliberately distinct:
   differing tokens are always recomputed (Stage 2 on their region, or no Stage 2 at all when no region
   is known). A region larger than ``max_region_fraction`` means the edit is global: Stage 2 is dropped
   and Stage 1 halved.
-- edited prompt of a class the model's calibration (``chorus calibrate``, chorus.reuse.calibration)
-  measured at this step count: the calibrated plan, clipped to the stored latents and the repair
-  budget; a calibrated class with no plan within its bound: miss.
+- edited prompt at a step count the model's calibration (``chorus calibrate``, chorus.reuse.calibration)
+  measured: the edit's kinds (chorus.reuse.edit_kind: what its words change) pick the calibrated plan, the
+  most conservative of them for an edit of several kinds; a kind measured without a plan, or not measured,
+  misses. The plan applies whole at or above the similarity band it was measured on and shrinks below it;
+  the mask refines it (Stage 2 runs only on a local mask: an appearance edit whose mask covers the frame
+  keeps Stage 1 only), clipped to the stored latents and the repair budget.
 - unrelated prompt, similarity below ``min_similarity``, or an uncalibrated edit at fewer than
   ``min_edit_steps`` steps: miss. In a few-step model the first step already fixes colour, shape and
   motion, so an edit that starts from the source's trajectory keeps the source's attributes (``chorus
@@ -32,7 +35,8 @@ from typing import Any
 
 from chorus.engine.capture import CaptureConfig
 from chorus.engine.stages import StagePlan
-from chorus.reuse.calibration import Calibration, ClassCalibration
+from chorus.reuse.calibration import Calibration, KindsEntry
+from chorus.reuse.edit_class import EditClass
 from chorus.reuse.prompt_diff import DiffKind, PromptDiff
 from chorus.vocab import Stage
 
@@ -44,7 +48,7 @@ class ReusePlan(StagePlan):
     diff: PromptDiff | None = None
     region_fraction: float | None = None  # share of video tokens Stage 2 recomputes
     source_id: str | None = None  # cache entry / job the latents come from (set by the caller)
-    edit_class: str | None = None  # an edit's class (chorus.reuse.edit_class), which chose the plan
+    edit_class: str | None = None  # an edit's mask reading (chorus.reuse.edit_class): local or global
 
     @property
     def amplified_tokens(self) -> tuple[int, ...]:
@@ -76,6 +80,13 @@ class ReusePlan(StagePlan):
             "recomputed_fraction_per_step": self.recomputed_fraction_per_step(),
             "steps_saved": self.steps_saved,
         }
+
+
+def stage2_applies(edit_class: str | None, region_fraction: float | None) -> bool:
+    """A calibrated plan's Stage 2 runs on a local mask only (chorus.reuse.edit_class): a global one would
+    recompute most of the frame for little saving, and a missing one names no region. The calibration
+    measures its candidates by the same rule."""
+    return edit_class == EditClass.local and bool(region_fraction)
 
 
 class StepGrid:
@@ -196,13 +207,15 @@ class ReusePolicy:
         stored_steps: Collection[int] | None = None,
         source_id: str | None = None,
         edit_class: str | None = None,
+        edit_kinds: Collection[str] | None = None,
         calibration: Calibration | None = None,
     ) -> ReusePlan:
         """``sigmas``: the sampler's noise levels (``num_steps`` + 1, from ~1 down to 0; default: evenly
         spaced). ``same_inputs``: seed and negative prompt equal the source's. ``region_fraction``: share
         of the token grid the edit's region covers (None: no maps). ``stored_steps``: steps-done counts
-        whose source latents exist (None: all). ``edit_class``: an edit's class (chorus.reuse.edit_class),
-        which picks its plan from ``calibration`` (the model card's) where that measured it at ``num_steps``."""
+        whose source latents exist (None: all). ``edit_kinds``: what the edit's words change
+        (chorus.reuse.edit_kind; None: unknown), which pick its plan from ``calibration`` (the model card's)
+        where that measured ``num_steps``; ``edit_class``: its mask's reading, which refines that plan."""
         if (miss := self.dissimilar(similarity, num_steps, source_id)) is not None:
             return replace(miss, diff=diff)
         grid = StepGrid(num_steps, sigmas)
@@ -218,9 +231,10 @@ class ReusePolicy:
         if diff.kind is DiffKind.UNRELATED:
             return ReusePlan(num_steps, reason="miss: unrelated prompt", **info)
         info["edit_class"] = edit_class
-        calibrated = calibration.entry(edit_class, num_steps) if calibration and edit_class else None
+        calibrated = calibration.for_kinds(edit_kinds, num_steps) if calibration is not None else None
         if calibrated is not None:
-            return self._calibrated(calibrated, num_steps, budget, region_fraction, stored, info)
+            kinds = "+".join(sorted(edit_kinds or ())) or "unknown"
+            return self._calibrated(calibrated, kinds, num_steps, budget, region_fraction, stored, info)
         if not self.reuses_edits(num_steps):
             return ReusePlan(num_steps, reason=f"miss: edit at fewer than {self.min_edit_steps} steps", **info)
         # Less similar prompts reuse less: each boundary moves up from its sigma towards pure noise.
@@ -234,28 +248,40 @@ class ReusePolicy:
             k1, k2, reason = k1 // 2, 0, f"edit, region {region_fraction:.2f} too large"
         return self._fit(ReusePlan(num_steps, k1, max(k2, 0), reason, region_fraction=region_fraction, **info), stored)
 
-    @staticmethod
+    def shrink(self, k1: int, k2: int, similarity: float, floor: float | None) -> tuple[int, int]:
+        """A calibrated plan at ``similarity``: whole at or above its band's ``floor``, below it Stage 1 and
+        Stage 2 shrunk in proportion to where ``similarity`` lies between ``min_similarity`` and the floor."""
+        if floor is None or similarity >= floor:
+            return k1, k2
+        span = floor - self.min_similarity
+        scale = max(0.0, (similarity - self.min_similarity) / span) if span > 0 else 0.0
+        return round(k1 * scale), round(k2 * scale)
+
     def _calibrated(
-        entry: ClassCalibration,
+        self,
+        calibrated: KindsEntry,
+        kinds: str,
         num_steps: int,
         budget: int,
         region_fraction: float | None,
         stored: set[int],
         info: dict[str, Any],
     ) -> ReusePlan:
-        """The calibrated plan of an edit's class, within the repair budget and the stored latents (Stage 2
-        dropped where no region is known); a miss where the calibration kept no plan within its bound."""
-        edit_class = info["edit_class"]
-        if entry.plan is None:
-            return ReusePlan(num_steps, reason=f"miss: no calibrated plan for a {edit_class} edit", **info)
-        k1 = min(entry.plan.k1, budget)
-        k2 = min(entry.plan.k1 + entry.plan.k2, budget) - k1
-        reason = f"edit, calibrated {edit_class} plan"
-        if k2 and not region_fraction:
-            k2, reason = 0, f"{reason}, no region"
+        """The calibrated plan of an edit's kinds, shrunk below its similarity band, Stage 2 kept on a local
+        mask only, within the repair budget and the stored latents; a miss where a kind has no plan."""
+        entry = calibrated.entry
+        if entry is None or entry.plan is None:
+            return ReusePlan(num_steps, reason=f"miss: no calibrated plan for a {calibrated.missing} edit", **info)
+        reason = f"edit, calibrated {kinds} plan"
+        k1, k2 = self.shrink(entry.plan.k1, entry.plan.k2, info["similarity"], entry.similarity)
+        if (k1, k2) != (entry.plan.k1, entry.plan.k2):
+            reason += f", shrunk below its similarity band {entry.similarity:.2f}"
+        if k2 and not stage2_applies(info["edit_class"], region_fraction):
+            k2, reason = 0, f"{reason}, {'no region' if not region_fraction else 'global mask'}"
+        k2 = min(k1 + k2, budget) - min(k1, budget)
         plan = ReusePlan(
             num_steps,
-            k1,
+            min(k1, budget),
             k2,
             reason,
             region_fraction=region_fraction,
@@ -263,7 +289,7 @@ class ReusePolicy:
             halo=entry.plan.halo,
             **info,
         )
-        return ReusePolicy._fit(plan, stored)
+        return self._fit(plan, stored)
 
     @staticmethod
     def _fit(plan: ReusePlan, stored: set[int]) -> ReusePlan:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 
 from chorus.engine.capture import CapturedRun
@@ -42,10 +43,12 @@ def prepare_reuse(
     region: RegionConfig | None = None,
     source_id: str | None = None,
     calibration: Calibration | None = None,
+    edit_kinds: Collection[str] | None = None,
 ) -> tuple[ReusePlan, ReuseSource | None]:
-    """Diff the prompts, locate the edit's region in the source's and the target's attention maps, classify
-    the edit, plan (by the model's ``calibration`` where it has one for the class). The source is None
-    when the plan is a miss. ``adapter.text_encoder`` must expose ``tokenizer`` and ``max_tokens``."""
+    """Diff the prompts, locate the edit's region in the source's and the target's attention maps, read the
+    mask as local or global, plan (by the model's ``calibration`` for the edit's ``edit_kinds`` where it
+    measured the step count; None: kinds unknown). The source is None when the plan is a miss.
+    ``adapter.text_encoder`` must expose ``tokenizer`` and ``max_tokens``."""
     policy, region = policy or ReusePolicy(), region or RegionConfig()
     steps = request.num_inference_steps
     if run.num_steps != steps or run.guidance_scale != request.guidance_scale:
@@ -64,6 +67,7 @@ def prepare_reuse(
         stored_steps=run.latents.keys(),
         source_id=source_id,
         edit_class=classify_edit(mask) if diff.kind is DiffKind.EDITED else None,
+        edit_kinds=edit_kinds,
         calibration=calibration if policy.calibrated else None,
     )
     # Stage 2 reads the source's context where the plan asks for it (a calibrated plan may not) and the entry

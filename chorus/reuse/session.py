@@ -45,8 +45,10 @@ from chorus.engine.tgaa import TGAAConfig
 from chorus.models.base import VideoModelAdapter
 from chorus.namespace import SHARED_DOMAIN, Namespace
 from chorus.reuse.calibration import Calibration, card_calibration
+from chorus.reuse.edit_kind import EditKindClassifier
 from chorus.reuse.plan import ReusePlan, ReusePolicy
 from chorus.reuse.prepare import prepare_reuse
+from chorus.reuse.prompt_diff import DiffKind
 from chorus.reuse.region import RegionConfig
 from chorus.storage import ObjectNotFound
 
@@ -159,6 +161,7 @@ class CacheJob:
     captured: CapturedRun | None = None  # a miss's trajectory, admitted once the job is delivered
     exact: str | None = None  # an exact repeat served as: "video" (the stored video copied), "latent" (decoded)
     video_bytes: int | None = None  # the size of the copied video, when exact == "video"
+    edit_kinds: frozenset[str] | None = None  # what an edit from its source changes (chorus.reuse.edit_kind)
     timings: dict[str, float] = field(default_factory=dict)  # seconds: lookup, fetch (overlap included)
 
     def __post_init__(self) -> None:
@@ -201,10 +204,12 @@ class CacheJob:
             "looked_up": self.role is not Role.off,
             "source_job_id": found.source_job_id if found else None,
             "lookup_path": found.path if found else None,
+            "edit_kinds": sorted(self.edit_kinds) if self.edit_kinds is not None else None,
             **figures,
         }
         if found is not None and self.domain == SHARED_DOMAIN:
-            metrics |= {"source_id": None, "source_job_id": "shared", "similarity": None}
+            # The kinds say what the source's words were about: as telling as the similarity.
+            metrics |= {"source_id": None, "source_job_id": "shared", "similarity": None, "edit_kinds": None}
             if metrics["diff"] is not None:
                 metrics["diff"] |= {"source_words": None, "source_tokens": None}
         return metrics
@@ -215,6 +220,8 @@ class ReuseCache:
 
     def __init__(self, backend: CacheBackend, embedder: PromptEmbedder, config: ReuseConfig | None = None) -> None:
         self.backend, self.embedder, self.config = backend, embedder, config or ReuseConfig()
+        # An edit's kinds choose its calibrated plan and are named in metrics.cache.
+        self.edit_kinds = EditKindClassifier(embedder)
 
     @classmethod
     def for_service(cls, settings: Settings, store: ObjectStore) -> ReuseCache:
@@ -349,6 +356,7 @@ class CacheSession:
         if job.exact:
             self._replay(job, run)
             return
+        self._name_edit(job, run.prompt)
         try:
             # A remix names its source: the diff decides the plan, however far the prompts embed apart.
             similarity = 1.0 if job.remix_of else job.found.similarity
@@ -361,12 +369,26 @@ class CacheSession:
                 region=self.config.region,
                 source_id=job.found.entry_id,
                 calibration=self.calibration,
+                edit_kinds=job.edit_kinds,
             )
             if job.remix_of:
                 job.plan = replace(job.plan, reason=f"remix: {job.plan.reason}", similarity=job.found.similarity)
         except Exception as exc:
             log.warning("reuse planning for job %s failed; computing in full", job.key, exc_info=True)
             job.miss(f"miss: planning failed ({type(exc).__name__})")
+            return
+        if job.plan.diff is None or job.plan.diff.kind is not DiffKind.EDITED:
+            job.edit_kinds = None  # not an edit: nothing to name
+
+    def _name_edit(self, job: CacheJob, source_prompt: str) -> None:
+        """The kinds of the change from the source's prompt, which pick an edit's calibrated plan; a failure
+        leaves them unknown (a calibrated step count then misses)."""
+        if source_prompt == job.request.prompt:
+            return
+        try:
+            job.edit_kinds = frozenset(self.cache.edit_kinds.classify(source_prompt, job.request.prompt))
+        except Exception:
+            log.warning("edit kinds for job %s failed; reported as unknown", job.key, exc_info=True)
 
     @staticmethod
     def _replay(job: CacheJob, run: CapturedRun) -> None:

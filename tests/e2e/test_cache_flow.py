@@ -68,6 +68,7 @@ def test_a_similar_second_job_is_a_cache_hit(
     edited = run(http, tenant, db, prompt="a blue square moving right", seed=3)
     cache, metrics = edited["metrics"]["cache"], edited["metrics"]
     assert cache["source_id"] == str(stored.id) and cache["diff"]["kind"] in ("edited", "unrelated")
+    assert cache["edit_kinds"] == (["appearance"] if cache["diff"]["kind"] == "edited" else None)  # a colour swap
     fractions = cache["recomputed_fraction_per_step"]
     assert metrics["forwards"] == sum(share > 0 for share in fractions) == STEPS - cache["stages"]["stage1"]
     tokens_per_full_step = first["metrics"]["tokens"] / STEPS

@@ -234,3 +234,26 @@ def test_an_exact_repeat_is_never_hidden_by_same_prompt_entries_of_other_seeds(t
         repeat, stats = run(f"repeat-{seed}", seed)
         assert stats.forwards == 0 and repeat.exact == "video" and repeat.found.source_job_id == f"seed-{seed}"
         assert backend.videos[f"repeat-{seed}"] is backend.videos[f"seed-{seed}"]
+
+
+def test_metrics_name_the_kind_of_an_edit(tmp_path):
+    """An edit's kinds come from the words that differ; a replay is no edit; the shared pool hides them."""
+    adapter = random_wan_adapter(tmp_path / "tiny")
+    cache = ReuseCache(MemoryBackend(shared_tenants={"t2", "t3"}), RealEmbedder(), ReuseConfig())
+
+    def run(key: str, tenant: str, prompt: str, remix_of: str | None = None) -> dict:
+        job = CacheJob(key, GenerationRequest(prompt=prompt), tenant, remix_of=remix_of)
+        session = cache.open(adapter, [job])
+        session.denoise()
+        session.settle({key})
+        return job.metrics()
+
+    assert run("source", "t1", "a red square moving right")["edit_kinds"] is None  # nothing to compare with
+    assert run("repeat", "t1", "a red square moving right", remix_of="source")["edit_kinds"] is None
+    colour = run("colour", "t1", "a blue square moving right", remix_of="source")
+    assert colour["diff"]["kind"] == "edited" and colour["edit_kinds"] == ["appearance"]
+    both = run("both", "t1", "a red square moving left on a white background", remix_of="source")
+    assert both["edit_kinds"] == ["motion", "scene"]
+    run("shared-source", "t2", "a red square moving right")
+    shared = run("other-tenant", "t3", "a red circle moving right")
+    assert shared["source_job_id"] == "shared" and shared["edit_kinds"] is None

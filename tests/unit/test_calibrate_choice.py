@@ -1,4 +1,4 @@
-"""Calibration picks the largest plan within the bound, on a fake model whose tolerance is known."""
+"""Calibration picks the largest plan within the bound per edit kind, on a fake model whose tolerances are known."""
 
 from dataclasses import dataclass, replace
 
@@ -6,7 +6,7 @@ import pytest
 
 from chorus.calibrate.candidates import candidate_plans, stage_lengths
 from chorus.calibrate.select import CHECKER_BOUND, FIDELITY_BOUND, MIN_PAIRS, Bound, Figures
-from chorus.calibrate.sweep import ClassReport, calibrate_class
+from chorus.calibrate.sweep import KindReport, calibrate_kind
 from chorus.reuse.calibration import CalibratedPlan
 
 
@@ -32,9 +32,9 @@ class FakeTolerance:
         )
 
 
-def run(tolerance, bound: Bound, pairs: int = 60) -> ClassReport:
-    report = ClassReport("local", pairs=pairs, baseline_accuracy=100.0)
-    return calibrate_class(report, candidate_plans(4, reusable=3), tolerance, bound)
+def run(tolerance, bound: Bound, pairs: int = 60) -> KindReport:
+    report = KindReport("appearance", pairs=pairs, similarity=0.9, baseline_scores=None)
+    return calibrate_kind(report, candidate_plans(4, reusable=3), 4, tolerance, bound)
 
 
 @pytest.mark.parametrize(
@@ -49,13 +49,13 @@ def test_the_largest_plan_within_the_bound_is_chosen(max_k1, max_k2, expected):
         assert bound.admits(chosen.figures)
 
 
-def test_a_class_no_candidate_keeps_is_a_miss():
+def test_a_kind_no_candidate_keeps_is_a_miss():
     report = run(FakeTolerance(max_k1=-1, max_k2=-1), CHECKER_BOUND)
     assert report.chosen is None and len(report.measured) == len(candidate_plans(4, 3))
     assert report.entry().plan is None and report.entry().pairs == 60
 
 
-def test_a_plan_that_passes_on_the_whole_class_but_not_on_each_half_is_not_chosen():
+def test_a_plan_that_passes_on_the_whole_kind_but_not_on_each_half_is_not_chosen():
     """A fake lucky plan: k2=3 passes on the mean (its halves' gain and loss cancel), its neighbours lose."""
     honest = FakeTolerance(max_k1=0, max_k2=1)
 
@@ -70,9 +70,10 @@ def test_a_plan_that_passes_on_the_whole_class_but_not_on_each_half_is_not_chose
     assert (chosen.plan.k1, chosen.plan.k2) == (0, 1)
 
 
-def test_a_class_with_too_few_pairs_is_not_calibrated():
+def test_a_kind_with_too_few_pairs_is_not_calibrated():
     report = run(FakeTolerance(max_k1=0, max_k2=3), CHECKER_BOUND, pairs=MIN_PAIRS - 1)
-    assert report.chosen is None and report.measured  # measured, reported, but not trusted
+    assert report.chosen is None and not report.measured  # not worth the compute: it could not be trusted
+    assert report.entry().plan is None and report.entry().pairs == MIN_PAIRS - 1
 
 
 def test_the_accuracy_bound_is_paired_against_no_reuse():
@@ -96,8 +97,8 @@ def test_candidates_leave_the_repair_steps_and_try_context_and_halo():
     assert all(0 < p.k1 + p.k2 <= 3 for p in plans)
     assert {(p.context, p.halo) for p in plans if p.k2} == {(True, 0), (True, 1), (False, 0), (False, 1)}
     assert [p for p in plans if not p.k2] == [CalibratedPlan(1, 0), CalibratedPlan(2, 0), CalibratedPlan(3, 0)]
-    assert stage_lengths(50) == [0, 2, 5, 10, 15]  # coarse at many steps
-    assert max(p.k1 + p.k2 for p in candidate_plans(50, reusable=49)) == 30
+    assert stage_lengths(50) == [0, 2, 5, 10, 15, 20, 25]  # coarse at many steps, up to half of them
+    assert max(p.k1 for p in candidate_plans(50, reusable=49)) == 25
     pruned = candidate_plans(4, reusable=3, max_k1=0, max_k2=2)
     assert {(p.k1, p.k2) for p in pruned} == {(0, 1), (0, 2)} and len(pruned) == 8
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from chorus.calibrate.select import CHECKER_BOUND, Figures
+from chorus.calibrate.select import CHECKER_BOUND
 from chorus.models.catalog import find_model
 from chorus.reuse.calibration import CALIBRATION_FILE, card_calibration
 
@@ -30,25 +30,24 @@ def chorus(env: dict, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_a_small_calibration_of_the_shipped_model_is_written_into_its_folder(env):
-    # Three repair steps (the service's setting, which the command follows) leave one step to reuse at 4
-    # steps: five candidates, so the run stays short.
-    env = {**env, "CHORUS_CACHE_MIN_REPAIR_STEPS": "3"}
-    result = chorus(env, "--model", "chorus-shapes", "--steps", "4", "--pairs", "2", "--json")
+    # Two pairs: fewer than a kind is measured on (the measurement itself is tested on a random Wan in
+    # test_calibrate_judge), so the run is the pairs' sources, their kinds and what is written.
+    result = chorus(env, "--model", "chorus-shapes", "--steps", "4", "--pairs", "2", "--kind", "scene", "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["steps"] == 4 and report["bound"] == CHECKER_BOUND.to_dict()
-    assert sum(c["pairs"] for c in report["classes"]) == 2
-    plans = {c["plan"] for c in report["classes"][0]["candidates"]}
-    assert plans == {"k1=1 k2=0"} | {f"k1=0 k2=1 context={c} halo={h}" for c in ("on", "off") for h in (0, 1)}
+    assert report["bound"] == CHECKER_BOUND.to_dict() and report["unread_pairs"] == 0
+    (scene,) = report["kinds"]
+    assert (scene["kind"], scene["pairs"], scene["chosen"], scene["candidates"]) == ("scene", 2, None, [])
     card = find_model("chorus-shapes", Path(env["CHORUS_MODELS_DIR"]))
     calibration = card_calibration(card)
     assert (calibration.model_id, calibration.revision) == (card.model_id, card.revision)
-    assert {c["edit_class"] for c in report["classes"]} == set(calibration.steps[4].classes)
-    for entry in calibration.steps[4].classes.values():
-        if entry.plan is not None:  # chosen within the bound, and saving compute
-            figures = Figures(**{k: v for k, v in entry.measured.items() if k != "accuracy_loss"})
-            assert CHECKER_BOUND.admits(figures) and figures.compute < 1.0
-            assert entry.plan.k1 + entry.plan.k2 == 1
+    assert set(calibration.steps[4].kinds) == {"scene"}
+    entry = calibration.steps[4].kinds["scene"]
+    assert entry.plan is None and entry.pairs == 2  # too few pairs: scene edits miss at 4 steps
+    assert entry.similarity == pytest.approx(scene["similarity"], abs=1e-4) and 0 < entry.similarity < 1
+    dry = chorus(env, "--model", "chorus-shapes", "--steps", "8", "--pairs", "2", "--kind", "layout", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert set(card_calibration(card).steps) == {4}  # a dry run writes nothing
 
 
 @pytest.mark.parametrize(
@@ -58,6 +57,9 @@ def test_a_small_calibration_of_the_shipped_model_is_written_into_its_folder(env
         (["--model", "chorus-shapes", "--steps", "0"], "--steps must be in"),
         (["--model", "chorus-shapes", "--steps", "4", "--prompts", "/no/such/file"], "no such prompt file"),
         (["--model", "chorus-shapes", "--steps", "4", "--bound", "lpips=1"], "expected accuracy="),
+        (["--model", "chorus-shapes", "--steps", "4", "--bound", "judge=1"], "judged by --judge"),
+        (["--model", "chorus-shapes", "--steps", "4", "--judge", "/no/such/clip"], "no such judge folder"),
+        (["--model", "chorus-shapes", "--steps", "4", "--kind", "camera"], "--kind 'camera'"),
     ],
 )
 def test_bad_input_exits_with_code_2_and_a_message(env, args, message):
@@ -68,7 +70,7 @@ def test_bad_input_exits_with_code_2_and_a_message(env, args, message):
 def test_a_prompt_file_with_fewer_than_two_prompts_is_refused(env, tmp_path):
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("a red square moving right\n\na red square moving right\n")
-    result = chorus(env, "--model", "chorus-shapes", "--steps", "4", "--prompts", str(prompts))
+    result = chorus(env, "--model", "chorus-shapes", "--steps", "4", "--prompts", str(prompts), "--bound", "psnr=30")
     assert result.returncode == 2 and "pairing needs at least 2" in result.stderr
 
 

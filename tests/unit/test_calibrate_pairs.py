@@ -2,7 +2,14 @@
 
 import numpy as np
 
-from chorus.calibrate.pairs import edit_attributes, neighbour_pairs, read_prompts, vocabulary_pairs
+from chorus.calibrate.pairs import (
+    KIND_ATTRIBUTES,
+    edit_attributes,
+    kind_pairs,
+    neighbour_pairs,
+    read_prompts,
+    vocabulary_pairs,
+)
 from chorus.data.captions import parse_caption
 
 
@@ -50,3 +57,19 @@ def test_each_prompt_is_paired_with_its_nearest_neighbour_above_the_floor(tmp_pa
         ("a blue cat", "a green car"),
     ]
     assert len(neighbour_pairs(prompts, embedder, min_similarity=0.8, limit=1)) == 1
+
+
+def test_kind_pairs_give_each_kind_its_own_swaps_and_the_classifier_reads_them_as_that_kind():
+    from chorus.cache.embedder import MiniLMEmbedder
+    from chorus.reuse.edit_kind import EditKindClassifier
+
+    pairs = kind_pairs(4, list(KIND_ATTRIBUTES), None, seed=2)
+    assert len(pairs) == 4 * len(KIND_ATTRIBUTES)
+    classifier = EditKindClassifier(MiniLMEmbedder())
+    for i, pair in enumerate(pairs):
+        kind = list(KIND_ATTRIBUTES)[i // 4]
+        assert pair.attribute in KIND_ATTRIBUTES[kind]
+        assert classifier.classify(pair.source, pair.target) == {kind}
+    motion = [p.attribute for p in pairs if p.attribute in KIND_ATTRIBUTES["motion"]]
+    assert motion == ["direction", "speed"] * 2  # a kind's attributes take turns
+    assert not kind_pairs(4, ["layout"], ("color",), seed=2)  # no attribute of the kind is read: no pairs

@@ -1,4 +1,5 @@
-"""calibration.json round-trips through the model folder, and the policy serves the calibrated plan."""
+"""calibration.json round-trips through the model folder, and the policy serves the calibrated plan of an
+edit's kinds."""
 
 import json
 import shutil
@@ -12,9 +13,10 @@ from chorus.reuse.calibration import (
     CALIBRATION_FILE,
     CalibratedPlan,
     Calibration,
-    ClassCalibration,
+    KindCalibration,
     StepCalibration,
     card_calibration,
+    read_calibration,
     write_calibration,
 )
 from chorus.reuse.plan import ReusePolicy
@@ -26,9 +28,12 @@ WAN4 = [3 * s / (1 + 2 * s) for s in (1, 0.75, 0.5, 0.25, 0)]  # the shipped mod
 
 
 def calibration_at_4(model_id: str, revision: str) -> Calibration:
-    local = ClassCalibration(CalibratedPlan(1, 1, context=False, halo=1), 12, {"compute": 0.6, "accuracy_loss": 0.0})
-    step = StepCalibration({"max_accuracy_loss": 1.0}, {"local": local, "global": ClassCalibration(None, 12)})
-    return Calibration(model_id, revision, {4: step})
+    appearance = KindCalibration(
+        CalibratedPlan(1, 1, context=False, halo=1), 48, 0.9, {"compute": 0.6, "accuracy_loss": 0.0}
+    )
+    layout = KindCalibration(CalibratedPlan(1, 0), 48, 0.85)
+    kinds = {"appearance": appearance, "layout": layout, "identity": KindCalibration(None, 48, 0.9)}
+    return Calibration(model_id, revision, {4: StepCalibration({"max_accuracy_loss": 1.0}, kinds)})
 
 
 @pytest.fixture
@@ -60,31 +65,77 @@ def test_a_calibration_of_another_revision_is_ignored(models_dir):
     assert card_calibration(find_model("chorus-shapes", models_dir)) is None
 
 
-def test_the_policy_serves_the_calibrated_plan_of_the_class_and_step_count():
+def test_the_policy_serves_the_calibrated_plan_of_the_kind_and_step_count():
     calibration = calibration_at_4("m", "r")
     policy = ReusePolicy()  # its gate makes every edit at 4 steps a miss
-    plan = policy.plan(1.0, EDIT, 4, sigmas=WAN4, region_fraction=0.2, edit_class="local", calibration=calibration)
+    kwargs = {"sigmas": WAN4, "region_fraction": 0.2, "edit_class": "local", "calibration": calibration}
+    plan = policy.plan(1.0, EDIT, 4, edit_kinds={"appearance"}, **kwargs)
     assert (plan.stage1, plan.stage2, plan.context, plan.halo) == (1, 1, False, 1)
-    assert plan.reason == "edit, calibrated local plan" and plan.edit_class == "local"
+    assert plan.reason == "edit, calibrated appearance plan" and plan.edit_class == "local"
     report = plan.to_dict()
     assert (report["edit_class"], report["reason"], report["stages"]["stage2"]) == ("local", plan.reason, 1)
 
-    gated = policy.plan(1.0, EDIT, 4, sigmas=WAN4, region_fraction=0.2, edit_class="local")
+    gated = policy.plan(1.0, EDIT, 4, sigmas=WAN4, region_fraction=0.2, edit_kinds={"appearance"})
     assert not gated.hit and gated.reason == "miss: edit at fewer than 20 steps"
-    uncalibrated_steps = policy.plan(1.0, EDIT, 8, region_fraction=0.2, edit_class="local", calibration=calibration)
-    assert uncalibrated_steps.reason == "miss: edit at fewer than 20 steps"
-    missed = policy.plan(1.0, EDIT, 4, sigmas=WAN4, region_fraction=0.7, edit_class="global", calibration=calibration)
-    assert not missed.hit and missed.reason == "miss: no calibrated plan for a global edit"
+    at_8 = policy.plan(1.0, EDIT, 8, region_fraction=0.2, edit_kinds={"appearance"}, calibration=calibration)
+    assert at_8.reason == "miss: edit at fewer than 20 steps"  # 8 steps not calibrated: the policy's rules
+    missed = policy.plan(1.0, EDIT, 4, edit_kinds={"identity"}, **kwargs)
+    assert not missed.hit and missed.reason == "miss: no calibrated plan for a identity edit"
+    unmeasured = policy.plan(1.0, EDIT, 4, edit_kinds={"camera"}, **kwargs)
+    assert not unmeasured.hit and unmeasured.reason == "miss: no calibrated plan for a camera edit"
+    unknown = policy.plan(1.0, EDIT, 4, edit_kinds=None, **kwargs)
+    assert not unknown.hit and unknown.reason == "miss: no calibrated plan for a unknown edit"
 
 
-def test_the_calibrated_plan_is_clipped_by_the_stored_latents_and_the_region():
+def test_an_edit_of_several_kinds_takes_the_most_conservative_plan_and_misses_with_any_unplanned_kind():
     calibration = calibration_at_4("m", "r")
-    policy = ReusePolicy()
-    kwargs = {"sigmas": WAN4, "edit_class": "local", "calibration": calibration}
-    shrunk = policy.plan(1.0, EDIT, 4, region_fraction=0.2, stored_steps=[1], **kwargs)
-    assert (shrunk.stage1, shrunk.stage2) == (1, 0) and "shrunk to the stored latents" in shrunk.reason
-    no_region = policy.plan(1.0, EDIT, 4, region_fraction=None, **kwargs)
-    assert (no_region.stage1, no_region.stage2) == (1, 0) and no_region.reason.endswith("no region")
+    kwargs = {"sigmas": WAN4, "region_fraction": 0.2, "edit_class": "local", "calibration": calibration}
+    both = ReusePolicy().plan(1.0, EDIT, 4, edit_kinds={"appearance", "layout"}, **kwargs)
+    assert (both.stage1, both.stage2) == (1, 0) and both.reason == "edit, calibrated appearance+layout plan"
+    entry = calibration.for_kinds({"appearance", "layout"}, 4).entry
+    assert entry.similarity == 0.9  # the higher of the two bands' floors
+    with_identity = ReusePolicy().plan(1.0, EDIT, 4, edit_kinds={"appearance", "identity"}, **kwargs)
+    assert not with_identity.hit and "identity" in with_identity.reason
+
+
+def test_a_global_mask_refines_the_kind_to_stage_1_only():
+    calibration = calibration_at_4("m", "r")
+    kwargs = {"sigmas": WAN4, "edit_kinds": {"appearance"}, "calibration": calibration}
+    spread = ReusePolicy().plan(1.0, EDIT, 4, region_fraction=0.7, edit_class="global", **kwargs)
+    assert (spread.stage1, spread.stage2) == (1, 0) and spread.reason.endswith("global mask")
+
+
+def test_a_similarity_below_the_band_shrinks_the_plan():
+    plan = CalibratedPlan(20, 10)
+    step = StepCalibration({"max_accuracy_loss": 1.0}, {"appearance": KindCalibration(plan, 48, 0.9)})
+    calibration = Calibration("m", "r", {50: step})
+    policy = ReusePolicy(min_similarity=0.8)
+    kwargs = {"edit_kinds": {"appearance"}, "region_fraction": 0.2, "edit_class": "local", "calibration": calibration}
+    whole = policy.plan(0.95, EDIT, 50, **kwargs)
+    half = policy.plan(0.85, EDIT, 50, **kwargs)
+    assert (whole.stage1, whole.stage2) == (20, 10)
+    assert (half.stage1, half.stage2) == (10, 5) and "below its similarity band 0.90" in half.reason
+    assert policy.plan(0.8, EDIT, 50, **kwargs).hit is False  # at the policy's floor nothing is reused
+
+
+def test_a_file_of_the_earlier_per_class_layout_is_read_as_no_kind_measured(tmp_path):
+    old = {
+        "model_id": "m",
+        "revision": "r",
+        "steps": {
+            "4": {
+                "bound": {"max_accuracy_loss": 1.0},
+                "classes": {
+                    "local": {"plan": {"k1": 1, "k2": 0, "context": True, "halo": 0}, "pairs": 40, "measured": None}
+                },
+            }
+        },
+    }
+    (tmp_path / CALIBRATION_FILE).write_text(json.dumps(old))
+    calibration = read_calibration(tmp_path, "m", "r")
+    assert calibration.steps[4].kinds == {} and calibration.end_steps(4) == 0
+    plan = ReusePolicy().plan(1.0, EDIT, 4, sigmas=WAN4, edit_kinds={"appearance"}, calibration=calibration)
+    assert not plan.hit and plan.reason == "miss: no calibrated plan for a appearance edit"
 
 
 def test_misses_store_what_a_calibrated_plan_reads():
@@ -92,7 +143,7 @@ def test_misses_store_what_a_calibrated_plan_reads():
     config = ReusePolicy().capture_for(CaptureConfig(), 4, WAN4, calibration)
     assert set(config.latent_steps) >= {1, 2} and config.map_steps == (0, 1, 2, 3)  # maps at every step
     assert config.context_steps == ()  # the calibrated Stage 2 runs without the source's context
-    with_context = ClassCalibration(CalibratedPlan(1, 2, context=True), 12)
-    calibration.steps[4].classes["local"] = with_context
+    with_context = KindCalibration(CalibratedPlan(1, 2, context=True), 48)
+    calibration.steps[4].kinds["appearance"] = with_context
     assert ReusePolicy().capture_for(CaptureConfig(), 4, WAN4, calibration).context_steps == (1, 2)
     assert ReusePolicy().capture_for(CaptureConfig(), 4, WAN4).map_steps == ()  # uncalibrated: no edits at 4
