@@ -47,11 +47,12 @@ def running_leader(session: Session, tenant_id: uuid.UUID, fingerprint: str, bes
 
 
 def delivered_twin(session: Session, tenant_id: uuid.UUID, fingerprint: str) -> uuid.UUID | None:
-    """The newest succeeded job of this tenant and fingerprint: its video is a repeat's."""
+    """The newest succeeded job of this tenant and fingerprint: its video is a repeat's. A job that made its
+    video is preferred to one served a copy, so ``coalesced_with`` names the run however late a repeat comes."""
     return session.scalar(
         select(Job.id)
         .where(Job.tenant_id == tenant_id, Job.fingerprint == fingerprint, Job.status == JobStatus.succeeded)
-        .order_by(Job.completed_at.desc())
+        .order_by(Job.coalesced_with.is_(None).desc(), Job.completed_at.desc())
         .limit(1)
     )
 

@@ -15,6 +15,7 @@ down) is given back.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import uuid
@@ -27,7 +28,9 @@ from sqlalchemy.orm import Session
 
 from chorus.config import Settings
 from chorus.db.models import Job, Tenant
-from chorus.errors import RateLimited
+from chorus.errors import BrokerUnavailable, RateLimited
+
+log = logging.getLogger(__name__)
 
 WINDOW_S = 60
 # An admitted id Postgres does not know may be a submit still between admission and INSERT: kept this long.
@@ -129,9 +132,12 @@ class Quotas:
     def admit(self, session: Session, tenant_id: uuid.UUID, job_id: uuid.UUID) -> Admission:
         """Take a slot for ``job_id`` or raise RateLimited (then nothing is taken)."""
         limits = self.limits(session, tenant_id)
-        refused, count, wait_ms = self._run(tenant_id, job_id, limits)
-        if refused == 2 and self._prune(session, tenant_id):  # ended jobs made room
+        try:
             refused, count, wait_ms = self._run(tenant_id, job_id, limits)
+            if refused == 2 and self._prune(session, tenant_id):  # ended jobs made room
+                refused, count, wait_ms = self._run(tenant_id, job_id, limits)
+        except redis.RedisError as exc:  # the counters live in the broker's Redis: without it nothing is queued
+            raise BrokerUnavailable("broker_unavailable", "the job queue is unavailable; retry later") from exc
         if refused == 1:
             raise RateLimited(
                 "rate_limit_exceeded",
@@ -155,11 +161,15 @@ class Quotas:
         self.client.hincrby(rejections_key(self.settings), f"{tenant_id}:{refusal.limit}", 1)
 
     def release(self, tenant_id: uuid.UUID, job_id: uuid.UUID) -> None:
-        """Give back an admitted slot whose job was not created."""
-        with self.client.pipeline() as pipe:
-            pipe.zrem(self._key("rate", tenant_id), str(job_id))
-            pipe.zrem(self._key("active", tenant_id), str(job_id))
-            pipe.execute()
+        """Give back an admitted slot whose job was not created. Best effort: with Redis gone the slot stays
+        until the rate window ends and the active set's next prune drops a job that never was."""
+        try:
+            with self.client.pipeline() as pipe:
+                pipe.zrem(self._key("rate", tenant_id), str(job_id))
+                pipe.zrem(self._key("active", tenant_id), str(job_id))
+                pipe.execute()
+        except redis.RedisError:
+            log.warning("quota slot of job %s not given back (Redis unavailable)", job_id, exc_info=True)
 
     def _run(self, tenant_id: uuid.UUID, job_id: uuid.UUID, limits: Limits) -> tuple[int, int, int]:
         keys = [self._key("rate", tenant_id), self._key("active", tenant_id)]

@@ -7,6 +7,8 @@ from typing import Any
 
 from chorus.config import Settings
 from chorus.db.models import Job
+from chorus.jobs.schemas import JobInput
+from chorus.jobs.submit import resolve_input
 from chorus.storage import open_store
 from chorus.vocab import JobStatus
 from tests.fixtures.services import TenantKey
@@ -14,12 +16,14 @@ from worker.runner import JobRunner
 
 
 def run_job(db, tenant: TenantKey, settings: Settings, model: str = "chorus-shapes", **gen: Any) -> Job:
-    """Insert a queued job, run its task to the end in this process, return the row."""
+    """Insert a queued job (its input stored as the API stores it), run its task to the end in this process,
+    return the row."""
+    stored = resolve_input(JobInput(prompt="a blue circle moving left", seed=3, **gen), settings)
     with db() as session:
         job = Job(
             tenant_id=tenant.tenant_id,
             model=model,
-            input={"prompt": "a blue circle moving left", "seed": 3, **gen},
+            input=stored.model_dump(mode="json") | {"model": model},
             batch_key=f"runner-test-{uuid.uuid4()}",
         )
         session.add(job)
