@@ -131,15 +131,17 @@ def test_a_job_identical_to_a_running_one_follows_it_and_is_no_batch_mate_elsewh
         assert (follower.status, follower.coalesced_with) == (JobStatus.running, leader_id)
 
 
-def test_a_job_identical_to_a_delivered_one_follows_the_newest(db, add_jobs) -> None:
+def test_a_job_identical_to_delivered_ones_follows_the_one_that_ran(db, add_jobs) -> None:
+    """The second job follows the delivered first; the third follows the first too, not the second's copy."""
     fingerprint, key = uuid.uuid4().hex, f"key-{uuid.uuid4()}"
-    older, newer, repeat = add_jobs(3, key, fingerprint)
-    for job_id in (older, newer):
+    ran, copy, repeat = add_jobs(3, key, fingerprint)
+    for job_id in (ran, copy):
         with db() as session:
             claim(session, job_id, "a")
             finish(session, [job_id], JobStatus.succeeded)
     with db() as session:
-        assert claim(session, repeat, "b").coalesced_with == newer
+        assert session.get(Job, copy).coalesced_with == ran
+        assert claim(session, repeat, "b").coalesced_with == ran
 
 
 def test_identical_jobs_claimed_together_are_batch_mates(db, add_jobs) -> None:
