@@ -134,7 +134,8 @@ class Quotas:
         limits = self.limits(session, tenant_id)
         try:
             refused, count, wait_ms = self._run(tenant_id, job_id, limits)
-            if refused == 2 and self._prune(session, tenant_id):  # ended jobs made room
+            if refused == 2:  # full: drop ended jobs' ids (or another API process just did), then try once more
+                self._prune(session, tenant_id)
                 refused, count, wait_ms = self._run(tenant_id, job_id, limits)
         except redis.RedisError as exc:  # the counters live in the broker's Redis: without it nothing is queued
             raise BrokerUnavailable("broker_unavailable", "the job queue is unavailable; retry later") from exc
@@ -177,8 +178,8 @@ class Quotas:
         refused, count, wait_ms = self._admit(keys=keys, args=args)
         return int(refused), int(count), int(wait_ms)
 
-    def _prune(self, session: Session, tenant_id: uuid.UUID) -> bool:
-        """Remove the ids of jobs that have ended (or were never inserted); True if any were."""
+    def _prune(self, session: Session, tenant_id: uuid.UUID) -> None:
+        """Remove the ids of jobs that have ended (or were never inserted)."""
         key = self._key("active", tenant_id)
         admitted = {
             uuid.UUID(member.decode()): score for member, score in self.client.zrange(key, 0, -1, withscores=True)
@@ -192,4 +193,5 @@ class Quotas:
             if (job_id in statuses and statuses[job_id].is_terminal)
             or (job_id not in statuses and admitted_at < settled_before)
         ]
-        return bool(gone) and bool(self.client.zrem(key, *gone))
+        if gone:
+            self.client.zrem(key, *gone)
