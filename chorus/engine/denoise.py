@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 from diffusers.hooks import HookRegistry
+from diffusers.hooks.mag_cache import MagCacheHeadHook
 
 from chorus.models.base import VideoModelAdapter
 from chorus.models.catalog import ModelLimits
@@ -135,4 +136,18 @@ def cache_step(transformer: torch.nn.Module, name: str, step: int, steps: int) -
     """The cache context diffusers' intra-request caches key their state by: one ``name`` per stream of
     same-shaped forwards (their state compares a forward with the previous one of the same name)."""
     with transformer.cache_context(name, step_index=step, num_inference_steps=steps):
+        _align_mag_cache(transformer, step)
         yield
+
+
+def _align_mag_cache(transformer: torch.nn.Module, step: int) -> None:
+    """Set MagCache's step counter to the true step. MagCache counts the forwards of a context itself, so a
+    hit that starts at step k1 (Stage 1) or a stream that runs only some steps (Stage 2, repair) would read
+    its residual-magnitude schedule ``mag_ratios`` from step 0; the context's step is the true one."""
+    if not getattr(transformer, "is_cache_enabled", True):
+        return
+    for module in transformer.modules():
+        registry = getattr(module, "_diffusers_hook", None)
+        for hook in registry.hooks.values() if registry is not None else ():
+            if isinstance(hook, MagCacheHeadHook):
+                hook.state_manager.get_state().step_index = step

@@ -7,6 +7,7 @@ import pytest
 import torch
 from diffusers import AutoencoderKLWan, WanPipeline
 from diffusers.hooks import FirstBlockCacheConfig, MagCacheConfig
+from diffusers.hooks.mag_cache import MagCacheHeadHook
 
 from chorus.engine.capture import CaptureConfig
 from chorus.engine.denoise import Canceled, DenoiseStats, GenerationRequest
@@ -194,6 +195,26 @@ def test_intra_request_caches_combine_with_reuse(adapter, source, config):
     assert len(computed) < 6 + 4  # the intra-request cache skipped blocks (6 reuse + 4 plain forwards)
     assert torch.isfinite(cached).all() and plain.shape == (2, 8, 32, 32, 3)
     assert (cached - uncached).norm() / uncached.norm() < 0.05
+
+
+def test_mag_cache_reads_its_schedule_at_the_true_step(adapter, source):
+    """A hit that starts at step 2 (Stage 1) must have MagCache read mag_ratios[2], not mag_ratios[0]."""
+    run, _ = source
+    config = MagCacheConfig(mag_ratios=[1.0] * 4, num_inference_steps=4, retention_ratio=0.0, threshold=0.1)
+    seen: list[int] = []
+
+    def read_step(*_) -> None:
+        head = adapter.transformer.blocks[0]._diffusers_hook.hooks.values()
+        seen.extend(h.state_manager.get_state().step_index for h in head if isinstance(h, MagCacheHeadHook))
+
+    hook = adapter.transformer.blocks[0].register_forward_pre_hook(read_step)
+    adapter.transformer.enable_cache(config)
+    try:
+        generate_with_reuse(adapter, [replace(SOURCE, seed=5)], [ReusePlan(4, 2, 0)], [ReuseSource(run)])
+    finally:
+        adapter.transformer.disable_cache()
+        hook.remove()
+    assert seen == [2, 3]
 
 
 def test_cancel_between_steps_removes_the_processors(adapter, source):
