@@ -15,7 +15,7 @@ import argparse
 import json
 import time
 from dataclasses import replace
-from types import SimpleNamespace
+from pathlib import Path
 
 import torch
 from diffusers import WanTransformer3DModel
@@ -25,7 +25,9 @@ from chorus.engine.denoise import DenoiseStats, GenerationRequest
 from chorus.engine.sampling import wan_sigmas
 from chorus.engine.staged import ReuseSource, generate_with_reuse
 from chorus.models.base import PromptEncoding
+from chorus.models.catalog import ModelCard, ModelLimits
 from chorus.models.loader import DTYPES
+from chorus.models.wan import WanBase
 from chorus.reuse.plan import ReusePlan, ReusePolicy
 
 CONFIGS = {
@@ -36,10 +38,27 @@ RENOISE = {"shift": 5.0, "stochastic_sampling": True}
 UNIPC = {"prediction_type": "flow_prediction", "use_flow_sigmas": True, "flow_shift": 3.0, "solver_order": 2}
 
 
-class RandomWan:
-    """An adapter over a random transformer: random text states, latents returned undecoded (a bench fake)."""
+class RandomWan(WanBase):
+    """The Wan adapter base over a random transformer: random text states, latents returned undecoded (a
+    bench fake); its forward is the served adapters' own (``WanBase.predict_velocity``)."""
 
     def __init__(self, config: str, device: str, dtype: str, steps: int) -> None:
+        sigmas = (1.0, 0.75, 0.5, 0.25) if steps == 4 else None  # LightX2V's 4-step card
+        scheduler = {"class": "UniPCMultistepScheduler", "config": UNIPC}
+        if sigmas:
+            scheduler = {"class": "FlowMatchEulerDiscreteScheduler", "config": RENOISE}
+        card = ModelCard(
+            model_id=f"random-wan-{config}",
+            path=Path("."),
+            revision="random",
+            limits=ModelLimits(frames=(81,), min_side=16, max_side=1280, side_multiple=16),
+            latent_space="wan_vae",
+            text_encoder="random",
+            flow_shift=3.0,
+            scheduler=scheduler,
+            sigmas=sigmas,
+        )
+        super().__init__(card, device, DTYPES[dtype])
         with torch.device(device):
             self.transformer = WanTransformer3DModel(
                 patch_size=(1, 2, 2), in_channels=16, out_channels=16, freq_dim=256, **CONFIGS[config]
@@ -47,18 +66,9 @@ class RandomWan:
         keep = set(self.transformer._keep_in_fp32_modules)  # as from_pretrained(dtype=...) leaves them
         for name, param in self.transformer.named_parameters():
             if not keep & set(name.split(".")):
-                param.data = param.data.to(DTYPES[dtype])
+                param.data = param.data.to(self.dtype)
         self.transformer.eval().requires_grad_(False)
-        self.device, self.dtype, self.text_dim = device, DTYPES[dtype], CONFIGS[config]["text_dim"]
-        sigmas = (1.0, 0.75, 0.5, 0.25) if steps == 4 else None  # LightX2V's 4-step card
-        scheduler = {"class": "UniPCMultistepScheduler", "config": UNIPC}
-        if sigmas:
-            scheduler = {
-                "class": "FlowMatchEulerDiscreteScheduler",
-                "config": {"shift": 5.0, "stochastic_sampling": True},
-            }
-        self.card = SimpleNamespace(scheduler=scheduler, sigmas=sigmas, flow_shift=3.0, sigma_grid="default")
-        self.patch_size = (1, 2, 2)
+        self.vae, self.text_dim = None, CONFIGS[config]["text_dim"]
 
     def encode_prompts(self, prompts: list[str]) -> PromptEncoding:
         gen = torch.Generator().manual_seed(len(prompts))
@@ -66,15 +76,7 @@ class RandomWan:
         return PromptEncoding(states=states, token_ids=[list(range(120)) for _ in prompts])
 
     def latent_shape(self, frames: int, height: int, width: int) -> tuple[int, int, int, int]:
-        return 16, (frames - 1) // 4 + 1, height // 8, width // 8
-
-    def predict_velocity(self, latents, timestep, text_states):
-        return self.transformer(
-            hidden_states=latents.to(self.dtype),
-            timestep=timestep,
-            encoder_hidden_states=text_states,
-            return_dict=False,
-        )[0]
+        return 16, (frames - 1) // 4 + 1, height // 8, width // 8  # Wan2.1's VAE compression, without a VAE
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         return latents

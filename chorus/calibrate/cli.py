@@ -103,7 +103,7 @@ def calibrate_command(
         raise _fail("a model without the attribute checker is judged by --judge (a CLIP or SigLIP folder)")
 
     from chorus.cache.embedder import MiniLMEmbedder
-    from chorus.engine.sampling import make_scheduler
+    from chorus.engine.sampling import sigma_grid
     from chorus.models.loader import load_adapter
     from chorus.reuse.plan import StepGrid
     from chorus.reuse.session import ReuseConfig
@@ -118,7 +118,7 @@ def calibrate_command(
     if seed_variants:
         from chorus.calibrate.seed_variants import format_rows, seed_variant_sweep
 
-        grid = StepGrid(steps, make_scheduler(adapter, steps).sigmas.tolist())
+        grid = StepGrid(steps, sigma_grid(adapter, steps))
         reusable = grid.reusable_steps(config.policy.min_repair_steps)
         rows = seed_variant_sweep(adapter, pairs, steps, reusable, seed + 1, card.draws_shapes, k1)
         typer.echo(json.dumps([r.to_dict() for r in rows]) if as_json else "\n".join(format_rows(rows)))

@@ -24,7 +24,7 @@ from chorus.calibrate.measure import PreparedPair, figures, prepare_pairs, run_g
 from chorus.calibrate.pairs import EditPair
 from chorus.calibrate.select import MIN_PAIRS, MIN_SAVING, Bound, Figures, Measured, choose
 from chorus.engine.capture import CaptureConfig
-from chorus.engine.sampling import make_scheduler
+from chorus.engine.sampling import sigma_grid
 from chorus.engine.tgaa import TGAAConfig
 from chorus.models.base import VideoModelAdapter
 from chorus.reuse.calibration import CalibratedPlan, Calibration, KindCalibration, StepCalibration
@@ -161,7 +161,7 @@ def calibrate(
     policy, region, tgaa = policy or ReusePolicy(), region or RegionConfig(), tgaa or TGAAConfig()
     capture = capture or CaptureConfig()
     prepared = prepare_pairs(adapter, pairs, steps, seed, region, capture, batch_size, embedder)
-    grid = StepGrid(steps, make_scheduler(adapter, steps).sigmas.tolist())
+    grid = StepGrid(steps, sigma_grid(adapter, steps))
     candidates = candidate_plans(steps, grid.reusable_steps(policy.min_repair_steps), max_k1, max_k2)
     groups, unread = by_kind(prepared)
     if progress is not None:

@@ -4,12 +4,12 @@ knows nothing of caches, plans' reasons or jobs (it imports no ``chorus.reuse``,
 
 Modules, one job each:
 - denoise: what every denoise shares: the request, stats, guidance, cancel, intra-cache contexts
-- sampling: each request's trajectory stepped by the model's own scheduler; sampler grids
+- sampling: each request's trajectory stepped by the model's own scheduler; sampler grids (``sigma_grid``)
 - stages: what the loop reads of a plan (``StagePlan``) and Stage 2's region (``RegionMask``)
 - staged: the one denoise loop: by plans (``generate_with_reuse``), or plain with none (``generate``)
 - subset_forward: the transformer on a subset of video tokens at their true positions
-- context: Stage 2's region attending to the source's keys and values
-- tgaa: token-guided attention amplification processor
+- attention_hooks: the one way into Wan's attention: diffusers hooks (``AttentionHook``), registered by name
+- context: Stage 2's region attending to the source's keys and values (a self-attention hook)
+- tgaa: token-guided attention amplification (a cross-attention hook)
 - capture: record a full run's latents, maps and context (``CapturedRun``, a cache entry's payload)
-- processors: chaining attention processors on Wan blocks
 """

@@ -5,9 +5,9 @@ block's self-attention keys and values (both CFG passes, fp16, optionally pooled
 region attends to, see chorus.engine.context); and the cross-attention maps of the prompt tokens (video
 tokens x text tokens, softmax probabilities averaged over heads, conditional rows only, averaged over
 the chosen layers, optionally average-pooled on the token grid, stored as fp16). The maps are recorded
-by a processor that wraps each chosen ``attn2`` processor: it leaves the forward's output untouched (a
-captured run is bit-identical to an uncaptured one) and recomputes the query/key products of the rows it
-records.
+by a hook on each chosen ``attn2`` module (chorus.engine.attention_hooks): it leaves the forward's output
+untouched (a captured run is bit-identical to an uncaptured one) and recomputes the query/key products of
+the rows it records.
 
 ``CapturedRun`` is the payload of a cache entry; the entry codec (chorus.cache.entries) names its
 tensors and writes them.
@@ -18,12 +18,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from chorus.engine.processors import unwrap_attention, wrap_attention
+from chorus.engine.attention_hooks import AttentionCall, AttentionHook, hook_attention, unhook_attention
 
 Grid = tuple[int, int, int]  # a (t, h, w) token grid
 
@@ -93,8 +92,12 @@ class CaptureState:
     """Maps and latents recorded so far, per request key. The denoise loop calls ``begin_forward``
     before a transformer call to say which step it is and whose conditional rows to record."""
 
-    def __init__(self, config: CaptureConfig, preview_layer: int | None = None) -> None:
-        self.config, self.preview_layer = config, preview_layer
+    def __init__(self, config: CaptureConfig, num_layers: int) -> None:
+        self.config = config
+        self.layers = list(range(num_layers)) if config.map_layers is None else list(config.map_layers)
+        preview = config.preview_layer if config.preview_layer is not None else self.layers[len(self.layers) // 2]
+        # The block whose queries are stored for previews; None: no preview
+        self.preview_layer = preview if preview in self.layers and config.preview_stride != () else None
         self.preview_step = min(config.map_steps, default=None) if config.map_steps is not None else 0
         self.reset()
 
@@ -188,37 +191,28 @@ def probs_from_queries(attn: torch.nn.Module, queries: torch.Tensor, text: torch
     return total / attn.heads
 
 
-class CaptureProcessor:
-    def __init__(self, layer: int, inner: Any, state: CaptureState) -> None:
-        self.layer, self.inner, self.state = layer, inner, state
+class CaptureHook(AttentionHook):
+    """Records the conditional rows' maps (and the preview block's queries); the output is the chain's own."""
 
-    def __call__(
-        self,
-        attn: torch.nn.Module,
-        hidden_states: torch.Tensor,
-        encoder_hidden_states: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        rotary_emb: Any = None,
-    ) -> torch.Tensor:
+    name = "chorus_capture"
+
+    def attend(self, attn: torch.nn.Module, call: AttentionCall) -> torch.Tensor:
         if self.state.recording:
             cond = len(self.state.rows)  # rows [0, cond) are the conditional pass, then unconditional ones
-            if not cond <= hidden_states.shape[0] <= 2 * cond:
-                raise ValueError(f"capture expects {cond} to {2 * cond} rows, got {hidden_states.shape[0]}")
-            queries = attn.norm_q(attn.to_q(hidden_states[:cond]))
-            self.state.add_maps(probs_from_queries(attn, queries, encoder_hidden_states[:cond]))
+            if not cond <= call.hidden.shape[0] <= 2 * cond:
+                raise ValueError(f"capture expects {cond} to {2 * cond} rows, got {call.hidden.shape[0]}")
+            queries = attn.norm_q(attn.to_q(call.hidden[:cond]))
+            self.state.add_maps(probs_from_queries(attn, queries, call.text[:cond]))
             if self.state.previewing(self.layer):
                 self.state.add_previews(queries)
-        return self.inner(attn, hidden_states, encoder_hidden_states, attention_mask, rotary_emb)
+        return self.pass_on(call)
 
 
 def apply_capture(transformer: torch.nn.Module, config: CaptureConfig) -> CaptureState:
     """Install map capture on the configured cross-attention layers; returns the state it records into."""
-    layers = list(range(len(transformer.blocks))) if config.map_layers is None else list(config.map_layers)
-    preview = config.preview_layer if config.preview_layer is not None else layers[len(layers) // 2]
-    state = CaptureState(config, preview if preview in layers and config.preview_stride != () else None)
-    wrap_attention(transformer, layers, lambda i, inner: CaptureProcessor(i, inner, state), CaptureProcessor)
-    return state
+    state = CaptureState(config, len(transformer.blocks))
+    return hook_attention(transformer, CaptureHook, state, state.layers)
 
 
 def remove_capture(transformer: torch.nn.Module) -> None:
-    unwrap_attention(transformer, CaptureProcessor)
+    unhook_attention(transformer, CaptureHook)

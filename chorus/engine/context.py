@@ -27,8 +27,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from chorus.engine.attention_hooks import AttentionCall, AttentionHook, hook_attention, unhook_attention
 from chorus.engine.capture import Grid
-from chorus.engine.processors import unwrap_attention, wrap_attention
 
 
 def _pool(tokens: torch.Tensor, grid: Grid, stride: Grid) -> torch.Tensor:
@@ -62,7 +62,7 @@ class RowContext:
 
 
 class ContextState:
-    """What the self-attention processors do in the coming forward: pass through (default), record the
+    """What the self-attention hooks do in the coming forward: pass through (default), record the
     source's keys/values for some rows, or run a Stage-2 forward (padded queries, with or without context)."""
 
     def __init__(self, stride: Grid = (1, 1, 1), dtype: torch.dtype = torch.float16) -> None:
@@ -141,13 +141,14 @@ def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tens
     return out.type_as(x)
 
 
-class ContextProcessor:
-    """Wraps a block's self-attention processor: passes through, records, or runs Stage 2's attention."""
+class ContextHook(AttentionHook):
+    """On a block's self-attention: passes through, records, or runs Stage 2's attention."""
 
-    def __init__(self, layer: int, inner: Any, state: ContextState) -> None:
-        self.layer, self.inner, self.state = layer, inner, state
+    name = "chorus_context"
+    attention = "attn1"
 
-    def _qkv(self, attn: Any, hidden: torch.Tensor, rotary: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    @staticmethod
+    def _qkv(attn: Any, hidden: torch.Tensor, rotary: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         query = attn.norm_q(attn.to_q(hidden)).unflatten(2, (attn.heads, -1))
         key = attn.norm_k(attn.to_k(hidden)).unflatten(2, (attn.heads, -1))
         value = attn.to_v(hidden).unflatten(2, (attn.heads, -1))
@@ -155,21 +156,14 @@ class ContextProcessor:
             query, key = _rotate(query, *rotary), _rotate(key, *rotary)
         return query, key, value
 
-    def __call__(
-        self,
-        attn: Any,
-        hidden_states: torch.Tensor,
-        encoder_hidden_states: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        rotary_emb: Any = None,
-    ) -> torch.Tensor:
+    def attend(self, attn: Any, call: AttentionCall) -> torch.Tensor:
         mode = self.state.mode
         if mode != "stage2":
             if mode == "record":  # the forward's output stays the stock processor's, bit for bit
-                _, key, value = self._qkv(attn, hidden_states, rotary_emb)
+                _, key, value = self._qkv(attn, call.hidden, call.rotary)
                 self.state.record(self.layer, key, value)
-            return self.inner(attn, hidden_states, encoder_hidden_states, attention_mask, rotary_emb)
-        query, key, value = self._qkv(attn, hidden_states, rotary_emb)
+            return self.pass_on(call)
+        query, key, value = self._qkv(attn, call.hidden, call.rotary)
         bias = torch.zeros(self.state.valid.shape, device=query.device).masked_fill(~self.state.valid, -math.inf)
         extra = self.state.extra_keys(self.layer, key)
         if extra is not None:
@@ -188,12 +182,9 @@ class ContextProcessor:
 
 
 def apply_context(transformer: torch.nn.Module, state: ContextState) -> ContextState:
-    """Install the context processor, driven by ``state``, on every block's self-attention."""
-    wrap_attention(
-        transformer, None, lambda i, inner: ContextProcessor(i, inner, state), ContextProcessor, name="attn1"
-    )
-    return state
+    """Install the context hook, driven by ``state``, on every block's self-attention."""
+    return hook_attention(transformer, ContextHook, state)
 
 
 def remove_context(transformer: torch.nn.Module) -> None:
-    unwrap_attention(transformer, ContextProcessor, name="attn1")
+    unhook_attention(transformer, ContextHook)

@@ -67,6 +67,19 @@ def make_scheduler(adapter: VideoModelAdapter, steps: int) -> SchedulerMixin:
     return card_scheduler(adapter.card, steps)
 
 
+_GRIDS: dict[tuple[str, int], tuple[float, ...]] = {}  # (the card's sampling_id, steps) -> sigmas
+
+
+def sigma_grid(adapter: VideoModelAdapter, steps: int) -> tuple[float, ...]:
+    """The noise levels (``steps`` + 1, from ~1 down to 0) the adapter's sampler steps through at ``steps``:
+    what planning places its stages by. Read off a scheduler once per sampler and step count; a
+    trajectory's own schedulers are ``make_scheduler``'s (multistep ones carry state)."""
+    key = (adapter.card.sampling_id, steps)
+    if key not in _GRIDS:
+        _GRIDS[key] = tuple(make_scheduler(adapter, steps).sigmas.tolist())
+    return _GRIDS[key]
+
+
 class Trajectories:
     """The batch's noise, generators and per-request schedulers (see the module docstring)."""
 

@@ -28,20 +28,15 @@ the hit actually runs: still bounded by its threshold, but offset from the true 
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from chorus.engine.capture import CaptureConfig, CapturedRun, CaptureState, Grid, apply_capture, remove_capture
-from chorus.engine.context import (
-    ContextState,
-    RowContext,
-    apply_context,
-    cell_log_sizes,
-    covered_cells,
-    remove_context,
-)
+from chorus.engine.attention_hooks import attention_hooks
+from chorus.engine.capture import CaptureConfig, CapturedRun, CaptureHook, CaptureState, Grid
+from chorus.engine.context import ContextHook, ContextState, RowContext, cell_log_sizes, covered_cells
 from chorus.engine.denoise import (
     Canceled,
     DenoiseStats,
@@ -57,7 +52,7 @@ from chorus.engine.denoise import (
 from chorus.engine.sampling import Trajectories
 from chorus.engine.stages import RegionMask, StagePlan, dilate
 from chorus.engine.subset_forward import patchify, subset_forward, token_grid, unpatchify
-from chorus.engine.tgaa import TGAAConfig, TGAAState, apply_tgaa, remove_tgaa
+from chorus.engine.tgaa import TGAAConfig, TGAAHook, TGAAState
 from chorus.models.base import VideoModelAdapter
 from chorus.vocab import Stage
 
@@ -130,7 +125,8 @@ def _check(
 
 
 class _Loop:
-    """One call's state: the batch's latents and text, the schedule, the processors' states, the stats."""
+    """One call's state: the batch's latents and text, the schedule, the attention hooks' states, the stats.
+    A context manager: entering installs the hooks the call needs, leaving removes them, however it ends."""
 
     def __init__(
         self,
@@ -139,7 +135,10 @@ class _Loop:
         plans: list[StagePlan],
         sources: list[ReuseSource | None],
         stats: DenoiseStats,
+        *,
         renoise: bool,
+        tgaa: TGAAConfig,
+        capture: CaptureConfig | None,
     ) -> None:
         self.adapter, self.plans, self.sources, self.stats = adapter, plans, sources, stats
         self.requests, self.batch, self.steps = requests, len(requests), requests[0].num_inference_steps
@@ -158,10 +157,31 @@ class _Loop:
                 self.paths.start_at(b, plan.stage1)
                 stats.steps_skipped += plan.stage1
         stats.add_stage_time(Stage.stage1, time.perf_counter() - start)
-        self.tgaa: TGAAState | None = None
-        self.capture: CaptureState | None = None
-        self.context = ContextState()
-        self.capturing: list[bool] = [False] * self.batch
+        # The hooks' states: TGAA where a Stage 2 amplifies, capture where a miss is recorded, context where a
+        # Stage 2 runs or a capture stores the self-attention's keys and values.
+        stage2 = any(plan.stage2 for plan in plans)
+        self.capturing = [capture is not None and not plan.hit for plan in plans]
+        self.tgaa = TGAAState(tgaa) if tgaa.alpha != 1.0 and stage2 else None
+        blocks = len(adapter.transformer.blocks)
+        self.capture = CaptureState(capture, blocks) if any(self.capturing) else None
+        self.context = (
+            ContextState(capture.context_stride, capture.latent_dtype) if self.capture is not None else ContextState()
+        )
+        self.hooks = [(TGAAHook, self.tgaa, tgaa.layers)] if self.tgaa is not None else []
+        if self.capture is not None:
+            self.hooks.append((CaptureHook, self.capture, self.capture.layers))
+        if stage2 or (self.capture is not None and capture.context_steps != ()):
+            self.hooks.append((ContextHook, self.context, None))
+        self._installed = ExitStack()
+
+    def __enter__(self) -> _Loop:
+        reset_intra_caches(self.adapter.transformer)
+        self._installed.enter_context(attention_hooks(self.adapter.transformer, self.hooks))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._installed.close()
+        reset_intra_caches(self.adapter.transformer)
 
     def _text(self, rows: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """The rows' prompt states and negative prompt states."""
@@ -308,29 +328,11 @@ def generate_with_reuse(
     steps = requests[0].num_inference_steps
     plans = plans or [StagePlan(steps) for _ in requests]
     sources = sources or [None] * len(requests)
-    tgaa = tgaa or TGAAConfig()
     stats = stats if stats is not None else DenoiseStats()
-    transformer = adapter.transformer
-    loop = _Loop(adapter, requests, plans, sources, stats, renoise)
+    loop = _Loop(adapter, requests, plans, sources, stats, renoise=renoise, tgaa=tgaa or TGAAConfig(), capture=capture)
     start = time.perf_counter()
-    loop.capturing = [capture is not None and not plan.hit for plan in plans]
-    reset_intra_caches(transformer)
-    try:
-        if tgaa.alpha != 1.0 and any(p.stage2 for p in plans):
-            loop.tgaa = apply_tgaa(transformer, tgaa)
-        if any(loop.capturing):
-            loop.capture = apply_capture(transformer, capture)
-            loop.context = ContextState(capture.context_stride, capture.latent_dtype)
-        if any(p.stage2 for p in plans) or (loop.capture is not None and capture.context_steps != ()):
-            loop.context = apply_context(transformer, loop.context)
+    with loop:
         loop.run(on_step)
-    finally:
-        if loop.tgaa is not None:
-            remove_tgaa(transformer)
-        if loop.capture is not None:
-            remove_capture(transformer)
-        remove_context(transformer)
-        reset_intra_caches(transformer)
     stats.denoise_seconds += time.perf_counter() - start
     captured = [loop.captured_run(b) if loop.capturing[b] else None for b in range(len(requests))]
     return ReuseOutput(frames=adapter.decode(loop.latents), latents=loop.latents, captured=captured)

@@ -2,11 +2,11 @@
 
 The selected tokens keep their true (t, h, w) positions: their rotary embeddings are gathered from the
 full grid's. Self-attention then runs among the selected tokens only (or, with chorus.engine.context's
-processor installed, reads the source's keys and values for the rest), cross-attention to the text as
+hook installed, reads the source's keys and values for the rest), cross-attention to the text as
 usual, so block compute shrinks with the selected fraction. Each row may select its own tokens (an index
-per row, padded to one length); padded rows need the context processor, which masks the padding.
+per row, padded to one length); padded rows need the context hook, which masks the padding.
 Everything is diffusers' own modules (rope, patch_embedding, condition_embedder, blocks, norm_out,
-proj_out); block hooks and attention processors installed on the model (intra-request caches, TGAA,
+proj_out); block and attention hooks installed on the model (intra-request caches, TGAA,
 capture) therefore run here too.
 """
 

@@ -1,4 +1,4 @@
-"""Token-Guided Attention Amplification (TGAA) as a cross-attention processor.
+"""Token-Guided Attention Amplification (TGAA) as a hook on the cross-attention.
 
 In Stage 2 the reused latent already encodes the source prompt; TGAA makes the target's differing
 words win by multiplying their cross-attention weights by ``alpha`` before normalisation: log(alpha)
@@ -12,11 +12,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
-from chorus.engine.processors import unwrap_attention, wrap_attention
+from chorus.engine.attention_hooks import AttentionCall, AttentionHook, hook_attention, unhook_attention
 
 
 @dataclass(frozen=True)
@@ -60,32 +59,22 @@ class TGAAState:
         return bias
 
 
-class TGAAProcessor:
-    """Adds the state's bias as the attention mask of the processor it wraps (diffusers' stock one)."""
+class TGAAHook(AttentionHook):
+    """Adds the state's bias to the attention mask the rest of the chain (diffusers' stock processor) gets."""
 
-    def __init__(self, inner: Any, state: TGAAState) -> None:
-        self.inner, self.state = inner, state
+    name = "chorus_tgaa"
 
-    def __call__(
-        self,
-        attn: torch.nn.Module,
-        hidden_states: torch.Tensor,
-        encoder_hidden_states: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        rotary_emb: Any = None,
-    ) -> torch.Tensor:
-        bias = self.state.logit_bias(hidden_states.shape[0], encoder_hidden_states.shape[1], hidden_states)
+    def attend(self, attn: torch.nn.Module, call: AttentionCall) -> torch.Tensor:
+        bias = self.state.logit_bias(call.hidden.shape[0], call.text.shape[1], call.hidden)
         if bias is not None:
-            attention_mask = bias if attention_mask is None else attention_mask + bias
-        return self.inner(attn, hidden_states, encoder_hidden_states, attention_mask, rotary_emb)
+            call = call._replace(mask=bias if call.mask is None else call.mask + bias)
+        return self.pass_on(call)
 
 
 def apply_tgaa(transformer: torch.nn.Module, config: TGAAConfig) -> TGAAState:
     """Install TGAA on the chosen cross-attention layers; returns the state to set tokens on."""
-    state = TGAAState(config)
-    wrap_attention(transformer, config.layers, lambda _, inner: TGAAProcessor(inner, state), TGAAProcessor)
-    return state
+    return hook_attention(transformer, TGAAHook, TGAAState(config), config.layers)
 
 
 def remove_tgaa(transformer: torch.nn.Module) -> None:
-    unwrap_attention(transformer, TGAAProcessor)
+    unhook_attention(transformer, TGAAHook)

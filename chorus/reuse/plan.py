@@ -119,6 +119,16 @@ class StepGrid:
 
 
 @dataclass(frozen=True)
+class Reach:
+    """How many steps each kind of plan may take from its source on one grid (``ReusePolicy.reach``)."""
+
+    budget: int  # any hit: the repair steps left to run in full at the end
+    variant: int  # a seed variant's Stage 1
+    stage1: int  # an uncalibrated edit's Stage 1
+    stage2_end: int  # where that edit's Stage 2 ends (Stage 1 included)
+
+
+@dataclass(frozen=True)
 class ReusePolicy:
     min_similarity: float = 0.8  # edited prompts below this: miss
     full_similarity: float = 0.95  # edited prompts at or above this get the largest plan
@@ -145,6 +155,22 @@ class ReusePolicy:
     def reuses_edits(self, num_steps: int) -> bool:
         return num_steps >= self.min_edit_steps
 
+    def reach(self, grid: StepGrid, scale: float = 1.0) -> Reach:
+        """Where this policy's stages end on ``grid``, each within the repair budget; an edit's at ``scale``
+        of their size (1: the largest, at or above ``full_similarity``; a less similar edit's boundaries move
+        up from their sigmas towards pure noise). What a miss stores and what a hit runs both read this."""
+        budget = grid.reusable_steps(self.min_repair_steps)
+
+        def down_to(sigma: float) -> int:
+            return min(grid.steps_down_to(sigma), budget)
+
+        return Reach(
+            budget,
+            variant=down_to(self.seed_variant_sigma),
+            stage1=down_to(1 - scale * (1 - self.stage1_sigma)),
+            stage2_end=down_to(1 - scale * (1 - self.stage2_sigma)),
+        )
+
     def capture_for(
         self,
         capture: CaptureConfig,
@@ -159,21 +185,19 @@ class ReusePolicy:
         every step a Stage 2 may run. Where ``calibration`` holds edit plans at this step count, also the
         latents to the end of the largest, the context of their Stage 2 and maps at every step: the
         calibration read its edit classes and regions off every step's maps. Steps named in ``capture`` win."""
-        grid = StepGrid(num_steps, sigmas)
-        budget = grid.reusable_steps(self.min_repair_steps)
+        reach = self.reach(StepGrid(num_steps, sigmas))
         latents: set[int] = {num_steps} if self.replay_identical else set()
-        if (variant := min(grid.steps_down_to(self.seed_variant_sigma), budget)) > 0:
-            latents.add(variant)
+        if reach.variant > 0:
+            latents.add(reach.variant)
         maps: tuple[int, ...] = ()
         context: tuple[int, ...] = ()
         if self.reuses_edits(num_steps):
-            k1 = min(grid.steps_down_to(self.stage1_sigma), budget)
-            end = min(grid.steps_down_to(self.stage2_sigma), budget)
+            k1, end = reach.stage1, reach.stage2_end
             latents.update(range(1, max(k1, end) + 1))  # less similar edits reuse less: any of these
             if self.runs_stage2 and end > k1:
                 maps = tuple(sorted({k1, end - 1}))
                 context = tuple(range(end))  # a less similar edit's Stage 2 starts earlier
-        calibrated = min(calibration.end_steps(num_steps), budget) if calibration is not None else 0
+        calibrated = min(calibration.end_steps(num_steps), reach.budget) if calibration is not None else 0
         latents.update(range(1, calibrated + 1))
         if calibrated:
             maps = tuple(range(num_steps)) if capture.map_steps is None else capture.map_steps
@@ -195,7 +219,14 @@ class ReusePolicy:
         reason = f"miss: similarity below {self.min_similarity}"
         return ReusePlan(num_steps, reason=reason, similarity=similarity, source_id=source_id)
 
-    def plan(
+    def plan(self, similarity: float, diff: PromptDiff, num_steps: int, **options: Any) -> ReusePlan:
+        """The plan for a prompt at ``similarity`` whose ``diff`` from the source is known: a miss below
+        ``min_similarity`` (``dissimilar``), else ``plan_similar``'s (its ``options``)."""
+        if (miss := self.dissimilar(similarity, num_steps, options.get("source_id"))) is not None:
+            return replace(miss, diff=diff)
+        return self.plan_similar(similarity, diff, num_steps, **options)
+
+    def plan_similar(
         self,
         similarity: float,
         diff: PromptDiff,
@@ -210,37 +241,35 @@ class ReusePolicy:
         edit_kinds: Collection[str] | None = None,
         calibration: Calibration | None = None,
     ) -> ReusePlan:
-        """``sigmas``: the sampler's noise levels (``num_steps`` + 1, from ~1 down to 0; default: evenly
-        spaced). ``same_inputs``: seed and negative prompt equal the source's. ``region_fraction``: share
-        of the token grid the edit's region covers (None: no maps). ``stored_steps``: steps-done counts
-        whose source latents exist (None: all). ``edit_kinds``: what the edit's words change
-        (chorus.reuse.edit_kind; None: unknown), which pick its plan from ``calibration`` (the model card's)
-        where that measured ``num_steps``; ``edit_class``: its mask's reading, which refines that plan."""
-        if (miss := self.dissimilar(similarity, num_steps, source_id)) is not None:
-            return replace(miss, diff=diff)
+        """The plan for a prompt that ``dissimilar`` did not turn away. ``sigmas``: the sampler's noise levels
+        (``num_steps`` + 1, from ~1 down to 0; default: evenly spaced). ``same_inputs``: seed and negative
+        prompt equal the source's. ``region_fraction``: share of the token grid the edit's region covers
+        (None: no maps). ``stored_steps``: steps-done counts whose source latents exist (None: all).
+        ``edit_kinds``: what the edit's words change (chorus.reuse.edit_kind; None: unknown), which pick its
+        plan from ``calibration`` (the model card's) where that measured ``num_steps``; ``edit_class``: its
+        mask's reading, which refines that plan."""
         grid = StepGrid(num_steps, sigmas)
         info = {"similarity": similarity, "diff": diff, "source_id": source_id}
         stored = set(range(1, num_steps + 1)) if stored_steps is None else set(stored_steps)
-        budget = grid.reusable_steps(self.min_repair_steps)
+        reach = self.reach(grid)
         if diff.kind is DiffKind.IDENTICAL:
             if same_inputs and self.replay_identical:
                 k1 = max((s for s in stored if s <= num_steps), default=0)
                 return self._fit(ReusePlan(num_steps, k1, 0, "replay", **info), stored)
-            k1 = min(grid.steps_down_to(self.seed_variant_sigma), budget)
-            return self._fit(ReusePlan(num_steps, k1, 0, "seed variant", **info), stored)
+            return self._fit(ReusePlan(num_steps, reach.variant, 0, "seed variant", **info), stored)
         if diff.kind is DiffKind.UNRELATED:
             return ReusePlan(num_steps, reason="miss: unrelated prompt", **info)
         info["edit_class"] = edit_class
         calibrated = calibration.for_kinds(edit_kinds, num_steps) if calibration is not None else None
         if calibrated is not None:
             kinds = "+".join(sorted(edit_kinds or ())) or "unknown"
-            return self._calibrated(calibrated, kinds, num_steps, budget, region_fraction, stored, info)
+            return self._calibrated(calibrated, kinds, num_steps, reach.budget, region_fraction, stored, info)
         if not self.reuses_edits(num_steps):
             return ReusePlan(num_steps, reason=f"miss: edit at fewer than {self.min_edit_steps} steps", **info)
-        # Less similar prompts reuse less: each boundary moves up from its sigma towards pure noise.
+        # Less similar prompts reuse less.
         scale = min(1.0, (similarity - self.min_similarity) / (self.full_similarity - self.min_similarity))
-        k1 = min(grid.steps_down_to(1 - scale * (1 - self.stage1_sigma)), budget)
-        k2 = min(grid.steps_down_to(1 - scale * (1 - self.stage2_sigma)), budget) - k1
+        edit = self.reach(grid, scale)
+        k1, k2 = edit.stage1, edit.stage2_end - edit.stage1
         reason = "edit"
         if not region_fraction:
             k2, reason = 0, "edit, no region"

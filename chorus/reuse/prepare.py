@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from chorus.engine.capture import CapturedRun
 from chorus.engine.denoise import GenerationRequest
-from chorus.engine.sampling import make_scheduler
+from chorus.engine.sampling import sigma_grid
 from chorus.engine.staged import ReuseSource
 from chorus.engine.stages import RegionMask
 from chorus.models.base import VideoModelAdapter
@@ -57,12 +57,12 @@ def prepare_reuse(
         return miss, None
     diff = diff_for(adapter.text_encoder, run.prompt, request.prompt)
     mask = edit_region(adapter, run, request.prompt, diff, region) if diff.kind is DiffKind.EDITED else None
-    plan = policy.plan(
+    plan = policy.plan_similar(
         similarity,
         diff,
         steps,
         same_inputs=run.seed == request.seed and run.negative_prompt == request.negative_prompt,
-        sigmas=make_scheduler(adapter, steps).sigmas.tolist(),
+        sigmas=sigma_grid(adapter, steps),
         region_fraction=mask.fraction if mask is not None else None,
         stored_steps=run.latents.keys(),
         source_id=source_id,

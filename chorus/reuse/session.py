@@ -39,7 +39,7 @@ from chorus.cache.embedder import MiniLMEmbedder, PromptEmbedder
 from chorus.cache.entries import fit_stage2
 from chorus.engine.capture import CaptureConfig, CapturedRun
 from chorus.engine.denoise import Canceled, DenoiseStats, GenerationRequest, StepCallback
-from chorus.engine.sampling import make_scheduler
+from chorus.engine.sampling import sigma_grid
 from chorus.engine.staged import ReuseSource, generate_with_reuse
 from chorus.engine.tgaa import TGAAConfig
 from chorus.models.base import VideoModelAdapter
@@ -411,7 +411,7 @@ class CacheSession:
             return None
         request = self.jobs[0].request
         steps = request.num_inference_steps
-        sigmas = make_scheduler(self.adapter, steps).sigmas
+        sigmas = sigma_grid(self.adapter, steps)
         config = self.config.policy.capture_for(self.config.capture, steps, sigmas, self.calibration)
         if not config.map_steps and not config.context_steps:
             return config
