@@ -34,6 +34,7 @@ from chorus.reuse.prompt_diff import DiffKind, PromptDiff, diff_for
 from chorus.reuse.region import RegionConfig
 
 PSNR_CAP_DB = 60.0  # an identical clip's PSNR is infinite: counted as this in a mean
+ONE_SIDED_95 = 1.645  # standard normal quantile of a one-sided 95% confidence limit
 
 
 @dataclass
@@ -151,29 +152,36 @@ def figures(
     judge: Judge | None,
     their_scores: dict[str, np.ndarray] | None = None,
 ) -> Figures:
-    """``outcome`` measured against the full computation ``baseline`` of the same targets and seeds, on the
-    whole group and on its two halves (alternate pairs): PSNR and SSIM always, ``judge``'s scores where one
-    reads the clips (its "edited" score, where it has one, as the edited-attribute accuracy).
+    """``outcome`` measured against the full computation ``baseline`` of the same targets and seeds: PSNR and
+    SSIM always, ``judge``'s scores where one reads the clips (its "edited" score, where it has one, as the
+    edited-attribute accuracy), each with the margin of its paired loss (``Figures.margins``).
     ``their_scores``: the judge's scores of ``baseline`` where already read (every candidate shares them)."""
-    compute = outcome.tokens / baseline.tokens
     ours_scores = judge.per_clip(outcome.frames, group, baseline.frames) if judge else {}
     if their_scores is None:
         their_scores = judge.per_clip(baseline.frames, group, baseline.frames) if judge else {}
+    scores = {name: float(values.mean()) for name, values in ours_scores.items()}
+    baseline_scores = {name: float(values.mean()) for name, values in their_scores.items()}
+    return Figures(
+        compute=outcome.tokens / baseline.tokens,
+        psnr=float(np.mean([min(psnr(a, b), PSNR_CAP_DB) for a, b in zip(outcome.frames, baseline.frames)])),
+        ssim=float(np.mean([ssim(a, b) for a, b in zip(outcome.frames, baseline.frames)])),
+        accuracy=scores.get("edited"),
+        baseline_accuracy=baseline_scores.get("edited"),
+        judge=judge.name if judge else None,
+        scores=scores or None,
+        baseline_scores=baseline_scores or None,
+        margins={name: loss_margin(their_scores[name] - ours) for name, ours in ours_scores.items()} or None,
+    )
 
-    def on(index: Sequence[int]) -> Figures:
-        ours, theirs = outcome.frames[index], baseline.frames[index]
-        scores = {name: float(values[index].mean()) for name, values in ours_scores.items()}
-        baseline_scores = {name: float(values[index].mean()) for name, values in their_scores.items()}
-        return Figures(
-            compute=compute,
-            psnr=float(np.mean([min(psnr(a, b), PSNR_CAP_DB) for a, b in zip(ours, theirs)])),
-            ssim=float(np.mean([ssim(a, b) for a, b in zip(ours, theirs)])),
-            accuracy=scores.get("edited"),
-            baseline_accuracy=baseline_scores.get("edited"),
-            judge=judge.name if judge else None,
-            scores=scores or None,
-            baseline_scores=baseline_scores or None,
-        )
 
-    every = list(range(len(group)))
-    return replace(on(every), halves=(on(every[0::2]), on(every[1::2])) if len(group) > 1 else None)
+def loss_margin(differences: np.ndarray) -> float:
+    """1.645 standard errors of the mean of per-pair ``differences``: a one-sided 95% confidence margin."""
+    if len(differences) < 2:
+        return 0.0
+    return ONE_SIDED_95 * float(np.std(differences, ddof=1)) / len(differences) ** 0.5
+
+
+def resampled(group: Sequence[PreparedPair], offset: int = 1) -> list[PreparedPair]:
+    """The group with each target at another seed: no reuse on these, measured against no reuse at the
+    targets' own seeds, is the bound's noise floor (what another valid sample alone loses)."""
+    return [replace(p, target=replace(p.target, seed=(p.target.seed + offset) % 2**31)) for p in group]

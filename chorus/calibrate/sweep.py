@@ -20,7 +20,7 @@ from typing import Any
 
 from chorus.calibrate.candidates import candidate_plans
 from chorus.calibrate.judge import Judge
-from chorus.calibrate.measure import PreparedPair, figures, prepare_pairs, run_group
+from chorus.calibrate.measure import PreparedPair, figures, prepare_pairs, resampled, run_group
 from chorus.calibrate.pairs import EditPair
 from chorus.calibrate.select import MIN_PAIRS, MIN_SAVING, Bound, Figures, Measured, choose
 from chorus.engine.capture import CaptureConfig
@@ -38,8 +38,8 @@ Measure = Callable[[CalibratedPlan], Figures]  # a candidate's figures on one ed
 
 @dataclass
 class KindReport:
-    """One edit kind: its pairs' count and similarity floor, no reuse's scores, the candidates measured,
-    the choice."""
+    """One edit kind: its pairs' count and similarity floor, no reuse's scores, the bound's noise floor (no
+    reuse at other seeds, measured as a candidate), the candidates measured, the choice."""
 
     kind: str
     pairs: int
@@ -47,6 +47,7 @@ class KindReport:
     baseline_scores: dict[str, float] | None
     measured: list[Measured] = field(default_factory=list)
     chosen: Measured | None = None
+    noise_floor: Figures | None = None
 
     def entry(self) -> KindCalibration:
         similarity = round(self.similarity, 4) if self.similarity is not None else None
@@ -61,6 +62,7 @@ class KindReport:
             "similarity": self.similarity,
             "baseline_scores": self.baseline_scores,
             "chosen": self.chosen.plan.label if self.chosen else None,
+            "noise_floor": self.noise_floor.to_dict() if self.noise_floor else None,
             "candidates": [{"plan": m.plan.label, **m.figures.to_dict()} for m in self.measured],
         }
 
@@ -183,6 +185,11 @@ def calibrate(
             return figures(outcome, baseline, group, judge, theirs)
 
         report = KindReport(kind, len(group), floor, None)
+        report.noise_floor = figures(
+            run_group(adapter, resampled(group), None, tgaa, batch_size), baseline, group, judge, theirs
+        )
+        if progress is not None:
+            progress(f"{kind} noise floor (no reuse, other seeds): {report.noise_floor.to_dict()}")
         calibrate_kind(report, candidates, steps, measure, bound, progress)
         if report.measured:
             report.baseline_scores = report.measured[0].figures.baseline_scores
@@ -196,12 +203,14 @@ def format_report(report: StepReport) -> list[str]:
     lines.append(f"{report.unread} edit pairs of several kinds or none calibrate no kind")
     for k in report.kinds:
         lines.append(f"{k.kind} edits ({k.pairs} pairs, similarity >= {k.similarity:.3f}):")
-        for m in k.measured:
-            f = m.figures
+        rows = [("noise floor (resampled)", k.noise_floor)] if k.noise_floor else []
+        for label, f in rows + [(m.plan.label, m.figures) for m in k.measured]:
             worst = "" if f.worst_loss is None else f"  worst loss {f.worst_loss:5.1f}"
+            upper = max(f.upper_losses.values(), default=None)
+            worst += "" if upper is None else f" (upper limit {upper:5.1f})"
             accuracy = "" if f.accuracy is None else f"  edited attr {f.accuracy:5.1f}% (loss {f.accuracy_loss:5.1f})"
             lines.append(
-                f"  {m.plan.label:<30} compute {f.compute:.3f}  PSNR {f.psnr:5.1f}  SSIM {f.ssim:.3f}{accuracy}{worst}"
+                f"  {label:<30} compute {f.compute:.3f}  PSNR {f.psnr:5.1f}  SSIM {f.ssim:.3f}{accuracy}{worst}"
             )
         if k.pairs < MIN_PAIRS:
             lines.append(f"  not calibrated: fewer than {MIN_PAIRS} pairs")

@@ -2,9 +2,11 @@
 
 from dataclasses import dataclass, replace
 
+import numpy as np
 import pytest
 
 from chorus.calibrate.candidates import candidate_plans, stage_lengths
+from chorus.calibrate.measure import loss_margin
 from chorus.calibrate.select import CHECKER_BOUND, FIDELITY_BOUND, MIN_PAIRS, Bound, Figures
 from chorus.calibrate.sweep import KindReport, calibrate_kind
 from chorus.reuse.calibration import CalibratedPlan
@@ -55,19 +57,27 @@ def test_a_kind_no_candidate_keeps_is_a_miss():
     assert report.entry().plan is None and report.entry().pairs == 60
 
 
-def test_a_plan_that_passes_on_the_whole_kind_but_not_on_each_half_is_not_chosen():
-    """A fake lucky plan: k2=3 passes on the mean (its halves' gain and loss cancel), its neighbours lose."""
+def test_a_plan_that_passes_by_the_luck_of_its_draw_is_not_chosen():
+    """A fake lucky plan: k2=3 passes on the mean, but its clips differ from no reuse's on many pairs, so the
+    upper confidence limit of its loss is far above the bound; the honest k2=1 keeps every pair."""
     honest = FakeTolerance(max_k1=0, max_k2=1)
 
     def lucky(plan: CalibratedPlan) -> Figures:
-        figures = honest(plan)
+        figures = replace(honest(plan), margins={"edited": 0.0})
         if (plan.k1, plan.k2) != (0, 3):
-            return replace(figures, halves=(figures, figures))
-        gained, lost = replace(figures, accuracy=105.0), replace(figures, accuracy=95.0)
-        return replace(figures, accuracy=100.0, psnr=40.0, ssim=0.99, halves=(gained, lost))
+            return figures
+        return replace(figures, accuracy=100.0, psnr=40.0, ssim=0.99, margins={"edited": 8.0})
 
     chosen = run(lucky, CHECKER_BOUND).chosen
     assert (chosen.plan.k1, chosen.plan.k2) == (0, 1)
+
+
+def test_the_margin_is_a_one_sided_95_percent_limit_of_the_paired_loss():
+    assert loss_margin(np.zeros(48)) == 0.0  # every pair the same: the mean is the limit
+    flips = np.array([100.0] * 8 + [-100.0] * 8 + [0.0] * 32)  # 16 of 48 pairs differ, no net loss
+    assert loss_margin(flips) == pytest.approx(1.645 * flips.std(ddof=1) / 48**0.5)
+    assert 13 < loss_margin(flips) < 14  # such a plan cannot show a 1-point bound on 48 pairs
+    assert loss_margin(np.repeat(flips, 100)) < 1.5  # on 4800 pairs it could
 
 
 def test_a_kind_with_too_few_pairs_is_not_calibrated():

@@ -2,7 +2,7 @@
 refusal of a plan that leaks an unedited attribute, and the served 50-step plan (a long Stage 1 on an
 appearance edit, smaller below its similarity band)."""
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -37,10 +37,8 @@ class FakeKindModel:
             attribute = self.leaks[kind][0]
             scores[attribute] = scores["all"] = 80.0
         compute = 1.0 - (plan.k1 + 0.5 * plan.k2) / STEPS
-        whole = Figures(
-            compute, 20.0, 0.5, scores["edited"], baseline["edited"], "checker", scores, baseline, halves=None
-        )
-        return replace(whole, halves=(whole, whole))
+        margins = dict.fromkeys(scores, 0.0)  # a fake whose every pair reads the same: no sampling noise
+        return Figures(compute, 20.0, 0.5, scores["edited"], baseline["edited"], "checker", scores, baseline, margins)
 
     def calibrate(self, kind: str) -> KindReport:
         report = KindReport(kind, pairs=48, similarity=0.9, baseline_scores=None)
