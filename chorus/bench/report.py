@@ -29,6 +29,7 @@ SYSTEM_ORDER = (
     "chorus+tgaa",
     "chorus-no-context",
     "chorus+fbc",
+    "chorus+magcache",
 )
 
 
@@ -181,12 +182,14 @@ def targets(result: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
                 )
             )
     for steps in many:
-        row, plus = _row(result, "chorus", steps), _row(result, "chorus+fbc", steps)
+        row, fbc, mag = (_row(result, name, steps) for name in ("chorus", "chorus+fbc", "chorus+magcache"))
         if row:
+            plus = (("Chorus+FBC", fbc), ("Chorus+MagCache", mag))
+            composed = ", ".join(f"{label} {r['speedup']:.2f}x" for label, r in plus if r)
             out.append(
                 (
                     f"Chorus >= 3x no cache at {steps} steps, accuracy within 2 points",
-                    f"{row['speedup']:.2f}x (Chorus+FBC {plus['speedup']:.2f}x), accuracy delta "
+                    f"{row['speedup']:.2f}x ({composed or 'not composed'}), accuracy delta "
                     f"{_f(100 * row['accuracy_delta'], '+.1f')} pts",
                     row["speedup"] >= 3 and row["accuracy_delta"] >= -0.02,
                 )

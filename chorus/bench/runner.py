@@ -93,7 +93,9 @@ FULL = RunConfig(
 MODES = {c.name: c for c in (QUICK, MEDIUM, FULL)}
 
 
-def reuse_systems(fbc: IntraCache | None) -> list[System]:
+def reuse_systems(*intra: IntraCache | None) -> list[System]:
+    """NIRVANA-style reuse, Chorus and its ablations, and Chorus composed with each intra-request cache given
+    (on the steps a hit computes)."""
     systems = [
         # K: a quarter and a half of the steps on the shipped model's grid (shift 3: sigma 0.9 and 0.75)
         nirvana("nirvana-k25", NIRVANA_K25_SIGMA),  # Stage 1 as long as Chorus' Stage 1
@@ -103,8 +105,9 @@ def reuse_systems(fbc: IntraCache | None) -> list[System]:
         # ablation: Stage 2 without the source's context (its misses store none, so every Stage 2 is context-free)
         replace(CHORUS, name="chorus-no-context", reuse=replace(CHORUS.reuse, capture=NO_CONTEXT)),
     ]
-    if fbc is not None:
-        systems.append(replace(CHORUS, name="chorus+fbc", intra=fbc))
+    for cache in intra:
+        if cache is not None:
+            systems.append(replace(CHORUS, name=f"chorus+{cache.system}", intra=cache))
     return systems
 
 
@@ -207,7 +210,7 @@ class Benchmark:
         self.chosen[f"mag_ratios@{steps}"] = list(ratios)
         fbc = self._tune("fbc", self.config.fbc_thresholds, warm, tune_ref, base, steps)
         mag = self._tune("mag", self.config.mag_thresholds, warm, tune_ref, base, steps, ratios)
-        systems = [NO_CACHE, System("fbc", intra=fbc), System("magcache", intra=mag), *reuse_systems(fbc)]
+        systems = [NO_CACHE, *(System(c.system, intra=c) for c in (fbc, mag)), *reuse_systems(fbc, mag)]
         unbounded: dict[str, int] = {}
         for stream in streams:
             for system, (records, _) in zip(

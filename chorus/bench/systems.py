@@ -58,6 +58,11 @@ class IntraCache:
     def label(self) -> str:
         return f"{self.kind}@{self.threshold:g}"
 
+    @property
+    def system(self) -> str:
+        """The bench's name for the system this cache runs as alone, and after "chorus+" composed."""
+        return {"fbc": "fbc", "mag": "magcache"}[self.kind]
+
 
 @dataclass(frozen=True)
 class System:

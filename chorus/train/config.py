@@ -50,6 +50,8 @@ class TrainConfig:
     threads: int = 2
     device: str = "cpu"  # cuda on a GPU machine (scripts/gpu_train_v3.sh)
     vae: str | None = None  # a folder holding vae/ (a ``chorus train-vae`` checkpoint): train in its latent space
+    latent_pool: int = 0  # with ``vae``: replay this many encoded clips (chorus.train.data.LatentPool); 0: none
+    fresh_per_step: int = 6  # with ``latent_pool``: clips encoded per step
 
     @classmethod
     def from_file(cls, path: Path | None) -> TrainConfig:

@@ -61,3 +61,32 @@ class LatentStream:
         x, captions = self.clips.batch(size)
         mean = self.vae.encode(x.to(self.vae.device)).latent_dist.mean
         return (mean - self.mean.to(mean)) / self.std.to(mean), captions
+
+
+class LatentPool:
+    """Replay of encoded clips for latent-space training: each batch encodes only ``fresh`` new clips into a
+    pool of ``capacity`` (the oldest replaced first) and draws the batch from the pool, so the frozen
+    autoencoder's encode, most of a latent-space step on a CPU, runs for a fraction of the clips. Each clip
+    is drawn about batch/fresh times before it is replaced. Until the pool holds a quarter of its capacity
+    (a fresh or resumed run) whole batches are encoded, so early batches do not repeat a few clips."""
+
+    def __init__(self, stream: LatentStream, rng: np.random.Generator, capacity: int, fresh: int) -> None:
+        self.stream, self.rng, self.capacity, self.fresh = stream, rng, capacity, fresh
+        self.latents: list[torch.Tensor] = []
+        self.captions: list[str] = []
+        self.oldest = 0
+
+    def batch(self, size: int) -> tuple[torch.Tensor, list[str]]:
+        filling = len(self.latents) < self.capacity // 4
+        latents, captions = self.stream.batch(size if filling else self.fresh)
+        for latent, text in zip(latents, captions):
+            if len(self.latents) < self.capacity:
+                self.latents.append(latent)
+                self.captions.append(text)
+            else:
+                self.latents[self.oldest], self.captions[self.oldest] = latent, text
+                self.oldest = (self.oldest + 1) % self.capacity
+        if filling:
+            return latents, captions
+        picks = self.rng.integers(len(self.latents), size=size)
+        return torch.stack([self.latents[i] for i in picks]), [self.captions[i] for i in picks]

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from chorus.models.catalog import CARD_FILE
 from chorus.models.text import MiniLMTextEncoder
 from chorus.train.config import TrainConfig
-from chorus.train.data import CaptionStates, ClipStream, LatentStream
+from chorus.train.data import CaptionStates, ClipStream, LatentPool, LatentStream
 
 STATE_FILE = "trainer_state.pt"
 
@@ -173,6 +173,8 @@ def train(cfg: TrainConfig, out: Path, time_budget_s: float | None = None, max_s
         from diffusers import AutoencoderKLWan
 
         stream = LatentStream(stream, AutoencoderKLWan.from_pretrained(vae_dir).to(cfg.device))
+        if cfg.latent_pool:
+            stream = LatentPool(stream, rng, cfg.latent_pool, cfg.fresh_per_step)
     texts = CaptionStates(MiniLMTextEncoder(max_tokens=32))
     empty = texts([""])[0]
     gen = torch.Generator().manual_seed(cfg.seed + step)
