@@ -10,8 +10,10 @@
 (an exact repeat, found by key and never by prompt similarity, so same-prompt entries of other seeds cannot
 hide it), then by nearest prompt in its namespace and domain. An exact repeat is served the stored video
 (a copy in the store under the job's own key: no transformer step, no decode, no encode); if that video is
-gone, its final latent is decoded; if that is gone too, it runs in full. A match's fetch starts at once (the
-backend overlaps it with the remaining lookups), then each job is planned from its fetched source.
+gone, its final latent is decoded; if that is gone too, it runs in full. A match no plan can read (too far,
+or an edit at a step count with no edit plan) is a miss told from the index row alone, never fetched; any
+other match's fetch starts at once (the backend overlaps it with the remaining lookups), then each job is
+planned from its fetched source.
 ``settle`` runs only for jobs that were delivered, so the cache's bookkeeping never delays or fails a delivery.
 
 The cache can never fail a job: an error before the denoise makes the job a miss that says why; an error
@@ -316,7 +318,22 @@ class CacheSession:
         if job.found is None:
             job.miss("miss: no entry" if job.remix_of is None else "miss: the remixed job's run is not in the cache")
             return None
+        if job.remix_of is None and (reason := self._unreadable(job)) is not None:
+            steps, found = job.request.num_inference_steps, job.found
+            job.plan = ReusePlan(steps, reason=reason, similarity=found.similarity, source_id=found.entry_id)
+            return None
         return self.cache.backend.fetch(job.found), time.perf_counter()
+
+    def _unreadable(self, job: CacheJob) -> str | None:
+        """Why no plan can read the nearest entry, told before its tensors are fetched (None: fetch them): a
+        prompt too far, or another prompt at a step count where no plan reuses an edit (at few steps, where
+        most of the cache's lookups end so)."""
+        policy, steps, found = self.config.policy, job.request.num_inference_steps, job.found
+        if (miss := policy.dissimilar(found.similarity, steps)) is not None:
+            return miss.reason
+        if found.prompt not in (None, job.request.prompt) and not policy.plans_edits(steps, self.calibration):
+            return f"miss: no plan reuses an edit at {steps} steps"
+        return None
 
     def _exact(self, job: CacheJob) -> tuple[Future[CapturedRun], float] | None:
         """Serve an exact repeat its stored video; where that is gone, fetch the entry for its final latent."""
