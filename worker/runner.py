@@ -260,9 +260,13 @@ class JobRunner:
             if output is not None:
                 record.video_key = output["key"]  # the video an admitted entry points at
                 delivered.add(record.key)
-        # Only once the jobs are succeeded: the cache's bookkeeping never delays or fails a delivery.
-        admitted = session.settle(delivered)
-        log.info("cache settled for batch %s (%d admitted)", batch.jobs[0].id, admitted)
+        # Only once the jobs are succeeded, and on the cache's thread: the cache's bookkeeping never delays
+        # or fails a delivery, and overlaps the claim and the prompt embedding of this worker's next batch.
+        settled = session.settle_later(delivered)
+        batch_id = batch.jobs[0].id
+        settled.add_done_callback(
+            lambda done: log.info("cache settled for batch %s (%d admitted)", batch_id, done.result())
+        )
 
     def store_first(self, record: CacheJob, row: Job, frames: Any, fps: int) -> Callable[[Job], dict[str, Any]]:
         """How the first live job of a row's group gets the row's video into the store."""
