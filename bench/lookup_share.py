@@ -50,6 +50,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=16)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--repeat-share", type=float, default=0.0)
+    parser.add_argument("--settle", choices=("later", "now"), default="later", help="now: in the job, as before")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         server = pgserver.get_server(Path(tmp) / "pg", cleanup_mode="stop")
@@ -61,7 +62,9 @@ def main() -> None:
             server.cleanup()
 
 
-def one_job(adapter, embedder, cache: ReuseCache, item, steps: int, tenant: str, name: str) -> dict[str, Any]:
+def one_job(
+    adapter, embedder, cache: ReuseCache, item, steps: int, tenant: str, name: str, later: bool
+) -> dict[str, Any]:
     """One request as the worker runs a batch of one: until its video is there (its settle runs on the
     cache's thread, beside the next request's start)."""
     request = make_request(adapter, item, steps)
@@ -71,8 +74,12 @@ def one_job(adapter, embedder, cache: ReuseCache, item, steps: int, tenant: str,
     tick = time.perf_counter()
     session = cache.open(adapter, [job])
     session.denoise()
-    row: dict[str, Any] = {name: time.perf_counter() - tick}
-    session.settle_later({key})
+    if later:
+        row: dict[str, Any] = {name: time.perf_counter() - tick}
+        session.settle_later({key})
+    else:
+        session.settle({key})
+        row = {name: time.perf_counter() - tick}
     if name == "cache":  # its settle's seconds are read once the chunk's settles are done
         row |= {"session": session, "fetched": float("fetch" in job.timings), "reason": job.plan.reason[:48]}
     return row
@@ -93,6 +100,7 @@ def run(args: argparse.Namespace, settings, store_root: Path) -> None:
     memories = {name: [(e, e.new_memory()) for e in encoders.values()] for name in caches}
     trace = make_trace(args.stream, args.requests, 1, repeat_share=args.repeat_share)
     rows: list[dict[str, Any]] = [{} for _ in trace]
+    later = args.settle == "later"
     for start in range(0, len(trace), CHUNK):
         chunk = range(start, min(start + CHUNK, len(trace)))
         for name, cache in caches.items():
@@ -101,10 +109,11 @@ def run(args: argparse.Namespace, settings, store_root: Path) -> None:
                     remembered.enter_context(encoder.remembering(memory))
                 adapter.encodings = lrus[name]
                 for i in chunk:
-                    rows[i] |= one_job(adapter, embedder, cache, trace[i], args.steps, str(tenant.id), name)
-                tick = time.perf_counter()
-                cache.in_order(lambda: None).result()  # the chunk's last settle: its time is the cache's too
-                rows[chunk[-1]][name] += time.perf_counter() - tick
+                    rows[i] |= one_job(adapter, embedder, cache, trace[i], args.steps, str(tenant.id), name, later)
+                if later:  # the chunk's last settle: its time is the cache's too
+                    tick = time.perf_counter()
+                    cache.in_order(lambda: None).result()
+                    rows[chunk[-1]][name] += time.perf_counter() - tick
         for i in chunk:
             print(f"{trace[i].index:3d} {trace[i].kind:14s} {rows[i]['reason']:48s}", end=" ")
             lookup = rows[i]["session"].seconds.get("plan", 0.0)
@@ -113,7 +122,7 @@ def run(args: argparse.Namespace, settings, store_root: Path) -> None:
         row |= {phase: row["session"].seconds.get(phase, 0.0) for phase in ("embed", "plan", "settle")}
     warm = rows[1:]  # the first request pays for connections and the model's first forward
     total = sum(r["cache"] for r in warm)
-    print(f"\n{args.stream}, {len(warm)} requests after the first, {args.steps} steps, batch 1:")
+    print(f"\n{args.stream}, {len(warm)} requests after the first, {args.steps} steps, batch 1, settle {args.settle}:")
     for name in ("cache", "off"):
         print(f"  job seconds with the cache {name:5s}: median {statistics.median(r[name] for r in warm):.3f}")
     print(f"  overhead (sum cache / sum off - 1): {100 * (total / sum(r['off'] for r in warm) - 1):+.2f}%")
