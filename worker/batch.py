@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from chorus.db.models import Job
 from chorus.jobs.schemas import ResolvedInput
 from chorus.reuse.session import CacheJob, GenerationRequest
@@ -42,10 +44,13 @@ def cache_job(job: Job) -> CacheJob:
 
 
 def identical_groups(jobs: list[Job]) -> list[list[Job]]:
-    """The batch's jobs grouped by (tenant, fingerprint), oldest first: each group is one computed row.
-    Jobs without a fingerprint are groups of their own."""
-    groups: dict[object, list[Job]] = {}
+    """The batch's rows, in batch order: a job that follows another job of the batch (``coalesced_with``,
+    set when identical jobs are claimed together) is in that job's row, after it; any other job leads a row."""
+    by_id = {job.id: job for job in jobs}
+    rows: dict[uuid.UUID, list[Job]] = {}
     for job in jobs:
-        key = (job.tenant_id, job.fingerprint) if job.fingerprint else job.id
-        groups.setdefault(key, []).append(job)
-    return list(groups.values())
+        lead = job.coalesced_with if job.coalesced_with in by_id else job.id
+        row = rows.setdefault(lead, [by_id[lead]])
+        if job.id != lead:
+            row.append(job)
+    return list(rows.values())

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from chorus.broker.heartbeats import start_heartbeat
 from chorus.config import Settings
@@ -29,6 +30,7 @@ from chorus.jobs.claim import (
     job_status,
     report_progress,
 )
+from chorus.jobs.coalesce import hand_over
 from chorus.jobs.recovery import Recovery
 from chorus.metrics.record import JobMetricsRecorder
 from chorus.metrics.stats import JobStats
@@ -61,6 +63,8 @@ class Batch:
         self, jobs: list[Job], settings: Settings, notifier: JobNotifier, recorder: JobMetricsRecorder
     ) -> None:
         self.jobs = jobs
+        self.rows = identical_groups(jobs)  # fixed at the claim: the rows of the batched forward
+        self.leaders = {row[0].id: row[0] for row in self.rows}  # row -> the job computing it now
         self.notifier = notifier
         self.recorder = recorder
         self.database_url = settings.database_url
@@ -69,6 +73,14 @@ class Batch:
         self.live = {job.id for job in jobs}  # claimed by us and not finished yet
         self.stats = DenoiseStats()
         self.cache_metrics: dict[uuid.UUID, dict[str, Any]] = {}  # per job: its metrics.cache, once planned
+
+    def leader(self, row: list[Job]) -> Job:
+        return self.leaders[row[0].id]
+
+    @property
+    def follows(self) -> bool:
+        """A follower's batch: its job waits for a leader in another batch, or is served a delivered one."""
+        return self.rows[0][0].coalesced_with is not None
 
     def metrics(self, job: Job, denoised: bool) -> dict[str, Any]:
         """The job's ``metrics`` column: what its timestamps cannot tell (queue and run time they can)."""
@@ -81,11 +93,10 @@ class Batch:
             if cache is not None and cache.get("served") == "coalesced":  # no row of its own in any forward
                 metrics.update(denoise_seconds=0.0, forwards=0, tokens=0)
             else:
-                rows = sum(1 for c in self.cache_metrics.values() if c.get("served") != "coalesced") or 1
                 metrics.update(
                     denoise_seconds=round(self.stats.denoise_seconds, 4),
                     forwards=self.stats.forwards,  # each forward served the whole batch
-                    tokens=self.stats.tokens // rows,  # this job's share of the video tokens
+                    tokens=self.stats.tokens // len(self.rows),  # this job's share of the video tokens
                 )
             if cache is not None:
                 metrics["cache"] = cache
@@ -111,8 +122,19 @@ class Batch:
                 if finish(session, [job.id], status, metrics=metrics, **values):
                     finished[job.id] = self.job_stats(job, metrics)
                 self.live.discard(job.id)
+            if status is not JobStatus.succeeded:
+                self.hand_over(session, {job.id for job in jobs})
         self.notifier.finished(finished.keys())  # after the commit
         self.recorder.observe(finished.values())
+
+    def hand_over(self, session: Session, left: set[uuid.UUID]) -> None:
+        """A row whose leader left it without a video is led by its next live job, in the same transaction
+        as the leader's end (so a follower elsewhere never sees the row without a leader)."""
+        for row in self.rows:
+            rest = [job for job in row if job.id in self.live]
+            if self.leader(row).id in left and rest:
+                hand_over(session, rest)
+                self.leaders[row[0].id] = rest[0]
 
     def fail(self, code: str, message: str) -> None:
         log.warning("batch %s failed (%s): %s", self.jobs[0].id, code, message)
@@ -160,7 +182,7 @@ class JobRunner:
             return
         self.notifier.started(batch.jobs)
         try:
-            if batch.jobs[0].coalesced_with is not None and not Follow(batch, self.store).run():
+            if batch.follows and not Follow(batch, self.store).run():
                 return  # served the leader's video, or ended waiting
             self.execute(batch)
         except SQLAlchemyError:
@@ -175,6 +197,7 @@ class JobRunner:
         except ValueError:
             log.warning("dropping a message with a malformed job id %r", job_id)
             return None
+        requeued: set[uuid.UUID] = set()
         with session_scope(self.settings.database_url) as session:
             reaped = fail_stale(session, self.settings.job_time_limit_s + STALE_GRACE_S)
             if reaped:
@@ -185,11 +208,13 @@ class JobRunner:
             elif lead is not None:
                 jobs = [lead, *claim_batch_mates(session, lead, self.settings.max_batch - 1, self.worker_id)]
             else:  # running under a dead worker? then its batch is ours now
-                jobs, lost = self.recovery.take_over(session, jid)
-                reaped |= lost
+                took = self.recovery.take_over(session, jid)
+                jobs, requeued = took.taken, took.requeued
+                reaped |= took.lost
                 if not jobs:
                     log.info("dropping the message for job %s: %s", jid, job_status(session, jid) or "no such job")
         self.notifier.finished(reaped)  # webhooks only after the commit
+        self.recovery.resend(requeued)  # after the commit: their claims must find them queued
         if not jobs:
             return None
         log.info("claimed job %s with %d batch mates", jid, len(jobs) - 1)
@@ -206,12 +231,11 @@ class JobRunner:
         resident.use(lora)
 
     def execute(self, batch: Batch) -> None:
-        # Identical jobs of the batch are one row of the forward: the first computes, the rest follow it.
-        groups = identical_groups(batch.jobs)
+        # Identical jobs of the batch are one row of the forward: its leader computes, the rest follow it.
         adapter = None
         try:
             adapter = load_adapter(batch.jobs[0].model, self.settings.models_dir, self.settings.device)
-            jobs = [cache_job(group[0]) for group in groups]
+            jobs = [cache_job(row[0]) for row in batch.rows]
             self.use_lora(adapter, jobs[0].request.lora)  # a batch holds one LoRA and scale (its batch key)
             session = self.cache.open(adapter, jobs)
             videos = session.denoise(on_step=batch.on_step, stats=batch.stats)
@@ -230,18 +254,19 @@ class JobRunner:
             if adapter is not None:
                 self.recorder.observe_encodings(*adapter.encodings.unreported())
         delivered: set[str] = set()
-        for (row, *followers), record, frames in zip(groups, session.jobs, videos):
-            batch.cache_metrics[row.id] = record.metrics()
-            for job in followers:
-                batch.cache_metrics[job.id] = coalesced_metrics(row.id, job.input["num_inference_steps"])
-            first = self.store_first(record, row, frames, adapter.limits.fps)
-            output = self.deliver(batch, [row, *followers], first)
+        for row, record, frames in zip(batch.rows, session.jobs, videos):
+            first = self.store_first(record, row[0], frames, adapter.limits.fps)
+            output = self.deliver(batch, row, record.metrics(), first)
             if output is not None:
                 record.video_key = output["key"]  # the video an admitted entry points at
                 delivered.add(record.key)
-        # Only once the jobs are succeeded: the cache's bookkeeping never delays or fails a delivery.
-        admitted = session.settle(delivered)
-        log.info("cache settled for batch %s (%d admitted)", batch.jobs[0].id, admitted)
+        # Only once the jobs are succeeded, and on the cache's thread: the cache's bookkeeping never delays
+        # or fails a delivery, and overlaps the claim and the prompt embedding of this worker's next batch.
+        settled = session.settle_later(delivered)
+        batch_id = batch.jobs[0].id
+        settled.add_done_callback(
+            lambda done: log.info("cache settled for batch %s (%d admitted)", batch_id, done.result())
+        )
 
     def store_first(self, record: CacheJob, row: Job, frames: Any, fps: int) -> Callable[[Job], dict[str, Any]]:
         """How the first live job of a row's group gets the row's video into the store."""
@@ -252,12 +277,17 @@ class JobRunner:
         video = frames.cpu().numpy()
         return lambda job: upload_video(self.store, video_key(job.tenant_id, job.id), video, fps)
 
-    def deliver(self, batch: Batch, group: list[Job], first: Callable[[Job], dict[str, Any]]) -> dict[str, Any] | None:
-        """One row's video to every live job of its group: ``first`` puts it in the store for the first
+    def deliver(
+        self, batch: Batch, row: list[Job], cache: dict[str, Any], first: Callable[[Job], dict[str, Any]]
+    ) -> dict[str, Any] | None:
+        """One row's video to every live job of it: ``first`` puts it in the store for the row's leader
         (encoded and uploaded, or already copied), the rest get copies (a canceled leader's row still serves
-        its followers). Returns the first delivered job's output (None: none was delivered)."""
+        its followers, one of which leads it then). Returns the leader's output (None: none was delivered)."""
         output = None
-        for job in (job for job in group if job.id in batch.live):
+        for job in (job for job in row if job.id in batch.live):
+            leader = batch.leader(row)  # the first live job until one is delivered (``Batch.hand_over``)
+            steps = job.input["num_inference_steps"]
+            batch.cache_metrics[job.id] = cache if job is leader else coalesced_metrics(leader.id, steps)
             # In the store before marking succeeded: a succeeded job always has its video.
             try:
                 mine = first(job) if output is None else copied_output(self.store, output, job)

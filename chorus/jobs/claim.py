@@ -18,7 +18,7 @@ from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from chorus.db.models import Job
-from chorus.jobs.coalesce import leader_for
+from chorus.jobs.coalesce import follow_in_batch, leader_for, try_lock_fingerprint
 from chorus.vocab import JobStatus
 
 _RUNNING = {"status": JobStatus.running, "attempts": Job.attempts + 1, "started_at": func.now(), "progress": 0}
@@ -44,10 +44,11 @@ def claim_batch_mates(session: Session, lead: Job, limit: int, worker_id: str) -
 
     SKIP LOCKED lets several workers pull from the same queued set without
     waiting on each other; the mates' own messages later find them claimed.
-    Two statements on purpose: Postgres may evaluate ``UPDATE … WHERE id IN
+    Separate statements on purpose: Postgres may evaluate ``UPDATE … WHERE id IN
     (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)`` more than once and update
     more than n rows; the locked ids are fixed first instead. A job identical to one running in another
-    batch, or delivered, is left to follow that one; identical jobs within the batch are computed once.
+    batch, or delivered, is left to follow that one (checked again once its fingerprint is locked); identical
+    jobs within the batch are one row: each follows the first of them (``follow_in_batch``).
     """
     if limit <= 0:
         return []
@@ -63,18 +64,33 @@ def claim_batch_mates(session: Session, lead: Job, limit: int, worker_id: str) -
             twin.id != lead.id,
         )
     )
-    mate_ids = session.scalars(
-        select(Job.id)
+    candidates = session.execute(
+        select(Job.id, Job.tenant_id, Job.fingerprint)
         .where(Job.status == JobStatus.queued, Job.batch_key == lead.batch_key, Job.id != lead.id, ~led_elsewhere)
         .order_by(Job.created_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
     ).all()
+    mate_ids = [job.id for job in candidates if _decided_here(session, lead, job.tenant_id, job.fingerprint)]
     if not mate_ids:
         return []
-    stmt = update(Job).where(Job.id.in_(mate_ids)).values(**_RUNNING, worker_id=worker_id).returning(Job)
-    jobs = session.scalars(stmt, execution_options={"synchronize_session": False}).all()
-    return sorted(jobs, key=lambda job: job.created_at)
+    # A fresh snapshot, under the fingerprints' locks: an identical job claimed meanwhile elsewhere leads.
+    stmt = (
+        update(Job).where(Job.id.in_(mate_ids), ~led_elsewhere).values(**_RUNNING, worker_id=worker_id).returning(Job)
+    )
+    jobs = sorted(session.scalars(stmt, execution_options={"synchronize_session": False}), key=lambda j: j.created_at)
+    follow_in_batch([lead, *jobs])
+    session.flush()
+    return jobs
+
+
+def _decided_here(session: Session, lead: Job, tenant_id: uuid.UUID, fingerprint: str | None) -> bool:
+    """Whether this claim may decide the leader of a mate's fingerprint: its lock is taken without waiting (a
+    claim holding it may be waiting for a row this one has locked); one held elsewhere leaves the mate to its
+    own message."""
+    if fingerprint is None or (tenant_id, fingerprint) == (lead.tenant_id, lead.fingerprint):
+        return True  # no leader to decide, or decided already when the lead was claimed (its lock is ours)
+    return try_lock_fingerprint(session, tenant_id, fingerprint)
 
 
 def claim_waiting(session: Session, leader: Job, worker_id: str) -> list[Job]:

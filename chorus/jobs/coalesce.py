@@ -6,9 +6,11 @@ fingerprint is running (and computing, not itself following) becomes that leader
 video once the leader succeeds. Where none is running but one was delivered, the newest delivered one
 is followed the same way: a repeat is a copy of that video (whatever served that job: the cache's hits
 are no entries of their own, so the cache could not find their videos). Identical jobs claimed together
-(batch mates) are grouped by the worker instead. Every decision takes a transaction-scoped advisory lock
-on (tenant, fingerprint), so two workers claiming identical jobs at once cannot both lead; the lock is
-released at commit.
+(batch mates) are one row of the batch's forward: each follows the first of them (``follow_in_batch``),
+so of any set of identical jobs exactly one computes, and a job that leaves its row early hands the row
+to the next (``hand_over``). Every decision takes a transaction-scoped advisory lock on (tenant,
+fingerprint), so two workers claiming identical jobs at once cannot both lead; the lock is released at
+commit.
 Torch-free; callers own the transaction.
 """
 
@@ -25,9 +27,18 @@ from chorus.db.models import Job
 from chorus.vocab import JobStatus
 
 
+def _lock_key(tenant_id: uuid.UUID, fingerprint: str) -> Any:
+    return func.hashtextextended(f"{tenant_id}/{fingerprint}", 0)
+
+
 def lock_fingerprint(session: Session, tenant_id: uuid.UUID, fingerprint: str) -> None:
     """Serialise leader decisions for one (tenant, fingerprint) until the transaction ends."""
-    session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"{tenant_id}/{fingerprint}", 0))))
+    session.execute(select(func.pg_advisory_xact_lock(_lock_key(tenant_id, fingerprint))))
+
+
+def try_lock_fingerprint(session: Session, tenant_id: uuid.UUID, fingerprint: str) -> bool:
+    """``lock_fingerprint`` without waiting: False when another transaction is deciding that fingerprint."""
+    return bool(session.scalar(select(func.pg_try_advisory_xact_lock(_lock_key(tenant_id, fingerprint)))))
 
 
 def running_leader(session: Session, tenant_id: uuid.UUID, fingerprint: str, besides: uuid.UUID) -> uuid.UUID | None:
@@ -68,6 +79,31 @@ def leader_for(session: Session, job_id: uuid.UUID) -> uuid.UUID | None:
     lock_fingerprint(session, row.tenant_id, row.fingerprint)
     leader = running_leader(session, row.tenant_id, row.fingerprint, job_id)
     return leader or delivered_twin(session, row.tenant_id, row.fingerprint)
+
+
+def follow_in_batch(jobs: list[Job]) -> None:
+    """Identical jobs claimed into one batch, in batch order: each follows the first of its (tenant,
+    fingerprint), which computes their one row. Sets ``coalesced_with`` on the rows; the caller flushes."""
+    firsts: dict[tuple[uuid.UUID, str], Job] = {}
+    for job in jobs:
+        if job.fingerprint is not None:
+            first = firsts.setdefault((job.tenant_id, job.fingerprint), job)
+            job.coalesced_with = None if first is job else first.id
+
+
+def hand_over(session: Session, row: list[Job]) -> None:
+    """The job computing a row (identical jobs of one batch) left it without a video (canceled, its upload
+    failed): ``row``'s first job, of those still in it, leads it from now on and the rest follow that one.
+    Followers elsewhere of the job that left find the new leader through ``lead_or_follow``."""
+    leader = row[0]
+    lock_fingerprint(session, leader.tenant_id, leader.fingerprint)
+    for job in row:
+        job.coalesced_with = None if job is leader else leader.id
+        session.execute(
+            update(Job)
+            .where(Job.id == job.id, Job.status == JobStatus.running)
+            .values(coalesced_with=job.coalesced_with)
+        )
 
 
 @dataclass(frozen=True)

@@ -171,6 +171,12 @@ class ReusePolicy:
             stage2_end=down_to(1 - scale * (1 - self.stage2_sigma)),
         )
 
+    def plans_edits(self, num_steps: int, calibration: Calibration | None = None) -> bool:
+        """Whether any plan at ``num_steps`` reuses the run of another prompt: by this policy's own edit
+        plans, or a ``calibration`` holding a plan at that step count."""
+        calibrated = calibration.end_steps(num_steps) if calibration is not None and self.calibrated else 0
+        return self.reuses_edits(num_steps) or calibrated > 0
+
     def capture_for(
         self,
         capture: CaptureConfig,

@@ -5,14 +5,20 @@
     frames = session.denoise(on_step=..., stats=...)                        # the staged denoise, each by its plan
     ...deliver the videos...
     session.settle(delivered_keys)                                          # record hits, admit misses, evict
+    session.settle_later(delivered_keys)                                    # or that, on the cache's thread (worker)
 
 ``open`` embeds the batch's prompts in one call and looks each job up: first by its request fingerprint
 (an exact repeat, found by key and never by prompt similarity, so same-prompt entries of other seeds cannot
 hide it), then by nearest prompt in its namespace and domain. An exact repeat is served the stored video
 (a copy in the store under the job's own key: no transformer step, no decode, no encode); if that video is
-gone, its final latent is decoded; if that is gone too, it runs in full. A match's fetch starts at once (the
-backend overlaps it with the remaining lookups), then each job is planned from its fetched source.
+gone, its final latent is decoded; if that is gone too, it runs in full. A match no plan can read (too far,
+or an edit at a step count with no edit plan) is a miss told from the index row alone, never fetched; any
+other match's fetch starts at once (the backend overlaps it with the remaining lookups), then each job is
+planned from its fetched source.
 ``settle`` runs only for jobs that were delivered, so the cache's bookkeeping never delays or fails a delivery.
+The cache's own thread (``ReuseCache.in_order``) runs a batch's settle and then the next batch's domain and
+exact lookups, in that order, while the next batch's prompts embed on the caller's thread: the worker's next
+batch overlaps the last one's admission and finds what it admitted.
 
 The cache can never fail a job: an error before the denoise makes the job a miss that says why; an error
 in ``settle`` is logged and dropped. Each job's ``CacheJob`` is the one record of what happened to it:
@@ -26,10 +32,10 @@ import functools
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Collection, Sequence
-from concurrent.futures import Future
+from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
@@ -57,6 +63,7 @@ if TYPE_CHECKING:
     from chorus.storage import ObjectStore
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # What a caller of the session needs from the engine, so that callers (the worker) import no engine module.
 __all__ = [
@@ -222,6 +229,13 @@ class ReuseCache:
         self.backend, self.embedder, self.config = backend, embedder, config or ReuseConfig()
         # An edit's kinds choose its calibrated plan and are named in metrics.cache.
         self.edit_kinds = EditKindClassifier(embedder)
+        # The cache's own thread, one task at a time in order: a batch's settle, then the next batch's
+        # lookups by key, so a batch finds every entry its worker admitted before it.
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cache")
+
+    def in_order(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        """Run ``fn`` on the cache's thread, after everything handed to it before."""
+        return self._thread.submit(fn, *args)
 
     @classmethod
     def for_service(cls, settings: Settings, store: ObjectStore) -> ReuseCache:
@@ -272,38 +286,61 @@ class CacheSession:
         if not active:
             return
         try:
-            self._key(active)
+            exact = self._key(active)
         except Exception as exc:
             log.warning("cache keys for batch %s failed; computing in full", active[0].key, exc_info=True)
             for job in active:
                 job.namespace = None
                 job.miss(f"miss: cache unavailable ({type(exc).__name__})")
             return
-        fetches = [(job, fetch) for job in active if (fetch := self._look_up(job)) is not None]
+        fetches = [(job, fetch) for job in active if (fetch := self._look_up(job, exact.get(id(job)))) is not None]
         for job, (future, started) in fetches:
             self._plan(job, future, started)
 
-    def _key(self, active: list[CacheJob]) -> None:
-        """Namespace, domain and prompt embedding of each job (one embedding call, one domain query)."""
-        domains = self.cache.backend.domains({job.tenant for job in active})
+    def _key(self, active: list[CacheJob]) -> dict[int, Found | Exception | None]:
+        """Namespace, domain and prompt embedding of each job, and its exact match by ``id(job)``: the domains
+        and the lookups by key need no embedding, so they run on the cache's thread while the prompts embed
+        here (one embedding call, one domain query)."""
+        by_key = self.cache.in_order(self._by_key, active)
         embedder, tick = self.cache.embedder, time.perf_counter()
-        embeddings = embedder.embed([job.request.prompt for job in active])
-        self.seconds["embed"] = time.perf_counter() - tick
+        try:
+            embeddings = embedder.embed([job.request.prompt for job in active])
+            self.seconds["embed"] = time.perf_counter() - tick
+        finally:
+            exact = by_key.result()  # raises first where both failed: the database's error is the one to report
         for job, embedding in zip(active, embeddings):
             job.namespace = Namespace.for_request(self.adapter.card, job.request, embedder=embedder.name)
-            job.domain = domains[job.tenant]
             job.embedding = embedding
+        return exact
 
-    def _look_up(self, job: CacheJob) -> tuple[Future[CapturedRun], float] | None:
-        """The exact repeat, else the nearest entry; a fetch starts at once (the future, and when). None: no
-        tensors needed (a miss, or an exact repeat served its stored video), already planned."""
-        tick, backend = time.perf_counter(), self.cache.backend
-        try:
+    def _by_key(self, active: list[CacheJob]) -> dict[int, Found | Exception | None]:
+        """Each job's domain, and the exact repeat its fingerprint finds (or the lookup's error)."""
+        backend = self.cache.backend
+        domains = backend.domains({job.tenant for job in active})
+        exact: dict[int, Found | Exception | None] = {}
+        for job in active:
+            job.domain = domains[job.tenant]
             if job.fingerprint is not None and job.remix_of is None:
-                job.found = backend.lookup_exact(job.fingerprint, job.domain)
-                if job.found is not None:
-                    job.timings["lookup"] = time.perf_counter() - tick
-                    return self._exact(job)
+                tick = time.perf_counter()
+                try:
+                    exact[id(job)] = backend.lookup_exact(job.fingerprint, job.domain)
+                except Exception as exc:
+                    exact[id(job)] = exc
+                job.timings["lookup"] = time.perf_counter() - tick
+        return exact
+
+    def _look_up(self, job: CacheJob, exact: Found | Exception | None) -> tuple[Future[CapturedRun], float] | None:
+        """The exact repeat (``exact``, looked up by key already), else the nearest entry; a fetch starts at
+        once (the future, and when). None: no tensors needed (a miss, or an exact repeat served its stored
+        video), already planned."""
+        tick, backend = time.perf_counter() - job.timings.get("lookup", 0.0), self.cache.backend
+        try:
+            if isinstance(exact, Exception):
+                raise exact
+            if exact is not None:
+                job.found = exact
+                job.timings["lookup"] = time.perf_counter() - tick
+                return self._exact(job)
             if job.remix_of is None:
                 job.found = backend.lookup(job.embedding, job.namespace, job.domain)
             else:
@@ -316,7 +353,22 @@ class CacheSession:
         if job.found is None:
             job.miss("miss: no entry" if job.remix_of is None else "miss: the remixed job's run is not in the cache")
             return None
+        if job.remix_of is None and (reason := self._unreadable(job)) is not None:
+            steps, found = job.request.num_inference_steps, job.found
+            job.plan = ReusePlan(steps, reason=reason, similarity=found.similarity, source_id=found.entry_id)
+            return None
         return self.cache.backend.fetch(job.found), time.perf_counter()
+
+    def _unreadable(self, job: CacheJob) -> str | None:
+        """Why no plan can read the nearest entry, told before its tensors are fetched (None: fetch them): a
+        prompt too far, or another prompt at a step count where no plan reuses an edit (at few steps, where
+        most of the cache's lookups end so)."""
+        policy, steps, found = self.config.policy, job.request.num_inference_steps, job.found
+        if (miss := policy.dissimilar(found.similarity, steps)) is not None:
+            return miss.reason
+        if found.prompt not in (None, job.request.prompt) and not policy.plans_edits(steps, self.calibration):
+            return f"miss: no plan reuses an edit at {steps} steps"
+        return None
 
     def _exact(self, job: CacheJob) -> tuple[Future[CapturedRun], float] | None:
         """Serve an exact repeat its stored video; where that is gone, fetch the entry for its final latent."""
@@ -443,6 +495,11 @@ class CacheSession:
                 job.captured = captured if job.admissible else None
                 frames[id(job)] = row
         return [frames.get(id(job)) for job in self.jobs]
+
+    def settle_later(self, delivered: Collection[str]) -> Future[int]:
+        """``settle`` on the cache's thread: the worker goes on to its next batch, whose lookups by key wait
+        there for this settle (so they find what it admitted) while its prompts embed."""
+        return self.cache.in_order(self.settle, delivered)
 
     def settle(self, delivered: Collection[str]) -> int:
         """After delivery: count delivered hits, admit delivered misses' captures, enforce their domains.

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text, update
 from chorus.db.models import Job
 from chorus.db.session import session_factory
 from chorus.jobs.claim import claim, claim_batch_mates, fail_stale, finish, report_progress
-from chorus.jobs.coalesce import lead_or_follow
+from chorus.jobs.coalesce import hand_over, lead_or_follow, lock_fingerprint
 from chorus.vocab import JobStatus
 from tests.fixtures.services import TenantKey
 
@@ -144,13 +144,49 @@ def test_a_job_identical_to_delivered_ones_follows_the_one_that_ran(db, add_jobs
         assert claim(session, repeat, "b").coalesced_with == ran
 
 
-def test_identical_jobs_claimed_together_are_batch_mates(db, add_jobs) -> None:
-    fingerprint = uuid.uuid4().hex
-    lead, *identical = add_jobs(3, f"key-{uuid.uuid4()}", fingerprint)
+def test_identical_jobs_claimed_together_are_one_row_computed_by_its_first(db, add_jobs) -> None:
+    """Each identical mate follows the first of its fingerprint in the batch, so another worker's identical
+    job follows the one job that computes, never a mate."""
+    same, other, key = uuid.uuid4().hex, uuid.uuid4().hex, f"key-{uuid.uuid4()}"
+    lead, same_as_lead = add_jobs(2, key, same)
+    first_other, second_other = add_jobs(2, key, other)
+    (elsewhere,) = add_jobs(1, f"key-{uuid.uuid4()}", same)
     with db() as session:
         mates = claim_batch_mates(session, claim(session, lead, "a"), 5, "a")
-    assert sorted(mate.id for mate in mates) == sorted(identical)
-    assert all(mate.coalesced_with is None for mate in mates)  # the worker computes them as one row
+    with db() as session:
+        rows = dict(session.execute(select(Job.id, Job.coalesced_with).where(Job.id.in_(m.id for m in mates))).all())
+    assert rows == {same_as_lead: lead, first_other: None, second_other: first_other}
+    with db() as session:
+        assert claim(session, elsewhere, "b").coalesced_with == lead
+
+
+def test_a_mate_whose_fingerprint_another_claim_is_deciding_is_left_to_that_claim(
+    database_url: str, db, add_jobs, tenant: TenantKey
+) -> None:
+    fingerprint, key = uuid.uuid4().hex, f"key-{uuid.uuid4()}"
+    (lead,) = add_jobs(1, key)
+    (contested,) = add_jobs(1, key, fingerprint)
+    with session_factory(database_url)() as deciding:
+        lock_fingerprint(deciding, tenant.tenant_id, fingerprint)  # a claim of an identical job, not committed
+        with db() as session:
+            assert claim_batch_mates(session, claim(session, lead, "a"), 5, "a") == []  # without waiting
+        deciding.commit()
+    assert statuses(db, [contested]) == [JobStatus.queued]
+
+
+def test_a_row_whose_leader_is_canceled_is_led_by_its_next_job(db, add_jobs) -> None:
+    fingerprint, key = uuid.uuid4().hex, f"key-{uuid.uuid4()}"
+    lead, second, third = add_jobs(3, key, fingerprint)
+    (late,) = add_jobs(1, f"key-{uuid.uuid4()}", fingerprint)
+    with db() as session:
+        mates = claim_batch_mates(session, claim(session, lead, "a"), 5, "a")
+    with db() as session:
+        finish(session, [lead], JobStatus.canceled)
+        hand_over(session, mates)
+    with db() as session:
+        rows = dict(session.execute(select(Job.id, Job.coalesced_with).where(Job.id.in_([second, third]))).all())
+        assert rows == {second: None, third: second}
+        assert claim(session, late, "b").coalesced_with == second
 
 
 def test_of_two_orphaned_followers_one_leads_and_the_other_follows_it(db, add_jobs) -> None:

@@ -15,18 +15,23 @@ from tests.fixtures.services import TenantKey
 from worker.runner import JobRunner
 
 
-def run_job(db, tenant: TenantKey, settings: Settings, model: str = "chorus-shapes", **gen: Any) -> Job:
-    """Insert a queued job (its input stored as the API stores it), run its task to the end in this process,
-    return the row."""
+def add_job(db, tenant: TenantKey, settings: Settings, model: str, gen: dict[str, Any], **columns: Any) -> Job:
+    """Insert a queued job, its input stored as the API stores it."""
     stored = resolve_input(JobInput(prompt="a blue circle moving left", seed=3, **gen), settings)
     with db() as session:
         job = Job(
             tenant_id=tenant.tenant_id,
             model=model,
             input=stored.model_dump(mode="json") | {"model": model},
-            batch_key=f"runner-test-{uuid.uuid4()}",
+            **columns,
         )
         session.add(job)
+    return job
+
+
+def run_job(db, tenant: TenantKey, settings: Settings, model: str = "chorus-shapes", **gen: Any) -> Job:
+    """Insert a queued job, run its task to the end in this process, return the row."""
+    job = add_job(db, tenant, settings, model, gen, batch_key=f"runner-test-{uuid.uuid4()}")
     JobRunner(settings, open_store(settings), "test-runner").run(str(job.id))
     with db() as session:
         return session.get(Job, job.id)
@@ -69,3 +74,19 @@ def test_a_follower_whose_leader_never_ends_fails_at_its_own_time_limit(
         ended = session.get(Job, follower.id)
         assert (ended.status, ended.error_code, ended.coalesced_with) == (JobStatus.failed, "timeout", leader.id)
         session.delete(session.get(Job, leader.id))
+
+
+def test_an_identical_mate_whose_leader_is_canceled_leads_the_row_and_computes(
+    db, tenant: TenantKey, settings: Settings
+) -> None:
+    """Two identical jobs claimed into one batch are one row; the leader canceled at the first step, its mate
+    is the row's leader from then on: it computed, and follows nobody."""
+    same = {"batch_key": f"runner-test-{uuid.uuid4()}", "fingerprint": uuid.uuid4().hex}
+    leader = add_job(db, tenant, settings, "chorus-shapes", {}, **same, cancel_requested=True)
+    mate = add_job(db, tenant, settings, "chorus-shapes", {}, **same)
+    JobRunner(settings, open_store(settings), "test-runner").run(str(leader.id))
+    with db() as session:
+        ended, delivered = session.get(Job, leader.id), session.get(Job, mate.id)
+        assert ended.status == JobStatus.canceled
+        assert (delivered.status, delivered.coalesced_with) == (JobStatus.succeeded, None)
+        assert delivered.metrics["forwards"] == 4 and delivered.metrics["cache"].get("served") != "coalesced"

@@ -45,7 +45,8 @@ class FailingStore:
 
 
 class FakeEmbedder:
-    """Fake key embedder (the session must not reach it when the cache is off or down)."""
+    """Fake key embedder (the session must not reach it when the cache is off; when the cache's database is
+    down, it runs beside the failing lookups and the database's error is the one reported)."""
 
     name, dim = "fake", 384
 

@@ -4,7 +4,7 @@ import uuid
 
 from chorus.db.models import Job
 from chorus.jobs.schemas import CacheOptions, ResolvedInput
-from worker.batch import cache_job
+from worker.batch import cache_job, identical_groups
 
 STORED = ResolvedInput(
     prompt="a red square moving right",
@@ -46,3 +46,12 @@ def test_cache_mode_off_and_remix_reach_the_cache_job():
     record = cache_job(stored_job(cache=CacheOptions(mode="off"), remix_of=source))
     assert record.off_reason == "the job asked for cache mode off"
     assert record.remix_of == str(source)
+
+
+def test_rows_follow_coalesced_with_inside_the_batch_leader_first():
+    """A follower claimed before its leader (a taken-over batch is ordered by age) still sits after it; a
+    job following a job outside the batch leads a row of its own."""
+    lead, mate, other, outside = (stored_job() for _ in range(4))
+    mate.coalesced_with, outside.coalesced_with = lead.id, uuid.uuid4()
+    rows = identical_groups([mate, other, lead, outside])
+    assert [[job.id for job in row] for row in rows] == [[lead.id, mate.id], [other.id], [outside.id]]

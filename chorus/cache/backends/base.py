@@ -29,6 +29,7 @@ class Found:
     path: str | None = None  # how the index found it ("exact", "hnsw@100", ...), for metrics
     local: bool = False  # its tensors are already in this process: the fetch costs nothing
     video_key: str | None = None  # the video its run delivered, for an exact repeat (None: not kept)
+    prompt: str | None = None  # its run's prompt: whether a plan can read it is known before a fetch
     ref: Any = field(default=None, compare=False, repr=False)  # the backend's own handle on the entry
 
 

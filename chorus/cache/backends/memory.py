@@ -75,7 +75,14 @@ class MemoryBackend:
             return None
         newest = max(same, key=lambda e: e.created)
         return Found(
-            str(newest.id), 1.0, newest.source_job_id, "key", local=True, video_key=newest.video_key, ref=newest
+            entry_id=str(newest.id),
+            similarity=1.0,
+            source_job_id=newest.source_job_id,
+            path="key",
+            local=True,
+            video_key=newest.video_key,
+            prompt=newest.run.prompt,
+            ref=newest,
         )
 
     def copy_video(self, found: Found, key: str) -> int:
@@ -98,7 +105,15 @@ class MemoryBackend:
             return None
         sims = np.stack([e.embedding for e in live]) @ np.asarray(embedding, dtype=np.float32)
         best = live[int(np.argmax(sims))]
-        return Found(str(best.id), float(sims.max()), best.source_job_id, path="memory", local=True, ref=best)
+        return Found(
+            entry_id=str(best.id),
+            similarity=float(sims.max()),
+            source_job_id=best.source_job_id,
+            path="memory",
+            local=True,
+            prompt=best.run.prompt,
+            ref=best,
+        )
 
     def fetch(self, found: Found) -> Future[CapturedRun]:
         done: Future[CapturedRun] = Future()

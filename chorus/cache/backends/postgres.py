@@ -78,6 +78,7 @@ class PostgresBackend:
             path=match.path,
             local=entry.id in self.fetcher.local,
             video_key=entry.video_key,
+            prompt=entry.prompt,
             ref=entry,
         )
 
