@@ -143,8 +143,15 @@ class Calibration:
         return {step for p in plans if p.context for step in range(p.k1, p.k1 + p.k2)}
 
     def merged(self, other: Calibration) -> Calibration:
-        """This calibration with ``other``'s step counts added (``other`` wins where both have one)."""
-        return Calibration(self.model_id, self.revision, {**self.steps, **other.steps})
+        """This calibration with ``other``'s added: a step count only one has is kept; at a step count both
+        have under one bound, ``other``'s kinds are added to this one's (a ``--kind`` run keeps the kinds
+        it did not run), and under another bound ``other``'s replaces it whole."""
+        steps = dict(self.steps)
+        for n, at in other.steps.items():
+            earlier = steps.get(n)
+            same_bound = earlier is not None and earlier.bound == at.bound
+            steps[n] = StepCalibration(at.bound, {**earlier.kinds, **at.kinds}) if same_bound else at
+        return Calibration(self.model_id, self.revision, steps)
 
     def to_dict(self) -> dict[str, Any]:
         return {

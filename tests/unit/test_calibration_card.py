@@ -56,6 +56,18 @@ def test_calibration_round_trips_through_the_card(models_dir):
     more = Calibration(card.model_id, card.revision, {8: written.steps[4]})
     write_calibration(card.path, more)
     assert set(card_calibration(find_model("chorus-shapes", models_dir)).steps) == {4, 8}
+    # a later run of one kind at a step count keeps the other kinds measured under the same bound
+    motion = KindCalibration(CalibratedPlan(2, 0), 48, 0.95)
+    bound = written.steps[4].bound
+    write_calibration(
+        card.path, Calibration(card.model_id, card.revision, {4: StepCalibration(bound, {"motion": motion})})
+    )
+    kinds = card_calibration(find_model("chorus-shapes", models_dir)).steps[4].kinds
+    assert kinds == {**written.steps[4].kinds, "motion": motion}
+    # under another bound the step count is replaced whole
+    looser = StepCalibration({"max_accuracy_loss": 5.0}, {"motion": motion})
+    write_calibration(card.path, Calibration(card.model_id, card.revision, {4: looser}))
+    assert card_calibration(find_model("chorus-shapes", models_dir)).steps[4] == looser
 
 
 def test_a_calibration_of_another_revision_is_ignored(models_dir):
