@@ -67,8 +67,9 @@ class LatentPool:
     """Replay of encoded clips for latent-space training: each batch encodes only ``fresh`` new clips into a
     pool of ``capacity`` (the oldest replaced first) and draws the batch from the pool, so the frozen
     autoencoder's encode (on CPU a third of a latent-space step: 0.9 s of 2.45 s at batch 24) runs for a
-    fraction of the clips. Each clip is drawn about batch/fresh times before it is replaced. Until the pool holds a quarter of its capacity
-    (a fresh or resumed run) whole batches are encoded, so early batches do not repeat a few clips."""
+    fraction of the clips. Each clip is drawn about batch/fresh times before it is replaced. Until the pool
+    holds a quarter of its capacity (a fresh or resumed run) whole batches are encoded, so early batches do
+    not repeat a few clips."""
 
     def __init__(self, stream: LatentStream, rng: np.random.Generator, capacity: int, fresh: int) -> None:
         self.stream, self.rng, self.capacity, self.fresh = stream, rng, capacity, fresh
