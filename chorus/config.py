@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     requeue_after_s: float = 60.0
     """Age from which a job that is queued, or running under a dead worker, and has no message in Redis is
     re-enqueued by that sweep."""
+    heartbeat_every_s: float = Field(10.0, gt=0)
+    """How often a worker marks itself alive in Redis; it counts as dead three beats after its last one, and
+    the requeue sweep and the next worker then take over its jobs."""
     presign_expiry_s: int = 3600
     """Lifetime of the presigned video URLs in job responses."""
     max_wait_s: int = 60

@@ -1,5 +1,6 @@
-"""Workers' liveness in the broker's Redis: a heartbeat key per worker, refreshed every 10 s, expiring 30 s
-after the last beat. The requeue sweep, the take-over of a dead worker's jobs and ``/metrics`` read them.
+"""Workers' liveness in the broker's Redis: a heartbeat key per worker, refreshed every
+``heartbeat_every_s`` (10 s), expiring three beats after the last one. The requeue sweep, the take-over
+of a dead worker's jobs and ``/metrics`` read them.
 
 Keys start with the queue name, so deployments (and test sessions) sharing one Redis keep apart.
 """
@@ -17,18 +18,20 @@ from chorus.config import Settings
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_EVERY_S = 10
-HEARTBEAT_TTL_S = 3 * HEARTBEAT_EVERY_S
+
+def heartbeat_ttl_s(settings: Settings) -> float:
+    """How long a worker's heartbeat outlives its last beat: three beats, so one slow beat is not a death."""
+    return 3 * settings.heartbeat_every_s
 
 
 def heartbeat_prefix(settings: Settings) -> str:
     return f"{settings.queue_name}:workers:"
 
 
-def heartbeats_settled(client: redis.Redis) -> bool:
+def heartbeats_settled(client: redis.Redis, settings: Settings) -> bool:
     """Whether a missing heartbeat means a dead worker: not until Redis has been up for a heartbeat TTL,
     since a restarted Redis has lost every live worker's key too."""
-    return int(client.info("server")["uptime_in_seconds"]) >= HEARTBEAT_TTL_S
+    return int(client.info("server")["uptime_in_seconds"]) >= heartbeat_ttl_s(settings)
 
 
 def live_workers(client: redis.Redis, settings: Settings) -> dict[str, float]:
@@ -43,21 +46,21 @@ def live_workers(client: redis.Redis, settings: Settings) -> dict[str, float]:
 
 
 def start_heartbeat(settings: Settings, worker_id: str, client: redis.Redis | None = None) -> threading.Event:
-    """Mark ``worker_id`` alive now, then every 10 s from a daemon thread (the key expires 30 s after the last
-    beat). The first beat is written before this returns: a worker is never running but not yet seen.
-    Set the returned event to stop it."""
+    """Mark ``worker_id`` alive now, then every ``heartbeat_every_s`` from a daemon thread (the key expires
+    three beats after the last one). The first beat is written before this returns: a worker is never
+    running but not yet seen. Set the returned event to stop it."""
     client = client or broker_redis(settings, socket_timeout=2, socket_connect_timeout=2)
     stop = threading.Event()
     name = heartbeat_prefix(settings) + worker_id
 
     def beat_once() -> None:
         try:
-            client.set(name, time.time(), ex=HEARTBEAT_TTL_S)
+            client.set(name, time.time(), px=round(heartbeat_ttl_s(settings) * 1000))
         except redis.RedisError as exc:
             log.warning("heartbeat failed: %s", exc)
 
     def beat() -> None:
-        while not stop.wait(HEARTBEAT_EVERY_S):
+        while not stop.wait(settings.heartbeat_every_s):
             beat_once()
 
     beat_once()

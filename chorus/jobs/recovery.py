@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, aliased
 
 from chorus.broker.app import RUN_JOB_TASK, enqueue_job, make_celery
 from chorus.broker.client import broker_redis
-from chorus.broker.heartbeats import HEARTBEAT_TTL_S, heartbeat_prefix, heartbeats_settled
+from chorus.broker.heartbeats import heartbeat_prefix, heartbeat_ttl_s, heartbeats_settled
 from chorus.config import Settings
 from chorus.db.models import Job
 from chorus.vocab import JobStatus
@@ -59,7 +59,8 @@ class Recovery:
         owner = session.scalar(select(Job.worker_id).where(Job.id == job_id, Job.status == JobStatus.running))
         if owner is None or owner == self.worker_id:
             return TakeOver()
-        if self.client.exists(heartbeat_prefix(self.settings) + owner) or not heartbeats_settled(self.client):
+        owner_alive = self.client.exists(heartbeat_prefix(self.settings) + owner)
+        if owner_alive or not heartbeats_settled(self.client, self.settings):
             self._look_again(job_id)
             return TakeOver()
         orphaned = _orphaned_by(Job, owner)
@@ -111,7 +112,7 @@ class Recovery:
 
     def _look_again(self, job_id: uuid.UUID) -> None:
         """The owner looks alive: check again once its heartbeat would have expired if it is dead."""
-        self._app().send_task(RUN_JOB_TASK, args=[str(job_id)], countdown=HEARTBEAT_TTL_S)
+        self._app().send_task(RUN_JOB_TASK, args=[str(job_id)], countdown=heartbeat_ttl_s(self.settings))
 
     def _app(self) -> Celery:
         if self._celery is None:

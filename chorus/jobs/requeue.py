@@ -51,7 +51,7 @@ def unsent_jobs(session: Session, client: redis.Redis, settings: Settings, grace
     held = held_messages(client, settings.queue_name)
     running = {row.worker_id for row in rows if row.status == JobStatus.running}
     # Just after a Redis restart every heartbeat is missing: running jobs wait until they mean something.
-    alive = live_workers(client, settings).keys() if heartbeats_settled(client) else running
+    alive = live_workers(client, settings).keys() if heartbeats_settled(client, settings) else running
 
     def unsent(job_id: str, status: JobStatus, worker_id: str | None) -> bool:
         if status == JobStatus.queued:

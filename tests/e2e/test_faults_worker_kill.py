@@ -20,6 +20,11 @@ from tests.fixtures.webhooks import STARTUP_S, Receiver, start_worker
 pytestmark = pytest.mark.usefixtures("webhook_worker")
 
 
+def beating_each_second(env: dict[str, str]) -> dict[str, str]:
+    """A worker whose killed processes count as dead 3 s after their last heartbeat, not 30 s."""
+    return {**env, "CHORUS_HEARTBEAT_EVERY_S": "1"}
+
+
 def pool_children(pid: int) -> list[int]:
     return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
@@ -32,7 +37,7 @@ def test_a_killed_pool_process_job_completes_once(
     tmp_path_factory: pytest.TempPathFactory,
     db,
 ) -> None:
-    with start_worker(service_env, tmp_path_factory.mktemp("worker")) as worker:
+    with start_worker(beating_each_second(service_env), tmp_path_factory.mktemp("worker")) as worker:
         job_id = submit(hooks_http, tenant, num_inference_steps=12, webhook=receiver.url("/killed"))["id"]
         wait_until(hooks_http, tenant, job_id, lambda job: job["status"] == "running" and job["progress"] > 0)
         (child,) = pool_children(worker.process.pid)
@@ -75,7 +80,7 @@ def test_a_killed_workers_job_is_taken_over_by_the_next_worker(
     tmp_path_factory: pytest.TempPathFactory,
     db,
 ) -> None:
-    with start_worker(service_env, tmp_path_factory.mktemp("worker")) as doomed:
+    with start_worker(beating_each_second(service_env), tmp_path_factory.mktemp("worker")) as doomed:
         job = submit(sweeping_http, tenant, height=64, width=64, num_inference_steps=40, webhook=receiver.url("/died"))
         wait_until(sweeping_http, tenant, job["id"], lambda job: job["status"] == "running" and job["progress"] > 0)
         for pid in [*pool_children(doomed.process.pid), doomed.process.pid]:  # the node is gone, all at once
@@ -83,7 +88,7 @@ def test_a_killed_workers_job_is_taken_over_by_the_next_worker(
         doomed.process.wait()
         doomed.process = None
     # Its message stays "taken" in Redis for the visibility timeout (an hour); once the dead worker's
-    # heartbeat has expired (30 s) the API's sweep sends the job again, and a new worker takes it over.
+    # heartbeat has expired (three beats) the API's sweep sends the job again, and a new worker takes it over.
     with start_worker(service_env, tmp_path_factory.mktemp("worker")) as successor:
         ended = finished(sweeping_http, tenant, job["id"], timeout_s=STARTUP_S)
         assert ended["status"] == "succeeded" and ended["output"]["bytes"] > 0, ended
