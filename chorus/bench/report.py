@@ -23,6 +23,7 @@ SYSTEM_ORDER = (
     "no-cache",
     "fbc",
     "magcache",
+    "dbcache",
     "nirvana-k25",
     "nirvana-k50",
     "chorus",
@@ -171,7 +172,7 @@ def targets(result: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
                 None,
             )
         )
-    for name in ("fbc", "magcache"):
+    for name in ("fbc", "magcache", "dbcache"):
         row = _row(result, name, main)
         if row:
             out.append(

@@ -51,6 +51,7 @@ class RunConfig:
     budgets: tuple[float, ...] = (0.1, 0.25, 0.5)  # cache budgets, as shares of the unbounded cache's bytes
     fbc_thresholds: tuple[float, ...] = (0.05, 0.1, 0.2, 0.4)
     mag_thresholds: tuple[float, ...] = (0.02, 0.06, 0.15, 0.3)
+    dbcache_thresholds: tuple[float, ...] = (0.04, 0.08, 0.16, 0.32)  # cache-dit's DBCache, an outside peer
     tune_requests: int = 6  # warm similar-stream requests the intra-cache thresholds are tuned on
     seed: int = 0
     repeat_share: float = REPEAT_SHARE  # of every stream: exact repeats of earlier requests
@@ -74,6 +75,7 @@ QUICK = RunConfig(
     budgets=(0.3,),
     fbc_thresholds=(0.1, 0.3),
     mag_thresholds=(0.06, 0.2),
+    dbcache_thresholds=(0.08, 0.24),
     tune_requests=3,
 )
 MEDIUM = RunConfig("medium", {"similar": (40, 10), "seed-variants": (16, 4), "unrelated": (16, 4)}, steps=(4, 20))
@@ -210,7 +212,10 @@ class Benchmark:
         self.chosen[f"mag_ratios@{steps}"] = list(ratios)
         fbc = self._tune("fbc", self.config.fbc_thresholds, warm, tune_ref, base, steps)
         mag = self._tune("mag", self.config.mag_thresholds, warm, tune_ref, base, steps, ratios)
-        systems = [NO_CACHE, *(System(c.system, intra=c) for c in (fbc, mag)), *reuse_systems(fbc, mag)]
+        dbcache = self._tune("dbcache", self.config.dbcache_thresholds, warm, tune_ref, base, steps)
+        # DBCache runs alone: it counts its steps itself, so a hit that starts at step k1 would misread them
+        alone = (System(c.system, intra=c) for c in (fbc, mag, dbcache))
+        systems = [NO_CACHE, *alone, *reuse_systems(fbc, mag)]
         unbounded: dict[str, int] = {}
         for stream in streams:
             for system, (records, _) in zip(

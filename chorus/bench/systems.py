@@ -36,15 +36,28 @@ CACHE_OFF = ReuseConfig(enabled=False)
 
 @dataclass(frozen=True)
 class IntraCache:
-    """A diffusers intra-request cache and its threshold (MagCache also needs its calibrated ratios)."""
+    """An intra-request cache and its threshold: diffusers' FirstBlockCache ("fbc") or MagCache ("mag", which
+    also needs its calibrated ratios), or cache-dit's DBCache ("dbcache"), an outside peer."""
 
-    kind: str  # "fbc" (FirstBlockCache) or "mag" (MagCache)
+    kind: str
     threshold: float
     mag_ratios: tuple[float, ...] | None = None
 
     def config(self, steps: int) -> Any:
         if self.kind == "fbc":
             return FirstBlockCacheConfig(threshold=self.threshold)
+        if self.kind == "dbcache":
+            from cache_dit import DBCacheConfig
+
+            # F1B0: the first block decides, as FirstBlockCache; CFG rows share one forward in our loop
+            return DBCacheConfig(
+                num_inference_steps=steps,
+                residual_diff_threshold=self.threshold,
+                max_warmup_steps=max(1, steps // 12),  # cache-dit's 4 of 50 at 50 steps
+                Fn_compute_blocks=1,
+                Bn_compute_blocks=0,
+                enable_separate_cfg=False,
+            )
         # the first step is never skipped (there is no residual to reuse yet)
         return MagCacheConfig(
             threshold=self.threshold,
@@ -54,6 +67,30 @@ class IntraCache:
             max_skip_steps=max(1, steps // 4),
         )
 
+    def attach(self, transformer: torch.nn.Module, steps: int) -> None:
+        if self.kind == "dbcache":
+            import cache_dit
+
+            cache_dit.enable_cache(transformer, cache_config=self.config(steps))
+        else:
+            transformer.enable_cache(self.config(steps))
+
+    def detach(self, transformer: torch.nn.Module) -> None:
+        if self.kind == "dbcache":
+            import cache_dit
+
+            cache_dit.disable_cache(transformer)
+        else:
+            transformer.disable_cache()
+
+    def refresh(self, transformer: torch.nn.Module, steps: int) -> None:
+        """Before an engine call: cache-dit keeps its step count across calls (the engine resets diffusers'
+        hooks itself, ``reset_intra_caches``)."""
+        if self.kind == "dbcache":
+            import cache_dit
+
+            cache_dit.refresh_context(transformer, num_inference_steps=steps)
+
     @property
     def label(self) -> str:
         return f"{self.kind}@{self.threshold:g}"
@@ -61,7 +98,7 @@ class IntraCache:
     @property
     def system(self) -> str:
         """The bench's name for the system this cache runs as alone, and after "chorus+" composed."""
-        return {"fbc": "fbc", "mag": "magcache"}[self.kind]
+        return {"fbc": "fbc", "mag": "magcache", "dbcache": "dbcache"}[self.kind]
 
 
 @dataclass(frozen=True)
@@ -191,7 +228,7 @@ class SystemRun:
         """The system's intra-request cache, prompt memory and a block-token counter on the shared model."""
         transformer = self.adapter.transformer
         if self.system.intra is not None:
-            transformer.enable_cache(self.system.intra.config(self.steps))
+            self.system.intra.attach(transformer, self.steps)
         counter = BlockTokens(transformer)
         shared_encodings, self.adapter.encodings = self.adapter.encodings, self.encodings
         try:
@@ -203,7 +240,7 @@ class SystemRun:
             counter.close()
             self.adapter.encodings = shared_encodings
             if self.system.intra is not None:
-                transformer.disable_cache()
+                self.system.intra.detach(transformer)
 
     def step(self, chunk: list[TraceItem], batch_size: int) -> tuple[list[Record], np.ndarray]:
         """One session on ``chunk``, a slice of a run of ``batch_size`` requests per call (timed inside;
@@ -220,6 +257,8 @@ class SystemRun:
     def _chunk(self, items: list[TraceItem], counter: BlockTokens, batch_size: int) -> tuple[list[Record], np.ndarray]:
         jobs = [self._job(item) for item in items]
         stats = DenoiseStats()
+        if self.system.intra is not None:
+            self.system.intra.refresh(self.adapter.transformer, self.steps)
         tick = time.perf_counter()
         session = self.cache.open(self.adapter, jobs)
         rows = session.denoise(stats=stats)
