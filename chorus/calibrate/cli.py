@@ -101,6 +101,7 @@ def calibrate_command(
         raise _fail("an accuracy bound needs the attribute checker: a shapes model and vocabulary pairs")
     if limit.needs_judge and judge is None:
         raise _fail("a model without the attribute checker is judged by --judge (a CLIP or SigLIP folder)")
+    lines = _prompt_lines(prompts) if prompts is not None and not seed_variants else None
 
     from chorus.cache.embedder import MiniLMEmbedder
     from chorus.engine.sampling import sigma_grid
@@ -112,7 +113,9 @@ def calibrate_command(
     embedder = MiniLMEmbedder(device=settings.device)  # the cache key's: kinds and similarity are read with it
     kinds = kind or list(KIND_ATTRIBUTES)
     edit_pairs = (
-        None if seed_variants else _pairs(card, prompts, pairs, kinds, seed, config.policy.min_similarity, embedder)
+        None
+        if seed_variants
+        else _pairs(card, lines, prompts, pairs, kinds, seed, config.policy.min_similarity, embedder)
     )
     adapter = load_adapter(model, settings.models_dir, settings.device, settings.dtype)
     if seed_variants:
@@ -153,8 +156,20 @@ def calibrate_command(
         typer.echo(f"wrote {path}", err=True)
 
 
+def _prompt_lines(prompts: Path) -> list[str]:
+    """The prompt file's distinct prompts; exits with code 2 (before any model loads) where it gives fewer than
+    two."""
+    from chorus.calibrate.pairs import read_prompts
+
+    lines = read_prompts(prompts)
+    if len(lines) < 2:
+        raise _fail(f"{prompts} holds {len(lines)} distinct prompt(s); pairing needs at least 2")
+    return lines
+
+
 def _pairs(
     card: ModelCard,
+    lines: list[str] | None,
     prompts: Path | None,
     count: int,
     kinds: list[str],
@@ -163,16 +178,13 @@ def _pairs(
     embedder: PromptEmbedder,
 ) -> list:
     """``count`` vocabulary edit pairs per kind (attributes the checker reads, on a model it judges), or the
-    prompt file's neighbour pairs; exits with code 2 where the file gives fewer than two prompts or no pair."""
-    from chorus.calibrate.pairs import kind_pairs, neighbour_pairs, read_prompts
+    neighbour pairs of the prompt file's ``lines``; exits with code 2 where they give no pair."""
+    from chorus.calibrate.pairs import kind_pairs, neighbour_pairs
 
-    if prompts is None:
+    if lines is None:
         from chorus.eval.checker import ATTRIBUTES
 
         return kind_pairs(count, kinds, ATTRIBUTES if card.draws_shapes else None, seed)
-    lines = read_prompts(prompts)
-    if len(lines) < 2:
-        raise _fail(f"{prompts} holds {len(lines)} distinct prompt(s); pairing needs at least 2")
     found = neighbour_pairs(lines, embedder, min_similarity, count)
     if not found:
         raise _fail(f"no prompt in {prompts} has a neighbour at cosine similarity >= {min_similarity}")
