@@ -43,37 +43,15 @@ class IntraCache:
     threshold: float
     mag_ratios: tuple[float, ...] | None = None
 
-    def config(self, steps: int) -> Any:
-        if self.kind == "fbc":
-            return FirstBlockCacheConfig(threshold=self.threshold)
-        if self.kind == "dbcache":
-            from cache_dit import DBCacheConfig
-
-            # F1B0: the first block decides, as FirstBlockCache; CFG rows share one forward in our loop
-            return DBCacheConfig(
-                num_inference_steps=steps,
-                residual_diff_threshold=self.threshold,
-                max_warmup_steps=max(1, steps // 12),  # cache-dit's 4 of 50 at 50 steps
-                Fn_compute_blocks=1,
-                Bn_compute_blocks=0,
-                enable_separate_cfg=False,
-            )
-        # the first step is never skipped (there is no residual to reuse yet)
-        return MagCacheConfig(
-            threshold=self.threshold,
-            mag_ratios=list(self.mag_ratios),
-            num_inference_steps=steps,
-            retention_ratio=1 / steps,
-            max_skip_steps=max(1, steps // 4),
-        )
-
     def attach(self, transformer: torch.nn.Module, steps: int) -> None:
+        """Enable the cache on ``transformer`` for requests of ``steps`` steps; ``refresh`` before each
+        engine call."""
         if self.kind == "dbcache":
             import cache_dit
 
-            cache_dit.enable_cache(transformer, cache_config=self.config(steps))
+            cache_dit.enable_cache(transformer, cache_config=self._dbcache_config(steps))
         else:
-            transformer.enable_cache(self.config(steps))
+            transformer.enable_cache(self._diffusers_config(steps))
 
     def detach(self, transformer: torch.nn.Module) -> None:
         if self.kind == "dbcache":
@@ -84,12 +62,38 @@ class IntraCache:
             transformer.disable_cache()
 
     def refresh(self, transformer: torch.nn.Module, steps: int) -> None:
-        """Before an engine call: cache-dit keeps its step count across calls (the engine resets diffusers'
-        hooks itself, ``reset_intra_caches``)."""
+        """Before an engine call: cache-dit's implicit restart after ``steps`` forwards leaves state behind (the
+        next request's video differs from the same request run first); diffusers' hooks are reset by the
+        engine itself (``reset_intra_caches``)."""
         if self.kind == "dbcache":
             import cache_dit
 
             cache_dit.refresh_context(transformer, num_inference_steps=steps)
+
+    def _diffusers_config(self, steps: int) -> Any:
+        if self.kind == "fbc":
+            return FirstBlockCacheConfig(threshold=self.threshold)
+        # the first step is never skipped (there is no residual to reuse yet)
+        return MagCacheConfig(
+            threshold=self.threshold,
+            mag_ratios=list(self.mag_ratios),
+            num_inference_steps=steps,
+            retention_ratio=1 / steps,
+            max_skip_steps=max(1, steps // 4),
+        )
+
+    def _dbcache_config(self, steps: int) -> Any:
+        from cache_dit import DBCacheConfig
+
+        # F1B0: the first block decides, as FirstBlockCache; CFG rows share one forward in our loop
+        return DBCacheConfig(
+            num_inference_steps=steps,
+            residual_diff_threshold=self.threshold,
+            max_warmup_steps=max(1, steps // 12),  # cache-dit's 4 of 50 at 50 steps
+            Fn_compute_blocks=1,
+            Bn_compute_blocks=0,
+            enable_separate_cfg=False,
+        )
 
     @property
     def label(self) -> str:

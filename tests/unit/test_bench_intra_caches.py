@@ -30,12 +30,15 @@ def test_an_intra_cache_skips_blocks_and_detaches_to_the_plain_model(adapter, ca
 
     cache.attach(adapter.transformer, STEPS)  # a threshold no residual change reaches: reuse after warm-up
     try:
-        for _ in range(2):  # a second request starts from a fresh count of steps
+        runs = []
+        for _ in range(2):
             cache.refresh(adapter.transformer, STEPS)
-            cached = generate(adapter, [request])
+            runs.append(generate(adapter, [request]))
             assert counter.take() < 0.6 * plain_tokens
     finally:
         cache.detach(adapter.transformer)
+    cached, again = runs
+    assert torch.equal(again, cached)  # each request starts afresh: nothing left from the one before
     assert not torch.equal(cached, plain)
 
     assert torch.equal(generate(adapter, [request]), plain)
