@@ -14,6 +14,7 @@ from chorus.models.catalog import ModelCard, find_model
 
 if TYPE_CHECKING:
     from chorus.cache.embedder import PromptEmbedder
+    from chorus.calibrate.sweep import PairSource
 
 
 def _fail(message: str) -> typer.Exit:
@@ -71,6 +72,15 @@ def calibrate_command(
     max_k2: Annotated[
         int | None, typer.Option("--max-k2", help="try Stage 2 of at most this many steps (default: every length)")
     ] = None,
+    max_pairs: Annotated[
+        int | None,
+        typer.Option(
+            "--max-pairs",
+            help="read a candidate whose mean losses are within the bound, but not yet its confidence limits, "
+            "again on more vocabulary pairs of its kind: 4x as many a look, up to this many, the confidence "
+            "split over the looks (default: --pairs, one look)",
+        ),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="measure and print; write nothing")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print every candidate's figures as JSON")] = False,
     batch_size: Annotated[int, typer.Option(help="clips per denoise batch")] = 48,
@@ -88,6 +98,8 @@ def calibrate_command(
         raise _fail(f"no such prompt file: {prompts}")
     from chorus.calibrate.pairs import KIND_ATTRIBUTES
 
+    if max_pairs is not None and (max_pairs < pairs or prompts is not None or seed_variants):
+        raise _fail("--max-pairs grows vocabulary edit pairs: at least --pairs, without --prompts or --seed-variants")
     if judge is not None and not judge.is_dir():
         raise _fail(f"no such judge folder: {judge}")
     if unknown := sorted(set(kind or ()) - set(KIND_ATTRIBUTES)):
@@ -147,6 +159,8 @@ def calibrate_command(
         progress=lambda line: typer.echo(line, err=True),
         max_k1=max_k1,
         max_k2=max_k2,
+        max_pairs=max_pairs,
+        more_pairs=_more_pairs(card, seed) if lines is None else None,
     )
     if not report.kinds:
         raise _fail("none of the pairs is an edit (their prompts are identical or unrelated)")
@@ -165,6 +179,15 @@ def _prompt_lines(prompts: Path) -> list[str]:
     if len(lines) < 2:
         raise _fail(f"{prompts} holds {len(lines)} distinct prompt(s); pairing needs at least 2")
     return lines
+
+
+def _more_pairs(card: ModelCard, seed: int) -> PairSource:
+    """Fresh vocabulary pairs of a kind, for a calibration that reads a candidate again on more pairs."""
+    from chorus.calibrate.pairs import fresh_kind_pairs
+    from chorus.eval.checker import ATTRIBUTES
+
+    readable = ATTRIBUTES if card.draws_shapes else None
+    return lambda kind, count, round_: fresh_kind_pairs(kind, count, round_, readable, seed)
 
 
 def _pairs(

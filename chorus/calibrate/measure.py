@@ -58,6 +58,18 @@ class Outcome:
     frames: np.ndarray  # uint8 (N, F, H, W, 3)
     tokens: int
 
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def __add__(self, more: Outcome) -> Outcome:
+        """This group's clips followed by ``more``'s."""
+        return Outcome(np.concatenate([self.frames, more.frames]), self.tokens + more.tokens)
+
+    def head(self, count: int) -> Outcome:
+        """The first ``count`` clips of a run without reuse (every such clip takes the same tokens)."""
+        assert self.tokens % len(self) == 0, "head() is for runs without reuse, whose clips cost alike"
+        return Outcome(self.frames[:count], self.tokens // len(self) * count)
+
 
 def chunks(items: Sequence, size: int) -> Iterator[Sequence]:
     for start in range(0, len(items), size):
@@ -151,10 +163,11 @@ def figures(
     group: Sequence[PreparedPair],
     judge: Judge | None,
     their_scores: dict[str, np.ndarray] | None = None,
+    z: float = ONE_SIDED_95,
 ) -> Figures:
     """``outcome`` measured against the full computation ``baseline`` of the same targets and seeds: PSNR and
     SSIM always, ``judge``'s scores where one reads the clips (its "edited" score, where it has one, as the
-    edited-attribute accuracy), each with the margin of its paired loss (``Figures.margins``).
+    edited-attribute accuracy), each with the margin of its paired loss at ``z`` (``Figures.margins``).
     ``their_scores``: the judge's scores of ``baseline`` where already read (every candidate shares them)."""
     ours_scores = judge.per_clip(outcome.frames, group, baseline.frames) if judge else {}
     if their_scores is None:
@@ -170,15 +183,26 @@ def figures(
         judge=judge.name if judge else None,
         scores=scores or None,
         baseline_scores=baseline_scores or None,
-        margins={name: loss_margin(their_scores[name] - ours) for name, ours in ours_scores.items()} or None,
+        margins={name: loss_margin(their_scores[name] - ours, z) for name, ours in ours_scores.items()} or None,
+        pairs=len(group),
     )
 
 
-def loss_margin(differences: np.ndarray) -> float:
-    """1.645 standard errors of the mean of per-pair ``differences``: a one-sided 95% confidence margin."""
-    if len(differences) < 2:
+def loss_margin(differences: np.ndarray, z: float = ONE_SIDED_95) -> float:
+    """How far above the mean of per-pair ``differences`` (losses in points) its one-sided upper confidence
+    limit at ``z`` lies (1.645: 95%). Right/wrong readings (every difference -100, 0 or 100 points) take
+    Agresti and Min's interval for paired proportions (half a pair added to each cell of the 2x2 table): the
+    plain standard error is 0 whenever no pair differs, which would pass a plan on 48 agreeing pairs though
+    they cannot show that fewer than ~6% would differ. Other scores: ``z`` standard errors of the mean."""
+    count = len(differences)
+    if count < 2:
         return 0.0
-    return ONE_SIDED_95 * float(np.std(differences, ddof=1)) / len(differences) ** 0.5
+    if np.isin(differences, (-100.0, 0.0, 100.0)).all():
+        worse, better, total = (differences > 0).sum() + 0.5, (differences < 0).sum() + 0.5, count + 2
+        adjusted = (worse - better) / total
+        error = np.sqrt((worse + better) / total - adjusted**2) / total**0.5
+        return float(100.0 * (adjusted + z * error) - differences.mean())
+    return z * float(np.std(differences, ddof=1)) / count**0.5
 
 
 def resampled(group: Sequence[PreparedPair], offset: int = 1) -> list[PreparedPair]:

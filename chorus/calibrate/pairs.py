@@ -81,6 +81,14 @@ def kind_pairs(per_kind: int, kinds: Sequence[str], readable: Collection[str] | 
     return pairs
 
 
+def fresh_kind_pairs(kind: str, count: int, round_: int, readable: Collection[str] | None, seed: int) -> list[EditPair]:
+    """``count`` more vocabulary pairs of ``kind`` for a calibration's ``round_``-th growth of that kind's
+    pairs, drawn apart from ``kind_pairs(..., seed)``'s and from every other round's."""
+    attributes = edit_attributes(readable, KIND_ATTRIBUTES[kind])
+    draw = np.random.SeedSequence([seed, list(KIND_ATTRIBUTES).index(kind), round_]).generate_state(1)[0]
+    return vocabulary_pairs(count, attributes, int(draw)) if attributes else []
+
+
 def read_prompts(path: Path) -> list[str]:
     """One prompt per line; blank lines and repeats dropped."""
     lines = (line.strip() for line in path.read_text().splitlines())

@@ -13,16 +13,22 @@ A plan's loss is read from paired clips (the same target prompt and seed, with a
 reused clip is another valid sample, not the target's own: two independent no-reuse samples of the same
 48 targets already differ on a third of the pairs' "all" reading and by 2-17 points of an attribute's mean
 (bench/results/calibration_kinds.md). So the bound is checked on each loss's one-sided 95% upper
-confidence limit (``Figures.upper_losses``: mean paired loss + 1.645 standard errors of the per-pair
+confidence limit (``Figures.upper_losses``: mean paired loss + z standard errors of the per-pair
 differences), not on its mean: a plan that passes by the luck of its draw does not, and the limit says how
 many pairs a bound needs (a plan whose clips differ from no reuse's on 15 of 48 pairs cannot show less than
 ~12 points). A class with fewer than ``MIN_PAIRS`` pairs gets no plan at all.
+
+Such a bound needs hundreds of pairs where clips differ at all, so a calibration may look again
+(``pair_looks``): a candidate whose mean losses are within the bound but whose limits are not is measured on
+more pairs, up to a budget; one whose mean is outside stops there. Each look spends a share of the 5%
+(``confidence_z``: Bonferroni over the looks), so looking again does not let a lucky plan through.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from statistics import NormalDist
 from typing import Any
 
 from chorus.reuse.calibration import CalibratedPlan
@@ -42,7 +48,8 @@ class Figures:
     judge: str | None = None  # who read ``scores``: "checker" (every attribute) or "clip"
     scores: dict[str, float] | None = None  # every score the judge reads, in points
     baseline_scores: dict[str, float] | None = None  # the same with no reuse
-    margins: dict[str, float] | None = None  # per score: 1.645 standard errors of the per-pair loss, in points
+    margins: dict[str, float] | None = None  # per score: z standard errors of the per-pair loss, in points
+    pairs: int | None = None  # how many pairs these figures were read on
 
     @property
     def accuracy_loss(self) -> float | None:
@@ -76,6 +83,8 @@ class Figures:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {k: round(v, 4) for k, v in asdict(self).items() if isinstance(v, float)}
+        if self.pairs is not None:
+            out["pairs"] = self.pairs
         if (loss := self.accuracy_loss) is not None:
             out["accuracy_loss"] = round(loss, 4)
         if self.judge is not None:
@@ -102,15 +111,17 @@ class Bound:
     def needs_judge(self) -> bool:
         return self.max_judge_loss is not None
 
-    def admits(self, figures: Figures) -> bool:
-        """Every bounded loss within the bound at its upper confidence limit; PSNR and SSIM by their means."""
+    def admits(self, figures: Figures, at_limit: bool = True) -> bool:
+        """Every bounded loss within the bound at its upper confidence limit (``at_limit=False``: by its mean,
+        whether more pairs could ever show it); PSNR and SSIM by their means."""
+        losses = figures.upper_losses if at_limit else figures.losses
         if self.max_accuracy_loss is not None:
-            uppers = figures.upper_losses.values() if figures.judge == "checker" else ()
-            losses = [figures.upper_accuracy_loss, *uppers]
-            if None in losses or max(losses) > self.max_accuracy_loss:
+            edited = figures.upper_accuracy_loss if at_limit else figures.accuracy_loss
+            bounded = [edited, *(losses.values() if figures.judge == "checker" else ())]
+            if None in bounded or max(bounded) > self.max_accuracy_loss:
                 return False
         if self.max_judge_loss is not None:
-            worst = max(figures.upper_losses.values(), default=None) if figures.judge == "clip" else None
+            worst = max(losses.values(), default=None) if figures.judge == "clip" else None
             if worst is None or worst > self.max_judge_loss:
                 return False
         if self.min_psnr is not None and figures.psnr < self.min_psnr:
@@ -139,6 +150,21 @@ MIN_PAIRS = 40  # a kind with fewer pairs is not calibrated: one pair would be w
 CHECKER_BOUND = Bound(max_accuracy_loss=1.0)  # models the attribute checker judges
 JUDGE_BOUND = Bound(max_judge_loss=1.0)  # every other model, judged by a CLIP or SigLIP folder
 FIDELITY_BOUND = Bound(min_psnr=30.0, min_ssim=0.95)  # by request only: it refuses every Stage 1
+
+
+def pair_looks(first: int, budget: int, growth: int = 4) -> list[int]:
+    """The pair counts a sequential calibration reads a candidate at: ``first``, then ``growth`` times as many
+    each look, up to ``budget`` (which is always the last look where it exceeds ``first``)."""
+    looks = [first]
+    while looks[-1] < budget:
+        looks.append(min(looks[-1] * growth, budget))
+    return looks
+
+
+def confidence_z(looks: int, level: float = 0.95) -> float:
+    """The normal quantile of a one-sided ``level`` limit with its error split evenly over ``looks``
+    (Bonferroni): 1.645 for one look, 2.13 for three."""
+    return NormalDist().inv_cdf(1 - (1 - level) / looks)
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,14 @@ by); a pair of several kinds or none calibrates no kind (a multi-kind edit takes
 its kinds' plans). ``judge`` reads the clips (``chorus.calibrate.judge``; None: PSNR/SSIM only).
 Candidates run from the most reuse down, and a kind stops once a plan within the bound computes no more
 than any candidate left could (Stage 1 and Stage 2 steps compute nothing outside the region): the choice
-is the exhaustive sweep's, at a fraction of its cost where long plans pass.
+is the exhaustive sweep's, at a fraction of its cost where long plans pass. With ``max_pairs`` above the
+pairs given and a source of more (``more_pairs``), a candidate whose mean losses are within the bound but
+whose confidence limits are not is read again on more pairs (``pair_looks``, ``KindPool``).
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,9 +23,19 @@ from typing import Any
 
 from chorus.calibrate.candidates import candidate_plans
 from chorus.calibrate.judge import Judge
-from chorus.calibrate.measure import PreparedPair, figures, prepare_pairs, resampled, run_group
+from chorus.calibrate.measure import PreparedPair, prepare_pairs
 from chorus.calibrate.pairs import EditPair
-from chorus.calibrate.select import MIN_PAIRS, MIN_SAVING, Bound, Figures, Measured, choose
+from chorus.calibrate.pool import KindPool, MorePairs
+from chorus.calibrate.select import (
+    MIN_PAIRS,
+    MIN_SAVING,
+    Bound,
+    Figures,
+    Measured,
+    choose,
+    confidence_z,
+    pair_looks,
+)
 from chorus.engine.capture import CaptureConfig
 from chorus.engine.sampling import sigma_grid
 from chorus.engine.tgaa import TGAAConfig
@@ -33,7 +46,9 @@ from chorus.reuse.plan import ReusePolicy, StepGrid
 from chorus.reuse.region import RegionConfig
 
 Progress = Callable[[str], None]
-Measure = Callable[[CalibratedPlan], Figures]  # a candidate's figures on one edit kind's pairs
+Measure = Callable[[CalibratedPlan, int], Figures]  # a candidate's figures on one edit kind's first N pairs
+# More vocabulary pairs of an edit kind: (kind, about how many, which round of growth) -> pairs.
+PairSource = Callable[[str, int, int], Sequence[EditPair]]
 
 
 @dataclass
@@ -113,20 +128,24 @@ def calibrate_kind(
     bound: Bound,
     progress: Progress | None = None,
     min_pairs: int = MIN_PAIRS,
+    looks: Sequence[int] | None = None,
 ) -> KindReport:
     """Fill ``report`` with candidates' figures from ``measure``, most reuse first, and the one chosen within
     ``bound``; stop once the choice computes no more than any remaining candidate could, and skip those that
     could not save ``MIN_SAVING``. A kind of fewer than ``min_pairs`` pairs is measured by nothing: too few
-    to tell a plan from chance."""
+    to tell a plan from chance. ``looks``: the pair counts a candidate may be read at (default: the kind's
+    pairs, once); it is read again only while its mean losses are within the bound and its limits are not."""
     if report.pairs < min_pairs:
         return report
     # A candidate that cannot save MIN_SAVING even if its Stage 2 computed nothing is never chosen.
     savers = [c for c in candidates if least_compute(c, num_steps) <= 1 - MIN_SAVING]
     ordered = sorted(savers, key=lambda c: least_compute(c, num_steps))
     for i, candidate in enumerate(ordered):
-        report.measured.append(Measured(candidate, measure(candidate)))
+        to_beat = report.chosen.figures.compute if report.chosen is not None else None
+        figures = read_sequentially(candidate, measure, bound, looks or [report.pairs], to_beat)
+        report.measured.append(Measured(candidate, figures))
         if progress is not None:
-            progress(f"{report.kind} ({report.pairs} pairs) {candidate.label}: {report.measured[-1].figures.to_dict()}")
+            progress(f"{report.kind} {candidate.label}: {figures.to_dict()}")
         report.chosen = choose(report.measured, bound)
         rest = ordered[i + 1 :]
         if report.chosen is not None and all(
@@ -134,6 +153,23 @@ def calibrate_kind(
         ):
             break
     return report
+
+
+def read_sequentially(
+    candidate: CalibratedPlan, measure: Measure, bound: Bound, looks: Sequence[int], to_beat: float | None = None
+) -> Figures:
+    """``candidate``'s figures at the first of ``looks`` that decides it: within the bound at its limits, or
+    the last look (or the last pair there is). It gets no more pairs once it loses more than the bound on
+    average (stopping for futility never lets a plan through), or saves less than ``MIN_SAVING`` or no more
+    than ``to_beat`` (the plan chosen so far): it could not be chosen."""
+    for count in looks:
+        figures = measure(candidate, count)
+        read = figures.pairs if figures.pairs is not None else count
+        saves_too_little = figures.compute > 1 - MIN_SAVING or (to_beat is not None and figures.compute >= to_beat)
+        hopeless = saves_too_little or not bound.admits(figures, at_limit=False)
+        if bound.admits(figures) or hopeless or read < count:
+            break
+    return figures
 
 
 def calibrate(
@@ -153,12 +189,15 @@ def calibrate(
     progress: Progress | None = None,
     max_k1: int | None = None,
     max_k2: int | None = None,
+    max_pairs: int | None = None,
+    more_pairs: PairSource | None = None,
 ) -> StepReport:
     """Measure candidate plans on ``pairs`` at ``steps`` and choose one per edit kind. ``policy`` gives the
     repair steps a plan leaves; ``region``, ``tgaa`` and ``capture`` how a hit builds its region, amplifies
     Stage 2 and which maps a source stores: pass the service's (``ReuseConfig.from_settings``), so what is
     measured is what runs; ``embedder`` the cache key's (kinds and similarity are read with it).
-    ``max_k1``/``max_k2`` prune the candidates (see ``candidate_plans``)."""
+    ``max_k1``/``max_k2`` prune the candidates (see ``candidate_plans``). ``max_pairs``: the pairs a kind may
+    grow to for a candidate still undecided, drawn from ``more_pairs`` (default: no growth)."""
     start = time.perf_counter()
     policy, region, tgaa = policy or ReusePolicy(), region or RegionConfig(), tgaa or TGAAConfig()
     capture = capture or CaptureConfig()
@@ -171,29 +210,39 @@ def calibrate(
         progress(
             f"{len(prepared)} edit pairs ({sizes}; {unread} of several kinds or none), {len(candidates)} candidates"
         )
+
+    def grower(kind: str) -> MorePairs | None:
+        """More prepared pairs of ``kind``: fresh pairs from ``more_pairs`` and fresh noise each round."""
+        if more_pairs is None:
+            return None
+        rounds = itertools.count(1)
+
+        def more(count: int) -> list[PreparedPair]:
+            round_ = next(rounds)
+            drawn = more_pairs(kind, count, round_)
+            fresh = prepare_pairs(adapter, drawn, steps, seed + 7919 * round_, region, capture, batch_size, embedder)
+            return [p for p in fresh if p.kinds == {kind}]
+
+        return more
+
     kinds = []
     for kind, group in groups.items():
-        floor = min(p.similarity for p in group)
+        report = KindReport(kind, len(group), min(p.similarity for p in group), None)
+        kinds.append(report)
         if len(group) < MIN_PAIRS:
-            kinds.append(KindReport(kind, len(group), floor, None))
             continue
-        baseline = run_group(adapter, group, None, tgaa, batch_size)
-        theirs = judge.per_clip(baseline.frames, group, baseline.frames) if judge else {}
-
-        def measure(candidate: CalibratedPlan, group=group, baseline=baseline, theirs=theirs) -> Figures:
-            outcome = run_group(adapter, group, candidate, tgaa, batch_size)
-            return figures(outcome, baseline, group, judge, theirs)
-
-        report = KindReport(kind, len(group), floor, None)
-        report.noise_floor = figures(
-            run_group(adapter, resampled(group), None, tgaa, batch_size), baseline, group, judge, theirs
-        )
+        looks = pair_looks(len(group), max(max_pairs or 0, len(group)))
+        z = confidence_z(len(looks))
+        pool = KindPool(adapter, list(group), judge, tgaa, batch_size, grower(kind))
+        report.noise_floor = pool.noise_floor(z)
         if progress is not None:
             progress(f"{kind} noise floor (no reuse, other seeds): {report.noise_floor.to_dict()}")
-        calibrate_kind(report, candidates, steps, measure, bound, progress)
+        calibrate_kind(
+            report, candidates, steps, lambda c, n, pool=pool, z=z: pool.measure(c, n, z), bound, progress, looks=looks
+        )
+        report.pairs, report.similarity = len(pool.pairs), min(p.similarity for p in pool.pairs)
         if report.measured:
             report.baseline_scores = report.measured[0].figures.baseline_scores
-        kinds.append(report)
     return StepReport(steps, bound, kinds, unread, time.perf_counter() - start)
 
 

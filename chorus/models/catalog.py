@@ -89,9 +89,10 @@ class ModelCard:
 
     @property
     def draws_shapes(self) -> bool:
-        """The project's own models (pixel latents, trained by ``chorus train`` on ``chorus.data.shapes``)
-        draw the shapes world, so the attribute checker (``chorus.eval.checker``) can judge them."""
-        return self.latent_space == "pixel"
+        """The project's own models draw the shapes world, so the attribute checker (``chorus.eval.checker``)
+        can judge them. They are the ones conditioned on MiniLM states (``chorus train`` on
+        ``chorus.data.shapes``, in pixel or Wan-VAE latents); a registered Wan folder brings its own encoder."""
+        return self.text_encoder == "minilm"
 
     @property
     def weights_path(self) -> Path:

@@ -13,7 +13,7 @@ import pytest
 from chorus.cache.layout import delete_objects
 from chorus.storage import open_store
 from tests.fixtures.cache_state import admitted, entry, settled
-from tests.fixtures.client import finished, submit
+from tests.fixtures.client import default_video_shape, finished, submit
 from tests.fixtures.services import TenantKey
 from tests.fixtures.worker import WorkerProcess
 
@@ -59,7 +59,7 @@ def test_a_similar_second_job_is_a_cache_hit(
     assert metrics["forwards"] == STEPS - skipped < first["metrics"]["forwards"]
     assert metrics["tokens"] < first["metrics"]["tokens"]
     video = httpx.get(second["output"]["video_url"], timeout=30)
-    assert iio.imread(video.content, plugin="FFMPEG", extension=".mp4").shape == (8, 32, 32, 3)
+    assert iio.imread(video.content, plugin="FFMPEG", extension=".mp4").shape == (*default_video_shape(), 3)
     assert admitted(db, second) == []  # only full-compute runs become entries
     counted = entry(db, str(stored.id))
     assert (counted.hits, counted.steps_saved_total) == (1, pytest.approx(cache["steps_saved"]))

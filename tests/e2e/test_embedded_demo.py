@@ -11,6 +11,8 @@ from pathlib import Path
 
 import imageio.v3 as iio
 
+from tests.fixtures.client import default_video_shape
+
 
 def test_chorus_demo_writes_an_mp4_and_prints_the_job() -> None:
     env = {name: value for name, value in os.environ.items() if not name.startswith("CHORUS_")}
@@ -33,7 +35,7 @@ def test_chorus_demo_writes_an_mp4_and_prints_the_job() -> None:
 
         video = Path(folder) / "clip.mp4"
         assert video.stat().st_size == job["output"]["bytes"]
-        assert iio.imread(video, plugin="FFMPEG").shape == (8, 32, 32, 3)
+        assert iio.imread(video, plugin="FFMPEG").shape == (*default_video_shape(), 3)
         data = Path(folder) / "chorus-data"
         assert (data / "pg" / "PG_VERSION").is_file()
         assert not (data / "pg" / "postmaster.pid").exists()  # Postgres was stopped on the way out

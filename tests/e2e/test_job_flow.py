@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from chorus.broker.app import enqueue_job, make_celery
 from chorus.db.models import Job
-from tests.fixtures.client import finished, submit, wait_until
+from tests.fixtures.client import default_video_shape, finished, submit, wait_until
 from tests.fixtures.services import TenantKey
 from tests.fixtures.worker import WorkerProcess, wait_for_messages_consumed
 
@@ -29,14 +29,14 @@ def test_submitted_job_ends_with_a_playable_mp4(http: httpx.Client, tenant: Tena
     assert job["status"] == "succeeded", job
     assert job["progress"] == 100
     output = job["output"]
-    assert (output["num_frames"], output["height"], output["width"], output["fps"]) == (8, 32, 32, 8)
+    assert (output["num_frames"], output["height"], output["width"], output["fps"]) == (*default_video_shape(), 8)
     video = httpx.get(output["video_url"], timeout=30)  # presigned by moto, fetched without our API key
     assert video.status_code == 200
     assert len(video.content) == output["bytes"]
     meta = iio.immeta(video.content, plugin="FFMPEG", extension=".mp4")
     assert meta["codec"] == "h264" and meta["pix_fmt"].startswith("yuv420p")
     frames = iio.imread(video.content, plugin="FFMPEG", extension=".mp4")
-    assert frames.shape == (8, 32, 32, 3)
+    assert frames.shape == (*default_video_shape(), 3)
     metrics = job["metrics"]
     assert metrics["queue_seconds"] >= 0 and metrics["run_seconds"] > 0 and metrics["denoise_seconds"] > 0
 

@@ -11,6 +11,7 @@ from sqlalchemy import func, select, update
 
 from chorus.db.models import Job
 from chorus.vocab import JobStatus
+from tests.fixtures.client import default_video_shape
 
 PROMPT = {"prompt": "a red square moving right"}
 
@@ -32,14 +33,14 @@ def test_submit_then_get(http, tenant, db, settings):
     assert job["status"] == "queued" and job["progress"] == 0 and job["output"] is None and job["error"] is None
     # Defaults of the model are filled in and stored.
     assert job["input"] | {"prompt": "a blue circle", "model": "chorus-shapes", "seed": 7} == job["input"]
-    assert (job["input"]["num_frames"], job["input"]["height"], job["input"]["width"]) == (8, 32, 32)
+    assert (job["input"]["num_frames"], job["input"]["height"], job["input"]["width"]) == default_video_shape()
     assert job["input"]["metadata"] == {"user": "u1"} and job["input"]["cache"] == {"mode": "auto"}
 
     got = http.get(f"/v1/jobs/{job['id']}", headers=tenant.headers).json()
     assert got["id"] == job["id"] and got["status"] == "queued" and got["queue_position"] >= 0
     with db() as session:
         row = session.get(Job, uuid.UUID(job["id"]))
-        assert row.batch_key == "chorus-shapes/8x32x32/4" and row.input == got["input"]
+        assert row.batch_key == "chorus-shapes/{}x{}x{}/4".format(*default_video_shape()) and row.input == got["input"]
 
     # A finished job shows its output with a presigned URL, its error-free metrics and no queue position.
     key = f"videos/{tenant.tenant_id}/{job['id']}.mp4"

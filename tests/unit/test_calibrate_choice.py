@@ -22,7 +22,7 @@ class FakeTolerance:
     max_k2: int
     steps: int = 4
 
-    def __call__(self, plan: CalibratedPlan) -> Figures:
+    def __call__(self, plan: CalibratedPlan, pairs: int = 60) -> Figures:
         kept = plan.k1 <= self.max_k1 and plan.k2 <= self.max_k2
         compute = 1.0 - (plan.k1 + 0.5 * plan.k2) / self.steps + 0.01 * plan.halo
         return Figures(
@@ -62,7 +62,7 @@ def test_a_plan_that_passes_by_the_luck_of_its_draw_is_not_chosen():
     upper confidence limit of its loss is far above the bound; the honest k2=1 keeps every pair."""
     honest = FakeTolerance(max_k1=0, max_k2=1)
 
-    def lucky(plan: CalibratedPlan) -> Figures:
+    def lucky(plan: CalibratedPlan, pairs: int) -> Figures:
         figures = replace(honest(plan), margins={"edited": 0.0})
         if (plan.k1, plan.k2) != (0, 3):
             return figures
@@ -73,11 +73,14 @@ def test_a_plan_that_passes_by_the_luck_of_its_draw_is_not_chosen():
 
 
 def test_the_margin_is_a_one_sided_95_percent_limit_of_the_paired_loss():
-    assert loss_margin(np.zeros(48)) == 0.0  # every pair the same: the mean is the limit
     flips = np.array([100.0] * 8 + [-100.0] * 8 + [0.0] * 32)  # 16 of 48 pairs differ, no net loss
-    assert loss_margin(flips) == pytest.approx(1.645 * flips.std(ddof=1) / 48**0.5)
     assert 13 < loss_margin(flips) < 14  # such a plan cannot show a 1-point bound on 48 pairs
     assert loss_margin(np.repeat(flips, 100)) < 1.5  # on 4800 pairs it could
+    # 48 pairs that all agree show that few would differ, not none: 3.3 points (Agresti-Min), not 0
+    assert loss_margin(np.zeros(48)) == pytest.approx(1.645 * 100 / 50)
+    assert loss_margin(np.zeros(768)) < 1 < loss_margin(np.zeros(160))
+    scores = np.array([0.5, -0.2, 0.1, 0.3])  # a continuous judge's score: z standard errors of the mean
+    assert loss_margin(scores) == pytest.approx(1.645 * scores.std(ddof=1) / 2)
 
 
 def test_a_kind_with_too_few_pairs_is_not_calibrated():
@@ -116,7 +119,7 @@ def test_candidates_leave_the_repair_steps_and_try_context_and_halo():
 def test_a_plan_that_saves_almost_nothing_is_not_chosen():
     """Within the bound but at compute 0.99: slower than a miss once a hit's overheads are paid."""
 
-    def tiny_saving(plan: CalibratedPlan) -> Figures:
+    def tiny_saving(plan: CalibratedPlan, pairs: int) -> Figures:
         kept = (plan.k1, plan.k2, plan.context, plan.halo) == (0, 1, True, 1)
         return Figures(0.99 if kept else 0.5, 40.0, 0.99, 100.0 if kept else 50.0, 100.0)
 

@@ -60,6 +60,7 @@ def test_a_small_calibration_of_the_shipped_model_is_written_into_its_folder(env
         (["--model", "chorus-shapes", "--steps", "4", "--bound", "judge=1"], "judged by --judge"),
         (["--model", "chorus-shapes", "--steps", "4", "--judge", "/no/such/clip"], "no such judge folder"),
         (["--model", "chorus-shapes", "--steps", "4", "--kind", "camera"], "--kind 'camera'"),
+        (["--model", "chorus-shapes", "--steps", "4", "--pairs", "48", "--max-pairs", "40"], "--max-pairs grows"),
     ],
 )
 def test_bad_input_exits_with_code_2_and_a_message(env, args, message):

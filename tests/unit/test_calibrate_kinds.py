@@ -43,7 +43,7 @@ class FakeKindModel:
     def calibrate(self, kind: str) -> KindReport:
         report = KindReport(kind, pairs=48, similarity=0.9, baseline_scores=None)
         candidates = candidate_plans(STEPS, reusable=49)
-        return calibrate_kind(report, candidates, STEPS, lambda plan: self.figures(kind, plan), CHECKER_BOUND)
+        return calibrate_kind(report, candidates, STEPS, lambda plan, pairs: self.figures(kind, plan), CHECKER_BOUND)
 
 
 MODEL = FakeKindModel(
