@@ -24,7 +24,7 @@ from tests.fixtures.services import TenantKey, run_api
 from tests.fixtures.webhooks import STARTUP_S, start_worker
 from tests.fixtures.worker import WorkerProcess
 
-LONG = {"height": 64, "width": 64, "num_inference_steps": 40}  # seconds of denoising, even on a fast CPU
+LONG = {"height": 128, "width": 128, "num_inference_steps": 40}  # seconds of denoising, even on a fast CPU
 # A shape of its own: the job submitted after the restart must not pick the lost ones up as batch mates.
 OTHER = {"prompt": "a blue square moving up", "num_inference_steps": 6}
 

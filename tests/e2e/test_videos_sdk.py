@@ -60,7 +60,7 @@ def test_create_download_previews_remix_and_delete(
         prompt=PROMPT,
         model="chorus-shapes",
         seconds="1",
-        size="64x32",
+        size="128x64",
         poll_interval_ms=200,
         extra_body={"seed": 1, "num_inference_steps": STEPS},
     )
@@ -68,8 +68,8 @@ def test_create_download_previews_remix_and_delete(
         "completed",
         "video",
         100,
-        "64x32",
-        "1",
+        "128x64",
+        "1.125",  # the model's 9 frames at 8 fps: the nearest length to the 1 s asked for
     )
     assert video.model == "chorus-shapes" and video.prompt == PROMPT and video.remixed_from_video_id is None
     assert video.completed_at >= video.created_at and video.error is None
@@ -77,21 +77,21 @@ def test_create_download_previews_remix_and_delete(
     mp4 = client.videos.download_content(video.id).content  # a redirect to the store, followed by the SDK
     with av.open(io.BytesIO(mp4)) as container:
         frames = list(container.decode(video=0))
-    assert len(frames) == 8 and {(f.width, f.height) for f in frames} == {(64, 32)}
+    assert len(frames) == 9 and {(f.width, f.height) for f in frames} == {(128, 64)}
     thumbnail = Image.open(io.BytesIO(client.videos.download_content(video.id, variant="thumbnail").content))
-    assert (thumbnail.format, thumbnail.size) == ("WEBP", (64, 32))
+    assert (thumbnail.format, thumbnail.size) == ("WEBP", (128, 64))
     sheet = Image.open(io.BytesIO(client.videos.download_content(video.id, variant="spritesheet").content))
-    assert sheet.format == "JPEG" and sheet.size == (3 * 64, 3 * 32)  # 8 frames in a 3 x 3 grid
+    assert sheet.format == "JPEG" and sheet.size == (3 * 128, 3 * 64)  # 9 frames in a 3 x 3 grid
 
     source = native_job(http, tenant, video.id)
-    assert source["input"]["surface"] == "videos" and source["input"]["num_frames"] == 8
+    assert source["input"]["surface"] == "videos" and source["input"]["num_frames"] == 9
     settled(db, source)  # its run is admitted after it completed
     [entry] = admitted(db, source)
 
     remix = client.videos.remix(video.id, prompt=PROMPT, extra_body={"seed": 2})
     assert remix.remixed_from_video_id == video.id and remix.status in ("queued", "in_progress")
     remix = completed(client, remix.id)
-    assert (remix.size, remix.seconds, remix.remixed_from_video_id) == ("64x32", "1", video.id)
+    assert (remix.size, remix.seconds, remix.remixed_from_video_id) == ("128x64", "1.125", video.id)
     cache = native_job(http, tenant, remix.id)["metrics"]["cache"]
     assert cache["hit"] is True and cache["reason"].startswith("remix: ") and cache["source_job_id"] == video.id
 
@@ -123,8 +123,8 @@ def test_bad_requests_are_typed_errors(client: openai.OpenAI, api_server: str) -
         client.videos.create(prompt="")
     assert empty.value.param == "prompt"
     with pytest.raises(openai.BadRequestError) as too_long:
-        client.videos.create(prompt=PROMPT, seconds="4")  # chorus-shapes makes 8 frames at 8 fps: 1 s
-    assert too_long.value.code == "invalid_seconds" and '"1"' in too_long.value.message
+        client.videos.create(prompt=PROMPT, seconds="4")  # chorus-shapes makes 9 frames at 8 fps
+    assert too_long.value.code == "invalid_seconds" and '"1.125"' in too_long.value.message
     with pytest.raises(openai.BadRequestError) as unknown:
         client.videos.create(prompt=PROMPT, extra_body={"num_frames": 8})  # /v1/videos speaks in seconds
     assert unknown.value.code == "unknown_field" and unknown.value.param == "num_frames"
@@ -138,11 +138,11 @@ def test_bad_requests_are_typed_errors(client: openai.OpenAI, api_server: str) -
 
 
 def test_json_bodies_are_accepted_as_well_as_the_sdks_forms(http: httpx.Client, tenant: TenantKey) -> None:
-    body = {"prompt": PROMPT, "seconds": "1", "size": "32x48", "seed": 7, "cache": {"mode": "off"}}
+    body = {"prompt": PROMPT, "seconds": "1", "size": "64x80", "seed": 7, "cache": {"mode": "off"}}
     response = http.post("/v1/videos", json=body, headers=tenant.headers)
     assert response.status_code == 200, response.text
     video = response.json()
-    assert (video["object"], video["size"], video["seconds"], video["status"]) == ("video", "32x48", "1", "queued")
+    assert (video["object"], video["size"], video["seconds"], video["status"]) == ("video", "64x80", "1.125", "queued")
     job = native_job(http, tenant, video["id"])
     assert (job["input"]["seed"], job["input"]["cache"]) == (7, {"mode": "off"})
     typed = http.post("/v1/videos", json={**body, "seed": "7"}, headers=tenant.headers)  # strict, as /v1/jobs

@@ -19,7 +19,7 @@ BAD_BODIES = [
     ({"prompt": "ok", "width": 10**12}, 422, "invalid_width"),
     ({"prompt": "ok", "width": 1024}, 422, "invalid_width"),  # above the model's max side
     ({"prompt": "ok", "height": 40}, 422, "invalid_height"),  # not divisible by 16
-    ({"prompt": "ok", "num_frames": 9}, 422, "invalid_num_frames"),
+    ({"prompt": "ok", "num_frames": 8}, 422, "invalid_num_frames"),
     ({"prompt": "ok", "num_inference_steps": 0}, 422, "invalid_num_inference_steps"),
     ({"prompt": "ok", "guidance_scale": "high"}, 422, "invalid_guidance_scale"),
     ({"prompt": "ok", "model": "no-such-model"}, 422, "unknown_model"),

@@ -39,8 +39,8 @@ def run_job(db, tenant: TenantKey, settings: Settings, model: str = "chorus-shap
 
 def test_a_job_over_its_time_limit_fails_with_timeout(db, tenant: TenantKey, settings: Settings) -> None:
     limited = settings.model_copy(update={"job_time_limit_s": 1})
-    # 64x64 and 100 steps take well over a second even on a fast CPU.
-    job = run_job(db, tenant, limited, height=64, width=64, num_inference_steps=100)
+    # 128x128 and 100 steps take seconds even on a fast CPU.
+    job = run_job(db, tenant, limited, height=128, width=128, num_inference_steps=100)
     assert (job.status, job.error_code, job.output) == (JobStatus.failed, "timeout", None)
     assert job.progress < 100 and job.metrics["batch_size"] == 1
 
