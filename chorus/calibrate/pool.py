@@ -58,7 +58,7 @@ class KindPool:
     def measure(self, candidate: CalibratedPlan, count: int, z: float) -> Figures:
         """``candidate``'s figures on the first ``count`` pairs (all there are, where the pool cannot grow that
         far), its losses' margins at ``z``; a candidate is read at growing counts only."""
-        count = self.grow_to(count)
+        count = min(count, self.grow_to(count))
         seen = self.runs.get(candidate)
         done = len(seen) if seen is not None else 0
         assert done <= count, f"{candidate.label} was read on {done} pairs, now asked for {count}"

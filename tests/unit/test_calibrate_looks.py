@@ -129,4 +129,5 @@ def test_a_grown_pool_reads_its_first_pairs_as_the_same_pairs_alone(tmp_path):
     alone = KindPool(adapter, prepared[:6], None, TGAAConfig(), 8).measure(plan, 6, Z)
     assert again.compute == pytest.approx(alone.compute) and again.psnr == pytest.approx(alone.psnr)
     assert again.ssim == pytest.approx(alone.ssim)
+    assert grown.measure(candidate_plans(4, reusable=3)[1], 2, Z).pairs == 2  # another candidate's first look
     assert KindPool(adapter, prepared[:2], None, TGAAConfig(), 8).measure(plan, 6, Z).pairs == 2  # nothing to grow from
