@@ -6,9 +6,11 @@
 Pairs are grouped by the kinds the service's classifier reads off their words (what a hit's plan is picked
 by); a pair of several kinds or none calibrates no kind (a multi-kind edit takes the most conservative of
 its kinds' plans). ``judge`` reads the clips (``chorus.calibrate.judge``; None: PSNR/SSIM only).
-Candidates run from the most reuse down, and a kind stops once a plan within the bound computes no more
-than any candidate left could (Stage 1 and Stage 2 steps compute nothing outside the region): the choice
-is the exhaustive sweep's, at a fraction of its cost where long plans pass. With ``max_pairs`` above the
+Candidates run from the least reuse up. One that loses more than the bound on average rules out every
+candidate that reuses at least as many steps of each stage in the same way (``reuses_at_least``): reusing
+more of a source's trajectory has never brought an edit back within the bound in our sweeps
+(bench/results/calibration_kinds.md), and at 50 steps this walk measures the frontier, not the ~170
+candidates. One that could not compute less than the plan chosen so far is skipped. With ``max_pairs`` above the
 pairs given and a source of more (``more_pairs``), a candidate whose mean losses are within the bound but
 whose confidence limits are not is read again on more pairs (``pair_looks``, ``KindPool``).
 """
@@ -120,6 +122,13 @@ def least_compute(plan: CalibratedPlan, num_steps: int) -> float:
     return (num_steps - plan.k1 - plan.k2) / num_steps
 
 
+def reuses_at_least(plan: CalibratedPlan, other: CalibratedPlan) -> bool:
+    """``plan`` reuses every step ``other`` does: as long a Stage 1, and as long a Stage 2 with the same context
+    and halo (any Stage 2, where ``other`` has none)."""
+    same_stage2 = other.k2 == 0 or (plan.context, plan.halo) == (other.context, other.halo)
+    return plan.k1 >= other.k1 and plan.k2 >= other.k2 and same_stage2
+
+
 def calibrate_kind(
     report: KindReport,
     candidates: Sequence[CalibratedPlan],
@@ -130,28 +139,30 @@ def calibrate_kind(
     min_pairs: int = MIN_PAIRS,
     looks: Sequence[int] | None = None,
 ) -> KindReport:
-    """Fill ``report`` with candidates' figures from ``measure``, most reuse first, and the one chosen within
-    ``bound``; stop once the choice computes no more than any remaining candidate could, and skip those that
-    could not save ``MIN_SAVING``. A kind of fewer than ``min_pairs`` pairs is measured by nothing: too few
-    to tell a plan from chance. ``looks``: the pair counts a candidate may be read at (default: the kind's
-    pairs, once); it is read again only while its mean losses are within the bound and its limits are not."""
+    """Fill ``report`` with candidates' figures from ``measure``, least reuse first, and the one chosen within
+    ``bound``. Skipped: candidates that could not save ``MIN_SAVING`` or compute less than the choice so far,
+    and those that reuse at least as much as one that lost more than the bound on average. A kind of fewer
+    than ``min_pairs`` pairs is measured by nothing: too few to tell a plan from chance. ``looks``: the pair
+    counts a candidate may be read at (default: the kind's pairs, once); it is read again only while its mean
+    losses are within the bound and its limits are not."""
     if report.pairs < min_pairs:
         return report
     # A candidate that cannot save MIN_SAVING even if its Stage 2 computed nothing is never chosen.
     savers = [c for c in candidates if least_compute(c, num_steps) <= 1 - MIN_SAVING]
-    ordered = sorted(savers, key=lambda c: least_compute(c, num_steps))
-    for i, candidate in enumerate(ordered):
+    failed: list[CalibratedPlan] = []
+    for candidate in sorted(savers, key=lambda c: -least_compute(c, num_steps)):
         to_beat = report.chosen.figures.compute if report.chosen is not None else None
+        if to_beat is not None and least_compute(candidate, num_steps) >= to_beat:
+            continue
+        if any(reuses_at_least(candidate, lost) for lost in failed):
+            continue
         figures = read_sequentially(candidate, measure, bound, looks or [report.pairs], to_beat)
         report.measured.append(Measured(candidate, figures))
         if progress is not None:
             progress(f"{report.kind} {candidate.label}: {figures.to_dict()}")
+        if not bound.admits(figures, at_limit=False):
+            failed.append(candidate)
         report.chosen = choose(report.measured, bound)
-        rest = ordered[i + 1 :]
-        if report.chosen is not None and all(
-            report.chosen.figures.compute <= least_compute(c, num_steps) for c in rest
-        ):
-            break
     return report
 
 
