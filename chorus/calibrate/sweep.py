@@ -17,6 +17,7 @@ whose confidence limits are not is read again on more pairs (``pair_looks``, ``K
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 from collections.abc import Callable, Sequence
@@ -44,7 +45,7 @@ from chorus.engine.tgaa import TGAAConfig
 from chorus.models.base import VideoModelAdapter
 from chorus.reuse.calibration import CalibratedPlan, Calibration, KindCalibration, StepCalibration
 from chorus.reuse.edit_kind import PhraseEmbedder
-from chorus.reuse.plan import ReusePolicy, StepGrid
+from chorus.reuse.plan import ReusePolicy, StepGrid, stage2_applies
 from chorus.reuse.region import RegionConfig
 
 Progress = Callable[[str], None]
@@ -117,9 +118,20 @@ def by_kind(prepared: Sequence[PreparedPair]) -> tuple[dict[str, list[PreparedPa
     return dict(sorted(groups.items())), len(prepared) - sum(len(g) for g in groups.values())
 
 
-def least_compute(plan: CalibratedPlan, num_steps: int) -> float:
-    """The least share of the compute ``plan`` can take: its Stage 1 and Stage 2 steps computing nothing."""
-    return (num_steps - plan.k1 - plan.k2) / num_steps
+def least_compute(plan: CalibratedPlan, num_steps: int, stage2_share: float = 0.0) -> float:
+    """The least share of the compute ``plan`` can take: its Stage 1 steps computing nothing and its Stage 2
+    steps ``stage2_share`` of the tokens (0: nothing; a kind's pairs' mean, ``stage2_share``)."""
+    return (num_steps - plan.k1 - plan.k2 * (1.0 - stage2_share)) / num_steps
+
+
+def stage2_share(pairs: Sequence[PreparedPair]) -> float:
+    """The mean share of tokens a Stage-2 step still computes on ``pairs``: the region where Stage 2 applies
+    (``stage2_applies``), all of them where it does not."""
+    shares = []
+    for p in pairs:
+        fraction = p.region.fraction if p.region is not None else None
+        shares.append(fraction if fraction is not None and stage2_applies(p.edit_class, fraction) else 1.0)
+    return sum(shares) / len(shares)
 
 
 def reuses_at_least(plan: CalibratedPlan, other: CalibratedPlan) -> bool:
@@ -138,21 +150,24 @@ def calibrate_kind(
     progress: Progress | None = None,
     min_pairs: int = MIN_PAIRS,
     looks: Sequence[int] | None = None,
+    share: float = 0.0,
 ) -> KindReport:
     """Fill ``report`` with candidates' figures from ``measure``, least reuse first, and the one chosen within
     ``bound``. Skipped: candidates that could not save ``MIN_SAVING`` or compute less than the choice so far,
     and those that reuse at least as much as one that lost more than the bound on average. A kind of fewer
     than ``min_pairs`` pairs is measured by nothing: too few to tell a plan from chance. ``looks``: the pair
     counts a candidate may be read at (default: the kind's pairs, once); it is read again only while its mean
-    losses are within the bound and its limits are not."""
+    losses are within the bound and its limits are not. ``share``: what a Stage-2 step still computes
+    (``stage2_share`` of the kind's pairs; 0 assumes nothing), so that no candidate runs that could not
+    save ``MIN_SAVING`` on these pairs' masks."""
     if report.pairs < min_pairs:
         return report
     # A candidate that cannot save MIN_SAVING even if its Stage 2 computed nothing is never chosen.
-    savers = [c for c in candidates if least_compute(c, num_steps) <= 1 - MIN_SAVING]
+    savers = [c for c in candidates if least_compute(c, num_steps, share) <= 1 - MIN_SAVING]
     failed: list[CalibratedPlan] = []
-    for candidate in sorted(savers, key=lambda c: -least_compute(c, num_steps)):
+    for candidate in sorted(savers, key=lambda c: -least_compute(c, num_steps, share)):
         to_beat = report.chosen.figures.compute if report.chosen is not None else None
-        if to_beat is not None and least_compute(candidate, num_steps) >= to_beat:
+        if to_beat is not None and least_compute(candidate, num_steps, share) >= to_beat:
             continue
         if any(reuses_at_least(candidate, lost) for lost in failed):
             continue
@@ -248,9 +263,8 @@ def calibrate(
         report.noise_floor = pool.noise_floor(z)
         if progress is not None:
             progress(f"{kind} noise floor (no reuse, other seeds): {report.noise_floor.to_dict()}")
-        calibrate_kind(
-            report, candidates, steps, lambda c, n, pool=pool, z=z: pool.measure(c, n, z), bound, progress, looks=looks
-        )
+        measure = functools.partial(KindPool.measure, pool, z=z)
+        calibrate_kind(report, candidates, steps, measure, bound, progress, looks=looks, share=stage2_share(group))
         report.pairs, report.similarity = len(pool.pairs), min(p.similarity for p in pool.pairs)
         if report.measured:
             report.baseline_scores = report.measured[0].figures.baseline_scores

@@ -126,3 +126,17 @@ def test_a_plan_that_saves_almost_nothing_is_not_chosen():
         return Figures(0.99 if kept else 0.5, 40.0, 0.99, 100.0 if kept else 50.0, 100.0)
 
     assert run(tiny_saving, CHECKER_BOUND).chosen is None
+
+
+def test_no_candidate_runs_that_the_pairs_masks_keep_from_saving_5_percent():
+    """Where Stage 2 applies to no pair (no local mask: every token still computed), Stage-2 steps save
+    nothing: only Stage-1 plans are measured; where regions are a tenth of the frame, Stage 2 is tried too."""
+    every = FakeTolerance(max_k1=3, max_k2=3)
+    no_local = calibrate_kind(
+        KindReport("scene", 60, 0.9, None), candidate_plans(4, 3), 4, every, CHECKER_BOUND, share=1.0
+    )
+    assert no_local.measured and all(m.plan.k2 == 0 for m in no_local.measured)
+    small = calibrate_kind(
+        KindReport("scene", 60, 0.9, None), candidate_plans(4, 3), 4, every, CHECKER_BOUND, share=0.1
+    )
+    assert any(m.plan.k2 for m in small.measured)
