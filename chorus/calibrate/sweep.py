@@ -44,7 +44,7 @@ from chorus.engine.sampling import sigma_grid
 from chorus.engine.tgaa import TGAAConfig
 from chorus.models.base import VideoModelAdapter
 from chorus.reuse.calibration import CalibratedPlan, Calibration, KindCalibration, StepCalibration
-from chorus.reuse.edit_kind import PhraseEmbedder
+from chorus.reuse.edit_kind import EditKindClassifier, PhraseEmbedder
 from chorus.reuse.plan import ReusePolicy, StepGrid, stage2_applies
 from chorus.reuse.region import RegionConfig
 
@@ -109,13 +109,16 @@ class StepReport:
         }
 
 
-def by_kind(prepared: Sequence[PreparedPair]) -> tuple[dict[str, list[PreparedPair]], int]:
-    """The pairs of each single kind, and how many pairs read as several kinds or none."""
-    groups: dict[str, list[PreparedPair]] = {}
-    for p in prepared:
-        if len(p.kinds) == 1:
-            groups.setdefault(next(iter(p.kinds)), []).append(p)
-    return dict(sorted(groups.items())), len(prepared) - sum(len(g) for g in groups.values())
+def by_words(pairs: Sequence[EditPair], embedder: PhraseEmbedder) -> tuple[dict[str, list[EditPair]], int]:
+    """The pairs whose words read as each single kind (the service's classifier), and how many read as
+    several kinds or none."""
+    classifier = EditKindClassifier(embedder)
+    groups: dict[str, list[EditPair]] = {}
+    for pair in pairs:
+        kinds = classifier.classify(pair.source, pair.target)
+        if len(kinds) == 1:
+            groups.setdefault(str(next(iter(kinds))), []).append(pair)
+    return dict(sorted(groups.items())), len(pairs) - sum(len(g) for g in groups.values())
 
 
 def least_compute(plan: CalibratedPlan, num_steps: int, stage2_share: float = 0.0) -> float:
@@ -227,17 +230,19 @@ def calibrate(
     start = time.perf_counter()
     policy, region, tgaa = policy or ReusePolicy(), region or RegionConfig(), tgaa or TGAAConfig()
     capture = capture or CaptureConfig()
-    prepared = prepare_pairs(adapter, pairs, steps, seed, region, capture, batch_size, embedder)
     grid = StepGrid(steps, sigma_grid(adapter, steps))
     candidates = candidate_plans(steps, grid.reusable_steps(policy.min_repair_steps), max_k1, max_k2)
-    groups, unread = by_kind(prepared)
+    groups, unread = by_words(pairs, embedder)
     if progress is not None:
         sizes = ", ".join(f"{kind} {len(group)}" for kind, group in groups.items())
-        progress(
-            f"{len(prepared)} edit pairs ({sizes}; {unread} of several kinds or none), {len(candidates)} candidates"
-        )
+        progress(f"{len(pairs)} pairs ({sizes}; {unread} of several kinds or none), {len(candidates)} candidates")
 
-    def grower(kind: str) -> MorePairs | None:
+    def prepare(kind: str, drawn: Sequence[EditPair], noise_seed: int) -> list[PreparedPair]:
+        """``drawn``'s sources run with capture; those that are edits of exactly ``kind``."""
+        fresh = prepare_pairs(adapter, drawn, steps, noise_seed, region, capture, batch_size, embedder)
+        return [p for p in fresh if p.kinds == {kind}]
+
+    def grower(kind: str, kind_seed: int) -> MorePairs | None:
         """More prepared pairs of ``kind``: fresh pairs from ``more_pairs`` and fresh noise each round."""
         if more_pairs is None:
             return None
@@ -245,21 +250,26 @@ def calibrate(
 
         def more(count: int) -> list[PreparedPair]:
             round_ = next(rounds)
-            drawn = more_pairs(kind, count, round_)
-            fresh = prepare_pairs(adapter, drawn, steps, seed + 7919 * round_, region, capture, batch_size, embedder)
-            return [p for p in fresh if p.kinds == {kind}]
+            return prepare(kind, more_pairs(kind, count, round_), kind_seed + 7919 * round_)
 
         return more
 
     kinds = []
-    for kind, group in groups.items():
+    # One kind's sources at a time: a capture holds every step's latents and context (~80 MB a pair at 50
+    # steps on the shipped base), so all kinds' at once would not fit beside a grown pool.
+    for offset, (kind, drawn) in enumerate(groups.items()):
+        kind_seed = seed + 104729 * offset
+        group = prepare(kind, drawn, kind_seed)
+        unread += len(drawn) - len(group)
+        if not group:
+            continue
         report = KindReport(kind, len(group), min(p.similarity for p in group), None)
         kinds.append(report)
         if len(group) < MIN_PAIRS:
             continue
         looks = pair_looks(len(group), max(max_pairs or 0, len(group)))
         z = confidence_z(len(looks))
-        pool = KindPool(adapter, list(group), judge, tgaa, batch_size, grower(kind))
+        pool = KindPool(adapter, group, judge, tgaa, batch_size, grower(kind, kind_seed))
         report.noise_floor = pool.noise_floor(z)
         if progress is not None:
             progress(f"{kind} noise floor (no reuse, other seeds): {report.noise_floor.to_dict()}")
@@ -268,6 +278,7 @@ def calibrate(
         report.pairs, report.similarity = len(pool.pairs), min(p.similarity for p in pool.pairs)
         if report.measured:
             report.baseline_scores = report.measured[0].figures.baseline_scores
+        del pool, measure  # its captures go before the next kind's sources run
     return StepReport(steps, bound, kinds, unread, time.perf_counter() - start)
 
 
