@@ -81,7 +81,9 @@ def test_a_killed_workers_job_is_taken_over_by_the_next_worker(
     db,
 ) -> None:
     with start_worker(beating_each_second(service_env), tmp_path_factory.mktemp("worker")) as doomed:
-        job = submit(sweeping_http, tenant, height=128, width=128, num_inference_steps=40, webhook=receiver.url("/died"))
+        job = submit(
+            sweeping_http, tenant, height=128, width=128, num_inference_steps=40, webhook=receiver.url("/died")
+        )
         wait_until(sweeping_http, tenant, job["id"], lambda job: job["status"] == "running" and job["progress"] > 0)
         for pid in [*pool_children(doomed.process.pid), doomed.process.pid]:  # the node is gone, all at once
             os.kill(pid, signal.SIGKILL)
