@@ -6,13 +6,15 @@
 Pairs are grouped by the kinds the service's classifier reads off their words (what a hit's plan is picked
 by); a pair of several kinds or none calibrates no kind (a multi-kind edit takes the most conservative of
 its kinds' plans). ``judge`` reads the clips (``chorus.calibrate.judge``; None: PSNR/SSIM only).
-Candidates run from the least reuse up. One that loses more than the bound on average rules out every
-candidate that reuses at least as many steps of each stage in the same way (``reuses_at_least``): reusing
-more of a source's trajectory has never brought an edit back within the bound in our sweeps
-(bench/results/calibration_kinds.md), and at 50 steps this walk measures the frontier, not the ~170
-candidates. One that could not compute less than the plan chosen so far is skipped. With ``max_pairs`` above the
-pairs given and a source of more (``more_pairs``), a candidate whose mean losses are within the bound but
-whose confidence limits are not is read again on more pairs (``pair_looks``, ``KindPool``).
+Candidates run from the least reuse up. One that is not shown within the bound rules out every candidate
+that reuses at least as many steps of each stage in the same way (``reuses_at_least``): reusing more of a
+source's trajectory has never brought an edit back within the bound in our sweeps
+(bench/results/calibration_kinds.md). Along one chain of growing plans that is a fixed-sequence test (no
+more than the 5% a single candidate is read at); the walk has a chain per way of reusing, so it also keeps
+down how many candidates get a chance to pass by luck, and at 50 steps it reads the frontier, not the ~170
+candidates. One that could not compute less than the plan chosen so far is skipped. With ``max_pairs``
+above the pairs given and a source of more (``more_pairs``), a candidate whose mean losses are within the
+bound but whose confidence limits are not is read again on more pairs (``pair_looks``, ``KindPool``).
 """
 
 from __future__ import annotations
@@ -157,7 +159,7 @@ def calibrate_kind(
 ) -> KindReport:
     """Fill ``report`` with candidates' figures from ``measure``, least reuse first, and the one chosen within
     ``bound``. Skipped: candidates that could not save ``MIN_SAVING`` or compute less than the choice so far,
-    and those that reuse at least as much as one that lost more than the bound on average. A kind of fewer
+    and those that reuse at least as much as one that saved enough and was not shown within the bound. A kind of fewer
     than ``min_pairs`` pairs is measured by nothing: too few to tell a plan from chance. ``looks``: the pair
     counts a candidate may be read at (default: the kind's pairs, once); it is read again only while its mean
     losses are within the bound and its limits are not. ``share``: what a Stage-2 step still computes
@@ -178,7 +180,8 @@ def calibrate_kind(
         report.measured.append(Measured(candidate, figures))
         if progress is not None:
             progress(f"{report.kind} {candidate.label}: {figures.to_dict()}")
-        if not bound.admits(figures, at_limit=False):
+        could_win = figures.compute <= 1 - MIN_SAVING and (to_beat is None or figures.compute < to_beat)
+        if could_win and not bound.admits(figures):  # read to a decision, and not shown within the bound
             failed.append(candidate)
         report.chosen = choose(report.measured, bound)
     return report

@@ -140,3 +140,18 @@ def test_no_candidate_runs_that_the_pairs_masks_keep_from_saving_5_percent():
         KindReport("scene", 60, 0.9, None), candidate_plans(4, 3), 4, every, CHECKER_BOUND, share=0.1
     )
     assert any(m.plan.k2 for m in small.measured)
+
+
+def test_nothing_above_a_plan_not_shown_within_the_bound_is_read():
+    """One step of Stage 1 loses nothing on average but cannot be shown within the bound (a wide margin); two
+    steps would pass by the luck of a narrow one: the walk never reads it, so it cannot be chosen."""
+
+    def undecided_then_lucky(plan: CalibratedPlan, pairs: int) -> Figures:
+        if plan.k2:  # Stage 2 saves too little here
+            return Figures(0.99, 40.0, 0.99, 100.0, 100.0, margins={"edited": 0.0})
+        margin = 8.0 if plan.k1 == 1 else 0.0
+        return Figures(1 - plan.k1 / 4, 40.0, 0.99, 100.0, 100.0, margins={"edited": margin})
+
+    report = run(undecided_then_lucky, CHECKER_BOUND)
+    assert report.chosen is None and CalibratedPlan(1, 0) in [m.plan for m in report.measured]
+    assert all(m.plan.k1 <= 1 for m in report.measured)
