@@ -23,7 +23,7 @@ import functools
 import itertools
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chorus.calibrate.candidates import candidate_plans
@@ -121,6 +121,14 @@ def by_words(pairs: Sequence[EditPair], embedder: PhraseEmbedder) -> tuple[dict[
         if len(kinds) == 1:
             groups.setdefault(str(next(iter(kinds))), []).append(pair)
     return dict(sorted(groups.items())), len(pairs) - sum(len(g) for g in groups.values())
+
+
+def capture_for(capture: CaptureConfig, candidates: Sequence[CalibratedPlan]) -> CaptureConfig:
+    """``capture`` with the source's keys and values stored only at the steps a candidate's Stage 2 runs with
+    the source's context (every step's would be ~80 MB a pair at 50 steps; none where no candidate reads
+    them, e.g. ``--max-k2 0``). ``prepare_pairs`` adds every step's latent."""
+    reads = sorted({step for c in candidates if c.context and c.k2 for step in range(c.k1, c.k1 + c.k2)})
+    return replace(capture, context_steps=tuple(reads))
 
 
 def least_compute(plan: CalibratedPlan, num_steps: int, stage2_share: float = 0.0) -> float:
@@ -232,9 +240,9 @@ def calibrate(
     grow to for a candidate still undecided, drawn from ``more_pairs`` (default: no growth)."""
     start = time.perf_counter()
     policy, region, tgaa = policy or ReusePolicy(), region or RegionConfig(), tgaa or TGAAConfig()
-    capture = capture or CaptureConfig()
     grid = StepGrid(steps, sigma_grid(adapter, steps))
     candidates = candidate_plans(steps, grid.reusable_steps(policy.min_repair_steps), max_k1, max_k2)
+    capture = capture_for(capture or CaptureConfig(), candidates)
     groups, unread = by_words(pairs, embedder)
     if progress is not None:
         sizes = ", ".join(f"{kind} {len(group)}" for kind, group in groups.items())

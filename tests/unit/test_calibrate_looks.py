@@ -13,7 +13,7 @@ from chorus.calibrate.measure import loss_margin, prepare_pairs
 from chorus.calibrate.pairs import EditPair
 from chorus.calibrate.pool import KindPool
 from chorus.calibrate.select import CHECKER_BOUND, Figures, confidence_z, pair_looks
-from chorus.calibrate.sweep import KindReport, calibrate_kind, read_sequentially
+from chorus.calibrate.sweep import KindReport, calibrate_kind, capture_for, read_sequentially
 from chorus.engine.capture import CaptureConfig
 from chorus.engine.tgaa import TGAAConfig
 from chorus.reuse.calibration import CalibratedPlan
@@ -131,3 +131,16 @@ def test_a_grown_pool_reads_its_first_pairs_as_the_same_pairs_alone(tmp_path):
     assert again.ssim == pytest.approx(alone.ssim)
     assert grown.measure(candidate_plans(4, reusable=3)[1], 2, Z).pairs == 2  # another candidate's first look
     assert KindPool(adapter, prepared[:2], None, TGAAConfig(), 8).measure(plan, 6, Z).pairs == 2  # nothing to grow from
+
+
+def test_sources_store_the_context_only_where_a_candidate_reads_it(tmp_path):
+    """Stage 1 only: no keys and values at all; Stage 2 with context: the steps it runs, and no others."""
+    assert capture_for(CaptureConfig(), candidate_plans(16, 15, max_k1=1, max_k2=0)).context_steps == ()
+    stage2 = capture_for(CaptureConfig(), [CalibratedPlan(2, 3, context=True), CalibratedPlan(1, 6, context=False)])
+    assert stage2.context_steps == (2, 3, 4)
+    adapter = random_wan_adapter(tmp_path / "random-wan")
+    pair = [EditPair("a red square moving right", "a blue square moving right")]
+    run = prepare_pairs(adapter, pair, 4, 0, RegionConfig(), capture_for(CaptureConfig(), [PLAN]), 8, MiniLMEmbedder())[
+        0
+    ].run
+    assert not run.context and len(run.latents) == 4  # every latent, no context: what a Stage-1 plan reads
