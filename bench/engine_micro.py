@@ -24,6 +24,7 @@ from diffusers import WanTransformer3DModel
 
 from chorus.config import get_settings
 from chorus.engine.subset_forward import subset_forward
+from chorus.models.loader import load_adapter
 
 # A random pixel-space Wan on 8x32x32 clips and the shipped model's text: 1024 tokens, 6 layers, width 256.
 LARGER_WAN = {
@@ -104,9 +105,12 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, device {args.device}, threads {torch.get_num_threads()}")
-    shapes = WanTransformer3DModel.from_pretrained(get_settings().models_dir / "chorus-shapes" / "transformer")
-    latent_grid = (3, 16, 16)  # 9x64x64 through its VAE: x4 in time (after the first frame) and in space
-    bench_model("chorus-shapes", shapes, latent_grid, args.batches, args.fractions, args.repeats, args.device)
+    shapes = load_adapter("chorus-shapes", get_settings().models_dir)
+    limits = shapes.limits
+    _, *latent_grid = shapes.latent_shape(limits.default_frames, limits.default_height, limits.default_width)
+    bench_model(
+        "chorus-shapes", shapes.transformer, tuple(latent_grid), args.batches, args.fractions, args.repeats, args.device
+    )
     torch.manual_seed(0)
     larger = WanTransformer3DModel(**LARGER_WAN)
     bench_model("larger random Wan", larger, (8, 32, 32), args.batches, args.fractions, args.repeats, args.device)

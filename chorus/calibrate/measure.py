@@ -17,7 +17,7 @@ import numpy as np
 
 from chorus.calibrate.judge import Judge
 from chorus.calibrate.pairs import EditPair
-from chorus.calibrate.select import Figures
+from chorus.calibrate.select import Figures, confidence_z
 from chorus.engine.capture import CaptureConfig, CapturedRun
 from chorus.engine.denoise import DenoiseStats, GenerationRequest
 from chorus.engine.staged import ReuseSource, generate_with_reuse
@@ -34,7 +34,7 @@ from chorus.reuse.prompt_diff import DiffKind, PromptDiff, diff_for
 from chorus.reuse.region import RegionConfig
 
 PSNR_CAP_DB = 60.0  # an identical clip's PSNR is infinite: counted as this in a mean
-ONE_SIDED_95 = 1.645  # standard normal quantile of a one-sided 95% confidence limit
+ONE_LOOK_Z = confidence_z(1)  # a one-sided 95% limit read once
 
 
 @dataclass
@@ -163,7 +163,7 @@ def figures(
     group: Sequence[PreparedPair],
     judge: Judge | None,
     their_scores: dict[str, np.ndarray] | None = None,
-    z: float = ONE_SIDED_95,
+    z: float = ONE_LOOK_Z,
 ) -> Figures:
     """``outcome`` measured against the full computation ``baseline`` of the same targets and seeds: PSNR and
     SSIM always, ``judge``'s scores where one reads the clips (its "edited" score, where it has one, as the
@@ -188,7 +188,7 @@ def figures(
     )
 
 
-def loss_margin(differences: np.ndarray, z: float = ONE_SIDED_95) -> float:
+def loss_margin(differences: np.ndarray, z: float = ONE_LOOK_Z) -> float:
     """How far above the mean of per-pair ``differences`` (losses in points) its one-sided upper confidence
     limit at ``z`` lies (1.645: 95%). Right/wrong readings (every difference -100, 0 or 100 points) take
     Agresti and Min's interval for paired proportions (half a pair added to each cell of the 2x2 table): the

@@ -73,20 +73,23 @@ def vocabulary_pairs(count: int, attributes: Sequence[str], seed: int) -> list[E
 def kind_pairs(per_kind: int, kinds: Sequence[str], readable: Collection[str] | None, seed: int) -> list[EditPair]:
     """``per_kind`` vocabulary pairs for each of ``kinds`` (``KIND_ATTRIBUTES``), each kind's attributes
     taking turns; only attributes in ``readable`` (the checker's, when one judges the model)."""
-    pairs = []
-    for offset, kind in enumerate(kinds):
-        attributes = edit_attributes(readable, KIND_ATTRIBUTES[kind])
-        if attributes:
-            pairs += vocabulary_pairs(per_kind, attributes, seed * 1000 + offset)
-    return pairs
+    return [
+        p for offset, kind in enumerate(kinds) for p in one_kind_pairs(kind, per_kind, readable, seed * 1000 + offset)
+    ]
 
 
 def fresh_kind_pairs(kind: str, count: int, round_: int, readable: Collection[str] | None, seed: int) -> list[EditPair]:
     """``count`` more vocabulary pairs of ``kind`` for a calibration's ``round_``-th growth of that kind's
     pairs, drawn apart from ``kind_pairs(..., seed)``'s and from every other round's."""
-    attributes = edit_attributes(readable, KIND_ATTRIBUTES[kind])
     draw = np.random.SeedSequence([seed, list(KIND_ATTRIBUTES).index(kind), round_]).generate_state(1)[0]
-    return vocabulary_pairs(count, attributes, int(draw)) if attributes else []
+    return one_kind_pairs(kind, count, readable, int(draw))
+
+
+def one_kind_pairs(kind: str, count: int, readable: Collection[str] | None, seed: int) -> list[EditPair]:
+    """``count`` pairs of ``kind``'s attributes (those in ``readable``) drawn with ``seed``; none where the
+    judge reads none of them."""
+    attributes = edit_attributes(readable, KIND_ATTRIBUTES[kind])
+    return vocabulary_pairs(count, attributes, seed) if attributes else []
 
 
 def read_prompts(path: Path) -> list[str]:

@@ -188,11 +188,16 @@ def calibrate_kind(
         report.measured.append(Measured(candidate, figures))
         if progress is not None:
             progress(f"{report.kind} {candidate.label}: {figures.to_dict()}")
-        could_win = figures.compute <= 1 - MIN_SAVING and (to_beat is None or figures.compute < to_beat)
-        if could_win and not bound.admits(figures):  # read to a decision, and not shown within the bound
+        if saves_enough(figures, to_beat) and not bound.admits(figures):  # read to a decision, not shown within
             failed.append(candidate)
         report.chosen = choose(report.measured, bound)
     return report
+
+
+def saves_enough(figures: Figures, to_beat: float | None) -> bool:
+    """Whether a candidate of these figures could be chosen on compute: it saves ``MIN_SAVING`` and computes
+    less than ``to_beat`` (the plan chosen so far, if any)."""
+    return figures.compute <= 1 - MIN_SAVING and (to_beat is None or figures.compute < to_beat)
 
 
 def read_sequentially(
@@ -205,8 +210,7 @@ def read_sequentially(
     for count in looks:
         figures = measure(candidate, count)
         read = figures.pairs if figures.pairs is not None else count
-        saves_too_little = figures.compute > 1 - MIN_SAVING or (to_beat is not None and figures.compute >= to_beat)
-        hopeless = saves_too_little or not bound.admits(figures, at_limit=False)
+        hopeless = not saves_enough(figures, to_beat) or not bound.admits(figures, at_limit=False)
         if bound.admits(figures) or hopeless or read < count:
             break
     return figures

@@ -7,7 +7,7 @@ import pytest
 
 from chorus.calibrate.candidates import candidate_plans, stage_lengths
 from chorus.calibrate.measure import loss_margin
-from chorus.calibrate.select import CHECKER_BOUND, FIDELITY_BOUND, MIN_PAIRS, Bound, Figures
+from chorus.calibrate.select import CHECKER_BOUND, FIDELITY_BOUND, MIN_PAIRS, Bound, Figures, confidence_z
 from chorus.calibrate.sweep import KindReport, calibrate_kind, reuses_at_least
 from chorus.reuse.calibration import CalibratedPlan
 
@@ -79,10 +79,10 @@ def test_the_margin_is_a_one_sided_95_percent_limit_of_the_paired_loss():
     assert 13 < loss_margin(flips) < 14  # such a plan cannot show a 1-point bound on 48 pairs
     assert loss_margin(np.repeat(flips, 100)) < 1.5  # on 4800 pairs it could
     # 48 pairs that all agree show that few would differ, not none: 3.3 points (Agresti-Min), not 0
-    assert loss_margin(np.zeros(48)) == pytest.approx(1.645 * 100 / 50)
+    assert loss_margin(np.zeros(48)) == pytest.approx(confidence_z(1) * 100 / 50)
     assert loss_margin(np.zeros(768)) < 1 < loss_margin(np.zeros(160))
     scores = np.array([0.5, -0.2, 0.1, 0.3])  # a continuous judge's score: z standard errors of the mean
-    assert loss_margin(scores) == pytest.approx(1.645 * scores.std(ddof=1) / 2)
+    assert loss_margin(scores) == pytest.approx(confidence_z(1) * scores.std(ddof=1) / 2)
 
 
 def test_a_kind_with_too_few_pairs_is_not_calibrated():
