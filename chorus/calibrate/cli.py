@@ -76,7 +76,7 @@ def calibrate_command(
         int | None,
         typer.Option(
             "--max-pairs",
-            help="read a candidate whose mean losses are within the bound, but not yet its confidence limits, "
+            help="read a candidate not yet shown within the bound, whose lower confidence limits still are, "
             "again on more vocabulary pairs of its kind: 4x as many a look, up to this many, the confidence "
             "split over the looks (default: --pairs, one look)",
         ),

@@ -17,7 +17,7 @@ import numpy as np
 
 from chorus.calibrate.judge import Judge
 from chorus.calibrate.pairs import EditPair
-from chorus.calibrate.select import Figures, confidence_z
+from chorus.calibrate.select import Figures, Side, confidence_z
 from chorus.engine.capture import CaptureConfig, CapturedRun
 from chorus.engine.denoise import DenoiseStats, GenerationRequest
 from chorus.engine.staged import ReuseSource, generate_with_reuse
@@ -185,23 +185,27 @@ def figures(
         baseline_scores=baseline_scores or None,
         margins={name: loss_margin(their_scores[name] - ours, z) for name, ours in ours_scores.items()} or None,
         pairs=len(group),
+        lower_margins={name: loss_margin(their_scores[name] - ours, z, "lower") for name, ours in ours_scores.items()}
+        or None,
     )
 
 
-def loss_margin(differences: np.ndarray, z: float = ONE_LOOK_Z) -> float:
-    """How far above the mean of per-pair ``differences`` (losses in points) its one-sided upper confidence
-    limit at ``z`` lies (1.645: 95%). Right/wrong readings (every difference -100, 0 or 100 points) take
-    Agresti and Min's interval for paired proportions (half a pair added to each cell of the 2x2 table): the
-    plain standard error is 0 whenever no pair differs, which would pass a plan on 48 agreeing pairs though
-    they cannot show that fewer than ~6% would differ. Other scores: ``z`` standard errors of the mean."""
+def loss_margin(differences: np.ndarray, z: float = ONE_LOOK_Z, side: Side = "upper") -> float:
+    """How far from the mean of per-pair ``differences`` (losses in points) its one-sided confidence limit at
+    ``z`` (1.645: 95%) lies, on ``side`` (above the mean for "upper", below it for "lower"). Right/wrong
+    readings (every difference -100, 0 or 100 points) take Agresti and Min's interval for paired proportions
+    (half a pair added to each cell of the 2x2 table): the plain standard error is 0 whenever no pair
+    differs, which would pass a plan on 48 agreeing pairs though they cannot show that fewer than ~6% would
+    differ. Other scores: ``z`` standard errors of the mean."""
     count = len(differences)
     if count < 2:
         return 0.0
+    sign = 1.0 if side == "upper" else -1.0
     if np.isin(differences, (-100.0, 0.0, 100.0)).all():
         worse, better, total = (differences > 0).sum() + 0.5, (differences < 0).sum() + 0.5, count + 2
         adjusted = (worse - better) / total
         error = np.sqrt((worse + better) / total - adjusted**2) / total**0.5
-        return float(100.0 * (adjusted + z * error) - differences.mean())
+        return float(sign * (100.0 * (adjusted + sign * z * error) - differences.mean()))
     return z * float(np.std(differences, ddof=1)) / count**0.5
 
 

@@ -19,8 +19,9 @@ many pairs a bound needs (a plan whose clips differ from no reuse's on 15 of 48 
 ~12 points). A class with fewer than ``MIN_PAIRS`` pairs gets no plan at all.
 
 Such a bound needs hundreds of pairs where clips differ at all, so a calibration may look again
-(``pair_looks``): a candidate whose mean losses are within the bound but whose limits are not is measured on
-more pairs, up to a budget; one whose mean is outside stops there. Each look spends a share of the 5%
+(``pair_looks``): a candidate not yet shown within the bound is measured on more pairs, up to a budget, until
+some loss's *lower* confidence limit lies outside the bound (it loses more than the bound, confidently: one
+pair of 48 that got worse, 2.1 points on average, does not end it). Each look spends a share of the 5%
 (``confidence_z``: Bonferroni over the looks), so looking again does not let a lucky plan through.
 """
 
@@ -29,10 +30,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from statistics import NormalDist
-from typing import Any
+from typing import Any, Literal
 
 from chorus.reuse.calibration import CalibratedPlan
 
+Side = Literal["upper", "lower"]  # which one-sided confidence limit of a loss
 _BOUND_KEYS = {"accuracy": "max_accuracy_loss", "judge": "max_judge_loss", "psnr": "min_psnr", "ssim": "min_ssim"}
 
 
@@ -48,8 +50,9 @@ class Figures:
     judge: str | None = None  # who read ``scores``: "checker" (every attribute) or "clip"
     scores: dict[str, float] | None = None  # every score the judge reads, in points
     baseline_scores: dict[str, float] | None = None  # the same with no reuse
-    margins: dict[str, float] | None = None  # per score: z standard errors of the per-pair loss, in points
+    margins: dict[str, float] | None = None  # per score: how far its loss's upper limit lies above the mean
     pairs: int | None = None  # how many pairs these figures were read on
+    lower_margins: dict[str, float] | None = None  # per score: how far its loss's lower limit lies below the mean
 
     @property
     def accuracy_loss(self) -> float | None:
@@ -69,17 +72,25 @@ class Figures:
     def worst_loss(self) -> float | None:
         return max(self.losses.values(), default=None)
 
-    @property
-    def upper_losses(self) -> dict[str, float]:
-        """Each score's loss at its one-sided 95% upper confidence limit (the mean where no margin was read)."""
-        margins = self.margins or {}
-        return {name: loss + margins.get(name, 0.0) for name, loss in self.losses.items()}
+    def _margin(self, name: str, side: Side) -> float:
+        """The signed distance from a loss's mean to its confidence limit on ``side`` (0 where none was read)."""
+        if side == "upper":
+            return (self.margins or {}).get(name, 0.0)
+        return -(self.lower_margins or {}).get(name, 0.0)
+
+    def limits(self, side: Side) -> dict[str, float]:
+        """Each score's loss at its one-sided confidence limit on ``side`` (the mean where no margin was read)."""
+        return {name: loss + self._margin(name, side) for name, loss in self.losses.items()}
+
+    def accuracy_loss_at(self, side: Side) -> float | None:
+        """The edited attribute's loss at its confidence limit on ``side``."""
+        loss = self.accuracy_loss
+        return None if loss is None else loss + self._margin("edited", side)
 
     @property
-    def upper_accuracy_loss(self) -> float | None:
-        """The edited attribute's loss at its upper confidence limit."""
-        loss = self.accuracy_loss
-        return None if loss is None else loss + (self.margins or {}).get("edited", 0.0)
+    def upper_losses(self) -> dict[str, float]:
+        """Each score's loss at its one-sided 95% upper confidence limit."""
+        return self.limits("upper")
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {k: round(v, 4) for k, v in asdict(self).items() if isinstance(v, float)}
@@ -111,12 +122,12 @@ class Bound:
     def needs_judge(self) -> bool:
         return self.max_judge_loss is not None
 
-    def admits(self, figures: Figures, at_limit: bool = True) -> bool:
-        """Every bounded loss within the bound at its upper confidence limit (``at_limit=False``: by its mean,
-        whether more pairs could ever show it); PSNR and SSIM by their means."""
-        losses = figures.upper_losses if at_limit else figures.losses
+    def admits(self, figures: Figures, side: Side = "upper") -> bool:
+        """Every bounded loss within the bound at its upper confidence limit (``side="lower"``: at its lower
+        limit, i.e. whether more pairs might still show it); PSNR and SSIM by their means."""
+        losses = figures.limits(side)
         if self.max_accuracy_loss is not None:
-            edited = figures.upper_accuracy_loss if at_limit else figures.accuracy_loss
+            edited = figures.accuracy_loss_at(side)
             bounded = [edited, *(losses.values() if figures.judge == "checker" else ())]
             if None in bounded or max(bounded) > self.max_accuracy_loss:
                 return False

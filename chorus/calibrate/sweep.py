@@ -13,8 +13,8 @@ source's trajectory has never brought an edit back within the bound in our sweep
 more than the 5% a single candidate is read at); the walk has a chain per way of reusing, so it also keeps
 down how many candidates get a chance to pass by luck, and at 50 steps it reads the frontier, not the ~170
 candidates. One that could not compute less than the plan chosen so far is skipped. With ``max_pairs``
-above the pairs given and a source of more (``more_pairs``), a candidate whose mean losses are within the
-bound but whose confidence limits are not is read again on more pairs (``pair_looks``, ``KindPool``).
+above the pairs given and a source of more (``more_pairs``), a candidate whose lower confidence limits are
+within the bound but whose upper limits are not is read again on more pairs (``pair_looks``, ``KindPool``).
 """
 
 from __future__ import annotations
@@ -169,8 +169,8 @@ def calibrate_kind(
     ``bound``. Skipped: candidates that could not save ``MIN_SAVING`` or compute less than the choice so far,
     and those that reuse at least as much as one that saved enough and was not shown within the bound. A kind of fewer
     than ``min_pairs`` pairs is measured by nothing: too few to tell a plan from chance. ``looks``: the pair
-    counts a candidate may be read at (default: the kind's pairs, once); it is read again only while its mean
-    losses are within the bound and its limits are not. ``share``: what a Stage-2 step still computes
+    counts a candidate may be read at (default: the kind's pairs, once); it is read again only while its lower
+    confidence limits are within the bound and its upper limits are not. ``share``: what a Stage-2 step still computes
     (``stage2_share`` of the kind's pairs; 0 assumes nothing), so that no candidate runs that could not
     save ``MIN_SAVING`` on these pairs' masks."""
     if report.pairs < min_pairs:
@@ -204,13 +204,13 @@ def read_sequentially(
     candidate: CalibratedPlan, measure: Measure, bound: Bound, looks: Sequence[int], to_beat: float | None = None
 ) -> Figures:
     """``candidate``'s figures at the first of ``looks`` that decides it: within the bound at its limits, or
-    the last look (or the last pair there is). It gets no more pairs once it loses more than the bound on
-    average (stopping for futility never lets a plan through), or saves less than ``MIN_SAVING`` or no more
-    than ``to_beat`` (the plan chosen so far): it could not be chosen."""
+    the last look (or the last pair there is). It gets no more pairs once some loss's lower confidence limit
+    lies outside the bound (stopping for futility never lets a plan through), or saves less than
+    ``MIN_SAVING`` or no more than ``to_beat`` (the plan chosen so far): it could not be chosen."""
     for count in looks:
         figures = measure(candidate, count)
         read = figures.pairs if figures.pairs is not None else count
-        hopeless = not saves_enough(figures, to_beat) or not bound.admits(figures, at_limit=False)
+        hopeless = not saves_enough(figures, to_beat) or not bound.admits(figures, side="lower")
         if bound.admits(figures) or hopeless or read < count:
             break
     return figures

@@ -83,6 +83,16 @@ def test_the_margin_is_a_one_sided_95_percent_limit_of_the_paired_loss():
     assert loss_margin(np.zeros(768)) < 1 < loss_margin(np.zeros(160))
     scores = np.array([0.5, -0.2, 0.1, 0.3])  # a continuous judge's score: z standard errors of the mean
     assert loss_margin(scores) == pytest.approx(confidence_z(1) * scores.std(ddof=1) / 2)
+    assert loss_margin(scores, side="lower") == pytest.approx(loss_margin(scores))
+
+
+def test_the_lower_limit_of_one_worse_pair_in_48_lies_below_a_1_point_bound():
+    """One pair of 48 that got worse is 2.1 points on average, yet its lower limit is below 0: more pairs
+    might still show such a plan within 1 point. Eight of 48 cannot be."""
+    one = np.array([100.0] + [0.0] * 47)
+    assert one.mean() - loss_margin(one, side="lower") < 0 < 1 < one.mean()
+    eight = np.array([100.0] * 8 + [0.0] * 40)
+    assert eight.mean() - loss_margin(eight, side="lower") > 1
 
 
 def test_a_kind_with_too_few_pairs_is_not_calibrated():
