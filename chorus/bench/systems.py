@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import io
+import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,15 @@ from chorus.reuse.session import CacheJob, DenoiseStats, GenerationRequest, Reus
 CACHE_OFF = ReuseConfig(enabled=False)
 
 
+def _cache_dit() -> Any:
+    """cache-dit, imported on first use with its INFO logs off (it logs every enable and disable, i.e. twice
+    per request in the bench); ``CACHE_DIT_LOG_LEVEL`` set by the caller wins."""
+    os.environ.setdefault("CACHE_DIT_LOG_LEVEL", "warning")
+    import cache_dit
+
+    return cache_dit
+
+
 @dataclass(frozen=True)
 class IntraCache:
     """An intra-request cache and its threshold: diffusers' FirstBlockCache ("fbc") or MagCache ("mag", which
@@ -47,17 +57,13 @@ class IntraCache:
         """Enable the cache on ``transformer`` for requests of ``steps`` steps; ``refresh`` before each
         engine call."""
         if self.kind == "dbcache":
-            import cache_dit
-
-            cache_dit.enable_cache(transformer, cache_config=self._dbcache_config(steps))
+            _cache_dit().enable_cache(transformer, cache_config=self._dbcache_config(steps))
         else:
             transformer.enable_cache(self._diffusers_config(steps))
 
     def detach(self, transformer: torch.nn.Module) -> None:
         if self.kind == "dbcache":
-            import cache_dit
-
-            cache_dit.disable_cache(transformer)
+            _cache_dit().disable_cache(transformer)
         else:
             transformer.disable_cache()
 
@@ -66,9 +72,7 @@ class IntraCache:
         next request's video differs from the same request run first); diffusers' hooks are reset by the
         engine itself (``reset_intra_caches``)."""
         if self.kind == "dbcache":
-            import cache_dit
-
-            cache_dit.refresh_context(transformer, num_inference_steps=steps)
+            _cache_dit().refresh_context(transformer, num_inference_steps=steps)
 
     def _diffusers_config(self, steps: int) -> Any:
         if self.kind == "fbc":
@@ -83,10 +87,8 @@ class IntraCache:
         )
 
     def _dbcache_config(self, steps: int) -> Any:
-        from cache_dit import DBCacheConfig
-
         # F1B0: the first block decides, as FirstBlockCache; CFG rows share one forward in our loop
-        return DBCacheConfig(
+        return _cache_dit().DBCacheConfig(
             num_inference_steps=steps,
             residual_diff_threshold=self.threshold,
             max_warmup_steps=max(1, steps // 12),  # cache-dit's 4 of 50 at 50 steps
