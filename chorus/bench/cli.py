@@ -10,7 +10,9 @@ import typer
 
 def bench_command(
     quick: Annotated[bool, typer.Option("--quick", help="small traces, 4 and 8 steps (same as --mode quick)")] = False,
-    mode: Annotated[str, typer.Option(help="quick, medium or full")] = "full",
+    mode: Annotated[
+        str, typer.Option(help="quick, medium, full or many-steps (50 steps alone: pass the base model)")
+    ] = "full",
     requests: Annotated[int | None, typer.Option(help="similar-stream requests (others get half)")] = None,
     steps: Annotated[str | None, typer.Option(help="step regimes, comma-separated, main first (e.g. 4,50)")] = None,
     repeat_share: Annotated[

@@ -55,6 +55,11 @@ class RunConfig:
     tune_requests: int = 6  # warm similar-stream requests the intra-cache thresholds are tuned on
     seed: int = 0
     repeat_share: float = REPEAT_SHARE  # of every stream: exact repeats of earlier requests
+    systems: tuple[str, ...] | None = None  # the systems run (None: every one); a cache is tuned where one runs it
+    main_extras: bool = True  # the main regime's batched runs and cache-budget sweep
+
+    def runs(self, system: str) -> bool:
+        return self.systems is None or system in self.systems
 
     def scaled(
         self, requests: int | None = None, steps: tuple[int, ...] | None = None, repeat_share: float | None = None
@@ -92,7 +97,19 @@ FULL = RunConfig(
     steps=(4, 50),
     many_requests=200,
 )
-MODES = {c.name: c for c in (QUICK, MEDIUM, FULL)}
+# The many-step regime on its own, sized to fit a session on the 2-core machine: at 50 steps a request costs
+# ~12x a 4-step one, so only the similar stream, the main comparison's systems (no cache, MagCache, NIRVANA-style
+# reuse, Chorus, Chorus + MagCache) and no batched runs or budget sweep; 400 requests, 300 of them warm. Paired,
+# the interval is narrow where the two sides rarely disagree (a miss and a replayed repeat compute the same
+# clip), and the report prints how many requests its own run would have needed for +-3 points.
+MANY_STEPS = RunConfig(
+    "many-steps",
+    {"similar": (400, 100)},
+    steps=(50,),
+    systems=("no-cache", "magcache", "nirvana-k50", "chorus", "chorus+magcache"),
+    main_extras=False,
+)
+MODES = {c.name: c for c in (QUICK, MEDIUM, FULL, MANY_STEPS)}
 
 
 def reuse_systems(*intra: IntraCache | None) -> list[System]:
@@ -210,12 +227,20 @@ class Benchmark:
         base = summarize(base_records)
         ratios = calibrate_mag_ratios(self.adapter, [make_request(self.adapter, i, steps) for i in warm[:2]])
         self.chosen[f"mag_ratios@{steps}"] = list(ratios)
-        fbc = self._tune("fbc", self.config.fbc_thresholds, warm, tune_ref, base, steps)
-        mag = self._tune("mag", self.config.mag_thresholds, warm, tune_ref, base, steps, ratios)
-        dbcache = self._tune("dbcache", self.config.dbcache_thresholds, warm, tune_ref, base, steps)
+        runs = self.config.runs
+
+        def tuned(kind: str, system: str, thresholds: tuple[float, ...]) -> IntraCache | None:
+            """The cache tuned, where a system run alone or under Chorus uses it."""
+            if not (runs(system) or runs(f"chorus+{system}")):
+                return None
+            return self._tune(kind, thresholds, warm, tune_ref, base, steps, ratios if kind == "mag" else None)
+
+        fbc = tuned("fbc", "fbc", self.config.fbc_thresholds)
+        mag = tuned("mag", "magcache", self.config.mag_thresholds)
+        dbcache = tuned("dbcache", "dbcache", self.config.dbcache_thresholds)
         # DBCache runs alone: it counts its steps itself, so a hit that starts at step k1 would misread them
-        alone = (System(c.system, intra=c) for c in (fbc, mag, dbcache))
-        systems = [NO_CACHE, *alone, *reuse_systems(fbc, mag)]
+        alone = (System(c.system, intra=c) for c in (fbc, mag, dbcache) if c is not None)
+        systems = [s for s in (NO_CACHE, *alone, *reuse_systems(fbc, mag)) if runs(s.name)]
         unbounded: dict[str, int] = {}
         for stream in streams:
             for system, (records, _) in zip(
@@ -223,7 +248,7 @@ class Benchmark:
             ):
                 self._keep(records, steps, system.intra.label if system.intra else None)
                 unbounded[f"{system.name}/{stream}"] = records[-1].cache_bytes
-        if not main:
+        if not (main and self.config.main_extras):
             return
         similar = traces["similar"]
         batched = [NO_CACHE, nirvana("nirvana-k50", NIRVANA_K50_SIGMA), CHORUS]

@@ -7,6 +7,7 @@ import math
 from typer.testing import CliRunner
 
 from chorus.bench.report import SYSTEM_ORDER
+from chorus.bench.runner import MANY_STEPS
 from chorus.cli import app
 from tests.fixtures.random_wan import write_random_wan
 
@@ -54,3 +55,23 @@ def test_bench_quick_writes_a_well_formed_report(tmp_path):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(list((out / "results" / "plots").glob("*.png"))) == 4  # speed/accuracy x2, hit rate, stages
     assert all(f"]({p.relative_to(tmp_path)})" in text for p in (out / "results" / "plots").glob("*.png"))
+
+
+def test_bench_many_steps_runs_only_its_systems_on_the_similar_stream(tmp_path):
+    """The many-step mode's smaller run: the main comparison's systems, no batched runs, no budget sweep, and
+    only the caches those systems use are tuned."""
+    write_random_wan(tmp_path / "models" / "tiny")
+    out, report = tmp_path / "bench", tmp_path / "BENCHMARKS.md"
+    args = ["bench", "--mode", "many-steps", "--requests", "4", "--steps", "6", "--model", "tiny"]
+    args += ["--models-dir", str(tmp_path / "models"), "--out-dir", str(out), "--report", str(report)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+
+    data = json.loads((out / "results" / "many-steps.json").read_text())
+    assert data["streams"] == ["similar"]
+    assert set(data["systems"]) == set(MANY_STEPS.systems)
+    assert {r["batch_size"] for r in data["rows"]} == {1} and not data["sweep"]
+    assert {row["kind"] for row in data["tuning"]} == {"mag"}
+    text = report.read_text()
+    assert "Chorus at 6 steps" not in text  # no target is set at 6 steps
+    assert all(f"| {name} |" in text for name in MANY_STEPS.systems)

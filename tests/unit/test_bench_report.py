@@ -1,6 +1,6 @@
 """The bench report's labels: an ablation that cannot differ from what it ablates says so."""
 
-from chorus.bench.report import _kind_table, _system_label
+from chorus.bench.report import _kind_table, _system_label, targets
 
 
 def test_a_tgaa_ablation_without_stage2_is_labelled_as_the_same_run():
@@ -14,3 +14,28 @@ def test_per_kind_rows_render_their_paired_intervals_in_points():
     row = {"system": "chorus", "kind": "size", "n": 40, "sources": 12, "hit_rate": 0.5, "compute_ratio": 0.8}
     [_, _, line] = _kind_table([row | {"accuracy_all": interval, "accuracy_edited": None}])
     assert "| chorus | size | 40 | 12 | 50.0% | 0.80 | 75.0% / 80.0% | -5.0 [-12.5, +0.0] | – | – |" == line
+
+
+def _result(compute: float, speedup: float, diff: float, mag_speedup: float) -> dict:
+    """A fake result at 50 steps: Chorus, Chorus+MagCache and no cache rows and their paired intervals."""
+    base = {"steps": 50, "stream": "similar", "phase": "warm", "batch_size": 1, "hit_rate": 0.6}
+    interval = {"n": 300, "on": 0.9 + diff, "off": 0.9, "diff": diff, "low": diff - 0.02, "high": diff + 0.02}
+    rows = [
+        base | {"system": "chorus", "compute_ratio": compute, "speedup": speedup},
+        base | {"system": "chorus+magcache", "compute_ratio": compute / 2, "speedup": mag_speedup},
+    ]
+    paired = [
+        {"system": s, "steps": 50, "kind": "all", "stream": "similar", "batch_size": 1, "sources": 100}
+        | {"n": 300, "accuracy_all": interval}
+        for s in ("chorus", "chorus+magcache")
+    ]
+    return {"config": {"steps": [50]}, "rows": rows, "paired": paired}
+
+
+def test_the_many_step_targets_need_compute_speed_and_accuracy_together():
+    met = {target: ok for target, _, ok in targets(_result(0.45, 2.0, -0.005, 3.2))}
+    assert met["Chorus at 50 steps (similar, warm): compute <= 0.5, >= 1.8x, all-correct within 1 point"]
+    assert met["chorus+magcache at 50 steps >= 3x, within 1 point"]
+    for missed in (_result(0.55, 2.0, 0.0, 3.2), _result(0.45, 1.7, 0.0, 3.2), _result(0.45, 2.0, -0.02, 3.2)):
+        assert targets(missed)[0][2] is False
+    assert targets(_result(0.45, 2.0, 0.0, 2.9))[1][2] is False
