@@ -60,7 +60,13 @@ def calibrate_command(
         ),
     ] = None,
     seed_variants: Annotated[
-        bool, typer.Option("--seed-variants", help="sweep Stage 1 for identical prompts with another seed instead")
+        bool,
+        typer.Option(
+            "--seed-variants",
+            help="sweep Stage 1 for identical prompts with another seed instead, and write the longest that keeps "
+            "a variant new (distance ratio >= 0.8), saves 5% and, on a model the checker judges, loses no "
+            "attribute beyond the bound",
+        ),
     ] = False,
     k1: Annotated[
         list[int] | None,
@@ -131,12 +137,21 @@ def calibrate_command(
     )
     adapter = load_adapter(model, settings.models_dir, settings.device, settings.dtype)
     if seed_variants:
-        from chorus.calibrate.seed_variants import format_rows, seed_variant_sweep
+        from chorus.calibrate.seed_variants import choose_variant, format_rows, seed_variant_sweep
+        from chorus.reuse.calibration import Calibration, VariantCalibration, write_calibration
 
         grid = StepGrid(steps, sigma_grid(adapter, steps))
         reusable = grid.reusable_steps(config.policy.min_repair_steps)
         rows = seed_variant_sweep(adapter, pairs, steps, reusable, seed + 1, card.draws_shapes, k1)
-        typer.echo(json.dumps([r.to_dict() for r in rows]) if as_json else "\n".join(format_rows(rows)))
+        chosen = choose_variant(rows, steps, limit.max_accuracy_loss if card.draws_shapes else None)
+        if as_json:
+            typer.echo(json.dumps({"rows": [r.to_dict() for r in rows], "chosen_k1": chosen}))
+        else:
+            typer.echo("\n".join([*format_rows(rows), f"chosen: k1={chosen}" if chosen else "chosen: miss"]))
+        if not dry_run:
+            cell = VariantCalibration(chosen, pairs, [r.to_dict() for r in rows])
+            path = write_calibration(card.path, Calibration(card.model_id, card.revision, {}, {steps: cell}))
+            typer.echo(f"wrote {path}", err=True)
         return
 
     from chorus.calibrate.judge import CheckerJudge, ClipJudge

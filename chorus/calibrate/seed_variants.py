@@ -4,7 +4,10 @@ A variant starts from its source's latent after k1 steps, the source's noise swa
 (chorus.engine.staged). The user asked for another sample: a variant near its source is a copy. Each row
 gives the variant's mean absolute pixel distance to its source and its ratio to a fresh sample's
 distance with the same new seed (1.0: as new as a fresh sample), and, where the checker judges the
-model, the share of clips with every attribute right.
+model, the share of clips with every attribute right and, per attribute, the paired loss against the fresh
+samples at its one-sided 95% upper limit (``loss_margin``). ``choose_variant`` picks the Stage 1 a seed
+variant reuses at that step count: the longest that keeps the ratio >= ``MIN_NEWNESS``, saves
+``MIN_SAVING`` and loses no attribute beyond the bound at its upper limit; none (0) where no length does.
 """
 
 from __future__ import annotations
@@ -15,12 +18,16 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from chorus.calibrate.candidates import stage_lengths
+from chorus.calibrate.measure import loss_margin
+from chorus.calibrate.select import MIN_SAVING
 from chorus.engine.capture import CaptureConfig
 from chorus.engine.staged import ReuseSource, generate_with_reuse
-from chorus.eval.checker import read_clips, score
+from chorus.eval.checker import ATTRIBUTES, CORE, Reading, read_clips, score
 from chorus.eval.sample import draw_prompts, requests_for
 from chorus.models.base import VideoModelAdapter
 from chorus.reuse.plan import ReusePlan
+
+MIN_NEWNESS = 0.8  # a variant at least this far from its source, relative to a fresh sample's distance
 
 
 @dataclass(frozen=True)
@@ -29,9 +36,40 @@ class VariantRow:
     distance: float  # mean |variant - source| in 0..255 pixel units
     ratio: float  # distance relative to a fresh sample with the variant's seed
     accuracy: float | None = None  # % of clips with every attribute right
+    k1: int = 0  # the Stage 1 reused (0: the fresh samples)
+    upper_losses: dict[str, float] | None = None  # per attribute and "all": paired loss's upper limit, points
 
-    def to_dict(self) -> dict[str, float | str | None]:
-        return {"name": self.name, "distance": self.distance, "ratio": self.ratio, "accuracy": self.accuracy}
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "k1": self.k1,
+            "distance": self.distance,
+            "ratio": self.ratio,
+            "accuracy": self.accuracy,
+            "upper_losses": self.upper_losses,
+        }
+
+
+def _right(readings: Sequence[Reading], specs: Sequence) -> dict[str, np.ndarray]:
+    """Per attribute and "all" (every core attribute), 100 where a clip reads right, else 0."""
+    right = {a: np.array([getattr(r, a) == getattr(s, a) for r, s in zip(readings, specs)]) for a in ATTRIBUTES}
+    right["all"] = np.logical_and.reduce([right[a] for a in CORE])
+    return {name: 100.0 * values for name, values in right.items()}
+
+
+def choose_variant(rows: Sequence[VariantRow], steps: int, max_loss: float | None) -> int:
+    """The longest Stage 1 of ``rows`` that keeps a variant new (ratio >= ``MIN_NEWNESS``), saves
+    ``MIN_SAVING`` of ``steps`` and, where ``max_loss`` is set, loses at most that many points on every
+    attribute at its upper limit; 0 (seed variants miss) where none does."""
+    kept = [
+        r.k1
+        for r in rows
+        if r.k1 > 0
+        and r.ratio >= MIN_NEWNESS
+        and r.k1 / steps >= MIN_SAVING
+        and (max_loss is None or (r.upper_losses is not None and max(r.upper_losses.values()) <= max_loss))
+    ]
+    return max(kept, default=0)
 
 
 def seed_variant_sweep(
@@ -54,17 +92,28 @@ def seed_variant_sweep(
     source_frames = captured.frames.cpu().numpy().astype(np.float32)
     specs = [p.spec for p in prompts]
 
-    def row(name: str, frames: np.ndarray, fresh: float | None) -> VariantRow:
-        distance = float(np.abs(frames.astype(np.float32) - source_frames).mean())
-        accuracy = 100 * score(read_clips(frames), specs)["all"] if judged else None
-        return VariantRow(name, distance, distance / (fresh or distance), accuracy)
+    def distance(frames: np.ndarray) -> float:
+        return float(np.abs(frames.astype(np.float32) - source_frames).mean())
 
-    rows = [row("no reuse", generate_with_reuse(adapter, variants).frames.cpu().numpy(), None)]
+    fresh = generate_with_reuse(adapter, variants).frames.cpu().numpy()
+    fresh_distance = distance(fresh)
+    fresh_right = _right(read_clips(fresh), specs) if judged else None
+
+    def row(k1: int, frames: np.ndarray) -> VariantRow:
+        name, ratio = f"k1={k1}" if k1 else "no reuse", distance(frames) / fresh_distance
+        if fresh_right is None:
+            return VariantRow(name, distance(frames), ratio, k1=k1)
+        readings = read_clips(frames)
+        losses = {a: fresh_right[a] - ours for a, ours in _right(readings, specs).items()}
+        upper = {a: float(d.mean() + loss_margin(d)) for a, d in losses.items()} if k1 else None
+        return VariantRow(name, distance(frames), ratio, 100 * score(readings, specs)["all"], k1, upper)
+
+    rows = [row(0, fresh)]
     runs = [ReuseSource(run) for run in captured.captured]
     for k1 in (k for k in lengths or stage_lengths(steps) if 0 < k <= reusable):
         plans = [ReusePlan(steps, k1, 0, "calibration") for _ in variants]
         frames = generate_with_reuse(adapter, variants, plans, runs).frames.cpu().numpy()
-        rows.append(row(f"k1={k1}", frames, rows[0].distance))
+        rows.append(row(k1, frames))
     return rows
 
 
@@ -72,5 +121,6 @@ def format_rows(rows: Sequence[VariantRow]) -> list[str]:
     return [
         f"{r.name:<10} |variant - source| {r.distance:5.1f}  ratio to a fresh sample {r.ratio:4.2f}"
         + (f"  all attributes {r.accuracy:5.1f}%" if r.accuracy is not None else "")
+        + (f"  worst upper loss {max(r.upper_losses.values()):5.1f} pts" if r.upper_losses else "")
         for r in rows
     ]

@@ -12,6 +12,10 @@ measured on only: a card of another revision ignores it. Torch-free.
                                               "pairs": 48, "similarity": 0.93, "measured": {...}},
                                "identity": {"plan": null, "pairs": 48, "similarity": 0.94}}}}}
 
+``"seed_variants": {"50": {"k1": 0, "prompts": 48, "measured": [...]}}`` holds, per step count, the Stage 1
+a seed variant (identical prompt, another seed) reuses (0: none, a miss), chosen by ``chorus calibrate
+--seed-variants``; a step count without one takes the policy's ``seed_variant_sigma``.
+
 A kind whose ``plan`` is null was calibrated and no candidate kept within the bound: its edits miss, as do
 edits of a kind the step count's calibration did not measure. ``similarity`` is the floor of the band the
 plan was measured on (its pairs' lowest cache-key similarity): a less similar edit gets a smaller plan.
@@ -92,6 +96,20 @@ class StepCalibration:
 
 
 @dataclass(frozen=True)
+class VariantCalibration:
+    """Seed variants at one step count: the Stage 1 they reuse (0: a miss), on how many prompts it was
+    measured, and the sweep's rows (``chorus.calibrate.seed_variants.VariantRow``)."""
+
+    k1: int
+    prompts: int
+    measured: list[dict[str, Any]] | None = None
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> VariantCalibration:
+        return cls(int(raw["k1"]), int(raw["prompts"]), raw.get("measured"))
+
+
+@dataclass(frozen=True)
 class KindsEntry:
     """What a calibration says for an edit of several kinds: the most conservative of their plans (the
     one that reuses fewest steps) and the highest similarity floor among them; ``missing`` names a kind
@@ -108,6 +126,12 @@ class Calibration:
     model_id: str
     revision: str
     steps: dict[int, StepCalibration] = field(default_factory=dict)
+    seed_variants: dict[int, VariantCalibration] = field(default_factory=dict)
+
+    def variant_steps(self, num_steps: int) -> int | None:
+        """The Stage 1 a seed variant at ``num_steps`` reuses (None: not calibrated there)."""
+        entry = self.seed_variants.get(num_steps)
+        return entry.k1 if entry is not None else None
 
     def entry(self, kind: str, num_steps: int) -> KindCalibration | None:
         """The calibration of ``kind`` edits at ``num_steps`` steps; None where none was measured."""
@@ -151,19 +175,21 @@ class Calibration:
             earlier = steps.get(n)
             same_bound = earlier is not None and earlier.bound == at.bound
             steps[n] = StepCalibration(at.bound, {**earlier.kinds, **at.kinds}) if same_bound else at
-        return Calibration(self.model_id, self.revision, steps)
+        return Calibration(self.model_id, self.revision, steps, {**self.seed_variants, **other.seed_variants})
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "model_id": self.model_id,
             "revision": self.revision,
             "steps": {str(n): asdict(at) for n, at in sorted(self.steps.items())},
+            "seed_variants": {str(n): asdict(v) for n, v in sorted(self.seed_variants.items())},
         }
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Calibration:
         steps = {int(n): StepCalibration.from_dict(at) for n, at in raw.get("steps", {}).items()}
-        return cls(raw["model_id"], raw["revision"], steps)
+        variants = {int(n): VariantCalibration.from_dict(v) for n, v in raw.get("seed_variants", {}).items()}
+        return cls(raw["model_id"], raw["revision"], steps, variants)
 
 
 def read_calibration(folder: Path, model_id: str, revision: str) -> Calibration | None:
@@ -183,8 +209,8 @@ def card_calibration(card: ModelCard) -> Calibration | None:
 
 
 def write_calibration(folder: Path, calibration: Calibration) -> Path:
-    """Write ``calibration`` into ``folder``, keeping the step counts an earlier calibration of the same
-    revision measured and this one did not; returns the file's path."""
+    """Write ``calibration`` into ``folder``, keeping the step counts (and seed-variant cells) an earlier
+    calibration of the same revision measured and this one did not; returns the file's path."""
     earlier = read_calibration(folder, calibration.model_id, calibration.revision)
     if earlier is not None:
         calibration = earlier.merged(calibration)

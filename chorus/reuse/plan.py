@@ -193,8 +193,8 @@ class ReusePolicy:
         calibration read its edit classes and regions off every step's maps. Steps named in ``capture`` win."""
         reach = self.reach(StepGrid(num_steps, sigmas))
         latents: set[int] = {num_steps} if self.replay_identical else set()
-        if reach.variant > 0:
-            latents.add(reach.variant)
+        if (variant := self.variant_steps(reach, num_steps, calibration)) > 0:
+            latents.add(variant)
         maps: tuple[int, ...] = ()
         context: tuple[int, ...] = ()
         if self.reuses_edits(num_steps):
@@ -216,6 +216,12 @@ class ReusePolicy:
             map_steps=maps,
             context_steps=context if not context or capture.context_steps is None else capture.context_steps,
         )
+
+    def variant_steps(self, reach: Reach, num_steps: int, calibration: Calibration | None) -> int:
+        """A seed variant's Stage 1 at ``num_steps``: the calibration's where it measured seed variants there
+        (how far a variant may follow its source depends on the model), else down to ``seed_variant_sigma``."""
+        calibrated = calibration.variant_steps(num_steps) if calibration is not None and self.calibrated else None
+        return reach.variant if calibrated is None else min(calibrated, reach.budget)
 
     def dissimilar(self, similarity: float, num_steps: int, source_id: str | None = None) -> ReusePlan | None:
         """The miss that similarity alone decides, before the prompts are diffed (an identical prompt
@@ -262,7 +268,8 @@ class ReusePolicy:
             if same_inputs and self.replay_identical:
                 k1 = max((s for s in stored if s <= num_steps), default=0)
                 return self._fit(ReusePlan(num_steps, k1, 0, "replay", **info), stored)
-            return self._fit(ReusePlan(num_steps, reach.variant, 0, "seed variant", **info), stored)
+            variant = self.variant_steps(reach, num_steps, calibration)
+            return self._fit(ReusePlan(num_steps, variant, 0, "seed variant", **info), stored)
         if diff.kind is DiffKind.UNRELATED:
             return ReusePlan(num_steps, reason="miss: unrelated prompt", **info)
         info["edit_class"] = edit_class

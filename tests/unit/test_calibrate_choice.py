@@ -7,6 +7,7 @@ import pytest
 
 from chorus.calibrate.candidates import candidate_plans, stage_lengths
 from chorus.calibrate.measure import loss_margin
+from chorus.calibrate.seed_variants import VariantRow, choose_variant
 from chorus.calibrate.select import CHECKER_BOUND, FIDELITY_BOUND, MIN_PAIRS, Bound, Figures, confidence_z
 from chorus.calibrate.sweep import KindReport, calibrate_kind, reuses_at_least
 from chorus.reuse.calibration import CalibratedPlan
@@ -165,3 +166,14 @@ def test_nothing_above_a_plan_not_shown_within_the_bound_is_read():
     report = run(undecided_then_lucky, CHECKER_BOUND)
     assert report.chosen is None and CalibratedPlan(1, 0) in [m.plan for m in report.measured]
     assert all(m.plan.k1 <= 1 for m in report.measured)
+
+
+def test_a_seed_variant_reuses_the_longest_stage1_that_keeps_it_new_saves_enough_and_loses_nothing():
+    def row(k1: int, ratio: float, worst: float) -> VariantRow:
+        return VariantRow(f"k1={k1}", 20.0 * ratio, ratio, 100.0, k1, {"all": worst, "speed": worst / 2})
+
+    rows = [row(1, 0.95, 0.5), row(2, 0.9, 0.8), row(4, 0.85, 0.9), row(8, 0.6, 0.0)]
+    assert choose_variant(rows, 16, 1.0) == 4  # k1=8 is nearly a copy of its source
+    assert choose_variant(rows, 50, 1.0) == 4 and choose_variant(rows[:2], 50, 1.0) == 0  # 2 of 50 saves 4%
+    assert choose_variant([row(1, 0.95, 0.5), row(2, 0.9, 3.3)], 16, 1.0) == 1  # k1=2 may lose 3.3 points
+    assert choose_variant([row(2, 0.9, 3.3)], 16, None) == 2  # no checker: newness and saving alone

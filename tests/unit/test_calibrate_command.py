@@ -75,10 +75,19 @@ def test_a_prompt_file_with_fewer_than_two_prompts_is_refused(env, tmp_path):
     assert result.returncode == 2 and "pairing needs at least 2" in result.stderr
 
 
-def test_the_seed_variant_sweep_prints_how_new_each_variant_is_and_writes_nothing(env):
-    result = chorus(env, "--model", "chorus-shapes", "--steps", "4", "--seed-variants", "--pairs", "2", "--json")
+def test_the_seed_variant_sweep_prints_how_new_each_variant_is_and_writes_its_choice(env):
+    folder = Path(env["CHORUS_MODELS_DIR"]) / "chorus-shapes"
+    args = ["--model", "chorus-shapes", "--steps", "4", "--seed-variants", "--pairs", "2", "--json"]
+    dry = chorus(env, *args, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert not (folder / CALIBRATION_FILE).exists()
+    result = chorus(env, *args)
     assert result.returncode == 0, result.stderr
-    rows = json.loads(result.stdout)
+    out = json.loads(result.stdout)
+    rows = out["rows"]
     assert [r["name"] for r in rows] == ["no reuse", "k1=1", "k1=2", "k1=3"]  # up to the repair step
     assert rows[0]["ratio"] == 1.0 and all(0 <= r["accuracy"] <= 100 for r in rows)
-    assert not (Path(env["CHORUS_MODELS_DIR"]) / "chorus-shapes" / CALIBRATION_FILE).exists()
+    assert all(r["upper_losses"]["all"] >= 3.0 for r in rows[1:])  # 2 prompts cannot show a 1-point bound
+    assert out["chosen_k1"] == 0
+    calibration = card_calibration(find_model("chorus-shapes", folder.parent))
+    assert calibration.variant_steps(4) == 0 and calibration.seed_variants[4].prompts == 2

@@ -6,6 +6,7 @@ import pytest
 
 from chorus.engine.capture import CaptureConfig
 from chorus.engine.denoise import GenerationRequest
+from chorus.reuse.calibration import Calibration, VariantCalibration
 from chorus.reuse.plan import ReusePlan, ReusePolicy, StepGrid
 from chorus.reuse.prepare import prepare_reuse
 from chorus.reuse.prompt_diff import DiffKind, PromptDiff
@@ -140,3 +141,17 @@ def test_repair_steps_are_steps_that_still_move_the_latent():
     plan = ReusePolicy(seed_variant_sigma=0.0).plan(1.0, IDENTICAL, 4, sigmas=default_grid)
     assert (plan.stage1, plan.stage3) == (2, 2)
     assert StepGrid(4, default_grid).reusable_steps(1) == 2 and StepGrid(4).reusable_steps(1) == 3
+
+
+def test_a_calibrated_seed_variant_cell_overrides_the_policy_sigma():
+    """Where the model's calibration measured seed variants at a step count, its Stage 1 is what they reuse
+    (0: a miss) and what a miss stores; other step counts keep ``seed_variant_sigma``."""
+    calibration = Calibration("m", "r", seed_variants={50: VariantCalibration(0, 48), 16: VariantCalibration(1, 48)})
+    assert policy.plan(1.0, IDENTICAL, 50, same_inputs=False).stage1 == 12  # by the policy's sigma 0.75
+    missed = policy.plan(1.0, IDENTICAL, 50, same_inputs=False, calibration=calibration)
+    assert not missed.hit and missed.reason == "miss: seed variant leaves nothing to reuse"
+    assert policy.plan(1.0, IDENTICAL, 16, same_inputs=False, calibration=calibration).stage1 == 1
+    assert policy.plan(1.0, IDENTICAL, 4, same_inputs=False, calibration=calibration).stage1 == 1  # not measured
+    default = ReusePolicy(seed_variant_sigma=0.75)  # edits store steps 1-2 at 50 steps, a variant step 12
+    assert set(default.capture_for(CaptureConfig(), 50).latent_steps) == {1, 2, 12, 50}
+    assert set(default.capture_for(CaptureConfig(), 50, calibration=calibration).latent_steps) == {1, 2, 50}
