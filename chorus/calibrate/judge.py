@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from chorus.eval.checker import ATTRIBUTES, CORE, read_clips
+from chorus.eval.checker import read_clips, right_per_clip
 
 if TYPE_CHECKING:
     from chorus.calibrate.measure import PreparedPair
@@ -47,12 +47,9 @@ class CheckerJudge:
     def per_clip(
         self, frames: np.ndarray, group: Sequence[PreparedPair], reference: np.ndarray
     ) -> dict[str, np.ndarray]:
-        readings = read_clips(frames)
-        specs = [p.pair.target_spec for p in group]
-        right = {a: [getattr(r, a) == getattr(s, a) for r, s in zip(readings, specs)] for a in ATTRIBUTES}
-        right["all"] = [all(right[a][i] for a in CORE) for i in range(len(specs))]
-        right["edited"] = [right[p.pair.attribute][i] for i, p in enumerate(group)]
-        return {name: 100.0 * np.asarray(values, dtype=float) for name, values in right.items()}
+        right = right_per_clip(read_clips(frames), [p.pair.target_spec for p in group])
+        right["edited"] = np.array([right[p.pair.attribute][i] for i, p in enumerate(group)])
+        return right
 
 
 class ClipJudge:

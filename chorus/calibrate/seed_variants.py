@@ -22,7 +22,7 @@ from chorus.calibrate.measure import loss_margin
 from chorus.calibrate.select import MIN_SAVING
 from chorus.engine.capture import CaptureConfig
 from chorus.engine.staged import ReuseSource, generate_with_reuse
-from chorus.eval.checker import ATTRIBUTES, CORE, Reading, read_clips, score
+from chorus.eval.checker import read_clips, right_per_clip, score
 from chorus.eval.sample import draw_prompts, requests_for
 from chorus.models.base import VideoModelAdapter
 from chorus.reuse.plan import ReusePlan
@@ -48,13 +48,6 @@ class VariantRow:
             "accuracy": self.accuracy,
             "upper_losses": self.upper_losses,
         }
-
-
-def _right(readings: Sequence[Reading], specs: Sequence) -> dict[str, np.ndarray]:
-    """Per attribute and "all" (every core attribute), 100 where a clip reads right, else 0."""
-    right = {a: np.array([getattr(r, a) == getattr(s, a) for r, s in zip(readings, specs)]) for a in ATTRIBUTES}
-    right["all"] = np.logical_and.reduce([right[a] for a in CORE])
-    return {name: 100.0 * values for name, values in right.items()}
 
 
 def choose_variant(rows: Sequence[VariantRow], steps: int, max_loss: float | None) -> int:
@@ -97,14 +90,14 @@ def seed_variant_sweep(
 
     fresh = generate_with_reuse(adapter, variants).frames.cpu().numpy()
     fresh_distance = distance(fresh)
-    fresh_right = _right(read_clips(fresh), specs) if judged else None
+    fresh_right = right_per_clip(read_clips(fresh), specs) if judged else None
 
     def row(k1: int, frames: np.ndarray) -> VariantRow:
         name, ratio = f"k1={k1}" if k1 else "no reuse", distance(frames) / fresh_distance
         if fresh_right is None:
             return VariantRow(name, distance(frames), ratio, k1=k1)
         readings = read_clips(frames)
-        losses = {a: fresh_right[a] - ours for a, ours in _right(readings, specs).items()}
+        losses = {a: fresh_right[a] - ours for a, ours in right_per_clip(readings, specs).items()}
         upper = {a: float(d.mean() + loss_margin(d)) for a, d in losses.items()} if k1 else None
         return VariantRow(name, distance(frames), ratio, 100 * score(readings, specs)["all"], k1, upper)
 

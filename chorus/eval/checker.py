@@ -210,6 +210,14 @@ def _judged(
     return {a: p for a, p in pairs.items() if p}
 
 
+def right_per_clip(readings: Sequence[Reading], specs: Sequence[ClipSpec]) -> dict[str, np.ndarray]:
+    """Per attribute, and ``all`` (every ``CORE`` attribute), 100 where a clip reads as its spec, else 0: the
+    per-clip readings a paired loss is taken over (points)."""
+    right = {a: np.array([getattr(r, a) == getattr(s, a) for r, s in zip(readings, specs)]) for a in ATTRIBUTES}
+    right["all"] = np.logical_and.reduce([right[a] for a in CORE])
+    return {name: 100.0 * values for name, values in right.items()}
+
+
 def score(
     readings: Sequence[Reading], specs: Sequence[ClipSpec], named: Sequence[Collection[str]] | None = None
 ) -> dict[str, float]:
