@@ -125,6 +125,9 @@ class Settings(BaseSettings):
     in fp32): 32 prompts at the default. Frames are bit-identical with it on or off."""
     cache_admit: bool | None = None
     """Store what full-compute (miss) jobs capture as new cache entries; off: workers only read the cache."""
+    cache_lookup_candidates: int | None = Field(default=None, ge=1)
+    """Nearest entries a lookup weighs: the one whose prompt's words admit the largest plan is fetched (the
+    nearest by embedding often differs in a word no plan covers); 1: the nearest."""
     cache_min_similarity: float | None = None
     """Edited prompts less similar than this (cosine of prompt embeddings) to their nearest entry compute in full."""
     cache_full_similarity: float | None = None
@@ -136,7 +139,8 @@ class Settings(BaseSettings):
     cache_min_repair_steps: int | None = None
     """Final steps that still move the latent, run in full by every edit or seed variant (Stage 3)."""
     cache_seed_variant_sigma: float | None = None
-    """Noise level down to which an identical prompt with another seed or negative prompt reuses its source."""
+    """Noise level down to which an identical prompt with another seed or negative prompt reuses its source, at
+    step counts where the model's calibration holds no seed-variant cell."""
     cache_replay_identical: bool | None = None
     """Identical prompt, seed and negative prompt: replay the stored trajectory instead of computing."""
     cache_max_region_fraction: float | None = None

@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import numpy as np
 import psycopg
@@ -38,6 +39,8 @@ from chorus.cache.layout import StoredEntry, delete_objects
 from chorus.db.models import CacheEntry
 from chorus.namespace import Namespace
 from chorus.storage import ObjectStore
+
+T = TypeVar("T")
 
 Clock = Callable[[], datetime]
 
@@ -89,11 +92,11 @@ _LIVE = "domain = %(domain)s AND namespace = %(namespace)s AND expires_at > %(no
 # through the (domain, namespace) B-tree and sorts exactly.
 _EXACT = (
     f"SELECT {_COLUMNS}, (embedding <=> %(q)s) + 0 AS distance FROM cache_entries WHERE {_LIVE}"
-    " ORDER BY distance LIMIT 1"
+    " ORDER BY distance LIMIT %(k)s"
 )
 _HNSW = (
     f"SELECT {_COLUMNS}, embedding <=> %(q)s AS distance FROM cache_entries WHERE {_LIVE}"
-    " ORDER BY embedding <=> %(q)s LIMIT 1"
+    " ORDER BY embedding <=> %(q)s LIMIT %(k)s"
 )
 # A remix: the named job's entry in the partition, however far its prompt is from the query.
 _BY_JOB = (
@@ -180,7 +183,13 @@ class CacheIndex:
 
     def lookup(self, embedding: np.ndarray, *, namespace: str, domain: str) -> Match | None:
         """The nearest live entry of the same namespace and domain, or None."""
-        params = dict(q=np.asarray(embedding, dtype=np.float32), domain=domain, namespace=namespace, now=self.clock())
+        return next(iter(self.nearest(embedding, namespace=namespace, domain=domain, k=1)), None)
+
+    def nearest(self, embedding: np.ndarray, *, namespace: str, domain: str, k: int) -> list[Match]:
+        """The ``k`` nearest live entries of the same namespace and domain, nearest first (fewer where the
+        partition holds fewer)."""
+        q = np.asarray(embedding, dtype=np.float32)
+        params = dict(q=q, domain=domain, namespace=namespace, now=self.clock(), k=k)
         return self._read(lambda conn: self._search(conn, params))
 
     def lookup_exact(self, fingerprint: str, *, domain: str) -> Match | None:
@@ -199,7 +208,7 @@ class CacheIndex:
         )  # fmt: skip
         return self._read(lambda conn: _match(conn.execute(_BY_JOB, params, prepare=False).fetchone(), "job"))
 
-    def _read(self, query: Callable[[psycopg.Connection], Match | None]) -> Match | None:
+    def _read(self, query: Callable[[psycopg.Connection], T]) -> T:
         """Run a read on a pooled connection in autocommit, once more on a fresh one if it was dead."""
         for attempt in range(2):
             pooled = self.engine.raw_connection()
@@ -217,27 +226,27 @@ class CacheIndex:
                 pooled.close()
         raise AssertionError("unreachable")
 
-    def _search(self, conn: psycopg.Connection, params: dict) -> Match | None:
+    def _search(self, conn: psycopg.Connection, params: dict) -> list[Match]:
         (first_ef, *more_ef), size = self.config.ef_search, self._partition_size(conn, params)
         if size <= self.config.exact_max_rows:
-            return _match(conn.execute(_EXACT, params, prepare=False).fetchone(), "exact")
-        row = conn.execute(_HNSW, params, prepare=True).fetchone()
-        if row is not None:
-            return _match(row, f"hnsw@{first_ef}")
+            return _matches(conn.execute(_EXACT, params, prepare=False).fetchall(), "exact")
+        rows = conn.execute(_HNSW, params, prepare=True).fetchall()
+        if rows:
+            return _matches(rows, f"hnsw@{first_ef}")
         # A large partition none of whose rows were among the HNSW candidates: widen, then scan.
         if more_ef:
             try:
                 for ef in more_ef:
                     conn.execute(f"SET hnsw.ef_search = {int(ef)}")
-                    row = conn.execute(_HNSW, params, prepare=True).fetchone()
-                    if row is not None:
-                        return _match(row, f"hnsw@{ef}")
+                    rows = conn.execute(_HNSW, params, prepare=True).fetchall()
+                    if rows:
+                        return _matches(rows, f"hnsw@{ef}")
             finally:
                 conn.execute("RESET hnsw.ef_search")  # back to the connect-time value
-        row = conn.execute(_EXACT, params, prepare=False).fetchone()
-        if row is None:
+        rows = conn.execute(_EXACT, params, prepare=False).fetchall()
+        if not rows:
             self._sizes.pop((params["domain"], params["namespace"]), None)  # count again next time
-        return _match(row, "fallback-exact")
+        return _matches(rows, "fallback-exact")
 
     def _partition_size(self, conn: psycopg.Connection, params: dict) -> int:
         key, now = (params["domain"], params["namespace"]), params["now"]
@@ -269,3 +278,7 @@ def _match(row: tuple | None, path: str) -> Match | None:
         return None
     *fields, distance = row
     return Match(EntryRef(*fields), 1.0 - distance, path)
+
+
+def _matches(rows: list[tuple], path: str) -> list[Match]:
+    return [m for row in rows if (m := _match(row, path)) is not None]

@@ -223,6 +223,37 @@ class ReusePolicy:
         calibrated = calibration.variant_steps(num_steps) if calibration is not None and self.calibrated else None
         return reach.variant if calibrated is None else min(calibrated, reach.budget)
 
+    def steps_from_words(
+        self,
+        similarity: float,
+        same_prompt: bool,
+        edit_kinds: Collection[str] | None,
+        num_steps: int,
+        sigmas: Sequence[float] | None = None,
+        calibration: Calibration | None = None,
+    ) -> int:
+        """How many steps a plan from a source could reuse, told from the index row alone (similarity, whether
+        the prompts are the same, the edit's kinds), before any tensor is fetched: what picks the source among
+        the nearest entries (``plan_similar`` decides the plan itself). 0: none."""
+        if self.dissimilar(similarity, num_steps) is not None:
+            return 0
+        grid = StepGrid(num_steps, sigmas)
+        reach = self.reach(grid)
+        if same_prompt:
+            return self.variant_steps(reach, num_steps, calibration)
+        calibrated = (
+            calibration.for_kinds(edit_kinds, num_steps) if calibration is not None and self.calibrated else None
+        )
+        if calibrated is not None:
+            entry = calibrated.entry
+            if entry is None or entry.plan is None:
+                return 0
+            return min(sum(self.shrink(entry.plan.k1, entry.plan.k2, similarity, entry.similarity)), reach.budget)
+        if not self.reuses_edits(num_steps):
+            return 0
+        scale = min(1.0, (similarity - self.min_similarity) / (self.full_similarity - self.min_similarity))
+        return self.reach(grid, scale).stage2_end
+
     def dissimilar(self, similarity: float, num_steps: int, source_id: str | None = None) -> ReusePlan | None:
         """The miss that similarity alone decides, before the prompts are diffed (an identical prompt
         scores ~1, so this never turns away a replay or a seed variant)."""

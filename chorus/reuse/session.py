@@ -9,7 +9,8 @@
 
 ``open`` embeds the batch's prompts in one call and looks each job up: first by its request fingerprint
 (an exact repeat, found by key and never by prompt similarity, so same-prompt entries of other seeds cannot
-hide it), then by nearest prompt in its namespace and domain. An exact repeat is served the stored video
+hide it), then by nearest prompt in its namespace and domain: of the ``lookup_candidates`` nearest, the one
+whose prompt's words admit the largest plan (``ReusePolicy.steps_from_words``). An exact repeat is served the stored video
 (a copy in the store under the job's own key: no transformer step, no decode, no encode); if that video is
 gone, its final latent is decoded; if that is gone too, it runs in full. A match no plan can read (too far,
 or an edit at a step count with no edit plan) is a miss told from the index row alone, never fetched; any
@@ -98,6 +99,7 @@ class ReuseConfig:
     tgaa: TGAAConfig = field(default_factory=TGAAConfig)
     capture: CaptureConfig = field(default_factory=CaptureConfig)
     context_max_mb: float = 64.0  # Stage 2's context per entry: the finest pooling that fits
+    lookup_candidates: int = 4  # nearest entries weighed; the one whose words admit the largest plan is fetched
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ReuseConfig:
@@ -126,6 +128,7 @@ SETTINGS: dict[str, tuple[str, str | None]] = {
     "cache_enabled": ("enabled", None),
     "cache_admit": ("admit", None),
     "cache_context_max_mb": ("context_max_mb", None),
+    "cache_lookup_candidates": ("lookup_candidates", None),
     **{
         f"cache_{name}": ("policy", name)
         for name in (
@@ -342,7 +345,8 @@ class CacheSession:
                 job.timings["lookup"] = time.perf_counter() - tick
                 return self._exact(job)
             if job.remix_of is None:
-                job.found = backend.lookup(job.embedding, job.namespace, job.domain)
+                nearest = backend.nearest(job.embedding, job.namespace, job.domain, self.config.lookup_candidates)
+                job.found = self._most_reusable(job, nearest)
             else:
                 job.found = backend.lookup_source(job.embedding, job.remix_of, job.namespace, job.domain)
         except Exception as exc:
@@ -358,6 +362,28 @@ class CacheSession:
             job.plan = ReusePlan(steps, reason=reason, similarity=found.similarity, source_id=found.entry_id)
             return None
         return self.cache.backend.fetch(job.found), time.perf_counter()
+
+    def _most_reusable(self, job: CacheJob, nearest: list[Found]) -> Found | None:
+        """Of the nearest entries, the one whose prompt admits the largest plan, told from the words alone
+        (``ReusePolicy.steps_from_words``; ties: the nearer): the nearest by embedding often differs from the
+        request in a word of a kind no plan covers where a farther one differs in one that has a plan."""
+        if len(nearest) <= 1:
+            return next(iter(nearest), None)
+        steps, prompt, policy = job.request.num_inference_steps, job.request.prompt, self.config.policy
+        sigmas = sigma_grid(self.adapter, steps)
+
+        def reusable(found: Found) -> int:
+            if found.prompt is None:
+                return 0
+            try:
+                kinds = None if found.prompt == prompt else self.cache.edit_kinds.classify(found.prompt, prompt)
+            except Exception:
+                log.warning("edit kinds for job %s failed; its nearest entry is taken", job.key, exc_info=True)
+                return 0
+            same = found.prompt == prompt
+            return policy.steps_from_words(found.similarity, same, kinds, steps, sigmas, self.calibration)
+
+        return max(nearest, key=lambda found: (reusable(found), found.similarity))
 
     def _unreadable(self, job: CacheJob) -> str | None:
         """Why no plan can read the nearest entry, told before its tensors are fetched (None: fetch them): a

@@ -219,6 +219,34 @@ def test_large_partitions_use_hnsw_and_never_come_back_empty_while_entries_exist
             conn.execute(delete(CacheEntry).where(CacheEntry.namespace == ns.key))
 
 
+def test_nearest_returns_the_k_nearest_entries_nearest_first_on_both_paths(database_url, engine, clock, ns):
+    """The lookup the session weighs: up to k live entries of the partition in order of similarity, by the
+    exact scan of a small partition and through HNSW in a large one."""
+    rng = np.random.default_rng(11)
+    center = unit(rng.standard_normal(DIM))
+    rows = unit(center + np.linspace(0.1, 1.0, 40)[:, None] * unit(rng.standard_normal((40, DIM))))
+    try:
+        insert_rows(engine, "topk", ns.key, rows)
+        expected = sorted((rows @ center).tolist(), reverse=True)[:4]
+        for exact_max_rows in (1000, 10):  # exact scan, then HNSW
+            index = CacheIndex(database_url, LookupConfig(exact_max_rows=exact_max_rows), clock=clock)
+            try:
+                found = index.nearest(center, namespace=ns.key, domain="topk", k=4)
+                similarities = [m.similarity for m in found]
+                assert len(found) == 4 and similarities == sorted(similarities, reverse=True)
+                if exact_max_rows == 1000:  # exact: these four; HNSW is approximate, its nearest first
+                    assert found[0].path == "exact" and similarities == pytest.approx(expected, abs=1e-5)
+                else:
+                    assert found[0].path == "hnsw@100" and similarities[0] == pytest.approx(expected[0], abs=1e-5)
+                assert index.lookup(center, namespace=ns.key, domain="topk").entry == found[0].entry
+                assert index.nearest(center, namespace=ns.key, domain="none", k=4) == []
+            finally:
+                index.engine.dispose()
+    finally:
+        with engine.begin() as conn:
+            conn.execute(delete(CacheEntry).where(CacheEntry.domain == "topk"))
+
+
 def test_a_stale_partition_size_changes_the_path_never_the_result(database_url, engine, clock, ns):
     """The index counts a partition once per size_ttl_s to choose its path; rows that other writers
     add or evict meanwhile are found, or not, exactly as with a fresh count."""

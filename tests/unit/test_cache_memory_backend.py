@@ -27,12 +27,21 @@ def test_matches_within_namespace_and_domain_only():
     backend.admit(_run(100), _unit(1, 0), NS, "a", "job-1")
     backend.admit(_run(100), _unit(1, 1), NS, "b", None)
     backend.admit(_run(100), _unit(0.9, 0.1), OTHER_NS, "a", None)
-    found = backend.lookup(_unit(1, 0.2), NS, "a")
+    [found] = backend.nearest(_unit(1, 0.2), NS, "a", 4)
     assert found.source_job_id == "job-1" and 0.97 < found.similarity < 0.99 and found.local
     assert found.ref.domain == "a" and found.ref.namespace == NS.key
     assert backend.fetch(found).result() is found.ref.run
-    assert backend.lookup(_unit(1, 0), NS, "c") is None
+    assert backend.nearest(_unit(1, 0), NS, "c", 4) == []
     assert backend.nbytes == 300
+
+
+def test_nearest_lists_up_to_k_entries_nearest_first():
+    backend = MemoryBackend()
+    for i, angle in enumerate((0.0, 0.3, 0.6, 0.9)):
+        backend.admit(_run(10), _unit(np.cos(angle), np.sin(angle)), NS, "a", f"job-{i}")
+    found = backend.nearest(_unit(1, 0), NS, "a", 3)
+    assert [f.source_job_id for f in found] == ["job-0", "job-1", "job-2"]
+    assert [f.similarity for f in found] == sorted((f.similarity for f in found), reverse=True)
 
 
 def test_tenants_are_their_own_domain_unless_shared():
@@ -45,7 +54,7 @@ def test_budget_evicts_the_least_beneficial_of_the_domain():
     backend.admit(_run(100), _unit(1, 0), NS, "a", None)
     backend.admit(_run(100), _unit(0, 1), NS, "a", None)
     backend.admit(_run(200), _unit(0, 1), NS, "b", None)  # another domain: its own budget
-    useful = backend.lookup(_unit(1, 0), NS, "a")
+    useful, _ = backend.nearest(_unit(1, 0), NS, "a", 2)  # nearest first
     backend.record_hit(useful, steps_saved=2.0)
     backend.admit(_run(100), _unit(1, 1), NS, "a", None)
     backend.enforce("a")  # over budget: the unused older entry goes

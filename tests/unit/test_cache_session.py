@@ -24,7 +24,14 @@ from chorus.engine.sampling import make_scheduler
 from chorus.engine.tgaa import TGAAConfig
 from chorus.fingerprint import request_fingerprint
 from chorus.namespace import Namespace
-from chorus.reuse.plan import ReusePlan
+from chorus.reuse.calibration import (
+    CalibratedPlan,
+    Calibration,
+    KindCalibration,
+    StepCalibration,
+    write_calibration,
+)
+from chorus.reuse.plan import ReusePlan, ReusePolicy
 from chorus.reuse.session import CacheJob, DenoiseStats, GenerationRequest, ReuseCache, ReuseConfig, Role
 from chorus.storage import StoreError
 from tests.fixtures.cache_runs import make_run
@@ -258,3 +265,33 @@ def test_metrics_name_the_kind_of_an_edit(tmp_path):
     run("shared-source", "t2", "a red square moving right")
     shared = run("other-tenant", "t3", "a red circle moving right")
     assert shared["source_job_id"] == "shared" and shared["edit_kinds"] is None
+
+
+def test_a_lookup_fetches_the_nearby_entry_whose_words_admit_a_plan_not_the_nearest(tmp_path):
+    """Two entries near "a red circle moving right": the nearest changes its motion (no calibrated plan), a
+    farther one its shape (a calibrated identity plan). The lookup weighs both and plans from the farther one;
+    weighing only the nearest misses."""
+    adapter = random_wan_adapter(tmp_path / "tiny")
+    card = adapter.card
+    identity = KindCalibration(CalibratedPlan(1, 0), 48, 0.7)
+    kinds = {"identity": identity, "motion": KindCalibration(None, 48, 0.7)}
+    write_calibration(card.path, Calibration(card.model_id, card.revision, {4: StepCalibration({}, kinds)}))
+    policy = ReusePolicy(min_similarity=0.7)
+
+    def target(candidates: int) -> CacheJob:
+        cache = ReuseCache(MemoryBackend(), RealEmbedder(), ReuseConfig(policy=policy, lookup_candidates=candidates))
+        for key, prompt in (("shape", "a red square moving right"), ("motion", "a red circle moving left")):
+            session = cache.open(adapter, [CacheJob(key, GenerationRequest(prompt=prompt), "t")])
+            session.denoise()
+            session.settle({key})
+        job = CacheJob("target", GenerationRequest(prompt="a red circle moving right"), "t")
+        cache.open(adapter, [job])
+        return job
+
+    nearest = target(1)
+    assert nearest.found.source_job_id == "motion" and not nearest.plan.hit
+    assert nearest.plan.reason == "miss: no calibrated plan for a motion edit"
+    weighed = target(4)
+    assert weighed.found.source_job_id == "shape" and weighed.plan.hit and weighed.plan.stage1 == 1
+    assert weighed.plan.reason.startswith("edit, calibrated identity plan")
+    assert weighed.found.similarity < nearest.found.similarity

@@ -6,7 +6,7 @@ import pytest
 
 from chorus.engine.capture import CaptureConfig
 from chorus.engine.denoise import GenerationRequest
-from chorus.reuse.calibration import Calibration, VariantCalibration
+from chorus.reuse.calibration import CalibratedPlan, Calibration, KindCalibration, StepCalibration, VariantCalibration
 from chorus.reuse.plan import ReusePlan, ReusePolicy, StepGrid
 from chorus.reuse.prepare import prepare_reuse
 from chorus.reuse.prompt_diff import DiffKind, PromptDiff
@@ -155,3 +155,18 @@ def test_a_calibrated_seed_variant_cell_overrides_the_policy_sigma():
     default = ReusePolicy(seed_variant_sigma=0.75)  # edits store steps 1-2 at 50 steps, a variant step 12
     assert set(default.capture_for(CaptureConfig(), 50).latent_steps) == {1, 2, 12, 50}
     assert set(default.capture_for(CaptureConfig(), 50, calibration=calibration).latent_steps) == {1, 2, 50}
+
+
+def test_the_steps_a_source_could_give_are_told_from_its_words_before_any_fetch():
+    """What picks among the nearest entries: a calibrated kind's plan (shrunk below its band), a seed
+    variant's Stage 1, the policy's own edit plan where edits are reused, else nothing."""
+    plan = KindCalibration(CalibratedPlan(2, 1), 48, 0.9)
+    kinds = {"identity": plan, "motion": KindCalibration(None, 48, 0.9)}
+    calibration = Calibration("m", "r", {16: StepCalibration({}, kinds)})
+    assert policy.steps_from_words(0.95, False, {"identity"}, 16, calibration=calibration) == 3
+    assert policy.steps_from_words(0.85, False, {"identity"}, 16, calibration=calibration) == 1  # shrunk
+    assert policy.steps_from_words(0.95, False, {"identity", "motion"}, 16, calibration=calibration) == 0
+    assert policy.steps_from_words(0.7, False, {"identity"}, 16, calibration=calibration) == 0  # too far
+    assert policy.steps_from_words(1.0, True, None, 16, calibration=calibration) == 4  # a variant, sigma 0.75
+    assert policy.steps_from_words(0.999, False, {"motion"}, 50) == 37  # the policy's own edit plan
+    assert ReusePolicy().steps_from_words(0.999, False, {"motion"}, 4) == 0  # no edit reuse at 4 steps

@@ -38,8 +38,9 @@ class CacheBackend(Protocol):
         """Each tenant's cache domain: its own, or the shared pool it opted in to."""
         ...
 
-    def lookup(self, embedding: np.ndarray, namespace: Namespace, domain: str) -> Found | None:
-        """The nearest live entry of the same namespace and domain, or None."""
+    def nearest(self, embedding: np.ndarray, namespace: Namespace, domain: str, k: int) -> list[Found]:
+        """The ``k`` nearest live entries of the same namespace and domain, nearest first (fewer, or none,
+        where the partition holds fewer)."""
         ...
 
     def lookup_exact(self, fingerprint: str, domain: str) -> Found | None:

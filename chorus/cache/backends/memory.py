@@ -64,10 +64,9 @@ class MemoryBackend:
     def domains(self, tenants: Collection[str]) -> dict[str, str]:
         return {t: cache_domain(t, t in self.shared_tenants) for t in tenants}
 
-    def lookup(self, embedding: np.ndarray, namespace: Namespace, domain: str) -> Found | None:
-        return self._nearest(
-            embedding, [e for e in self.entries.values() if (e.namespace, e.domain) == (namespace.key, domain)]
-        )
+    def nearest(self, embedding: np.ndarray, namespace: Namespace, domain: str, k: int) -> list[Found]:
+        live = [e for e in self.entries.values() if (e.namespace, e.domain) == (namespace.key, domain)]
+        return self._nearest(embedding, live, k)
 
     def lookup_exact(self, fingerprint: str, domain: str) -> Found | None:
         same = [e for e in self.entries.values() if (e.fingerprint, e.domain) == (fingerprint, domain)]
@@ -95,25 +94,27 @@ class MemoryBackend:
         self, embedding: np.ndarray, source_job_id: str, namespace: Namespace, domain: str
     ) -> Found | None:
         partition = (namespace.key, domain, source_job_id)
-        return self._nearest(
-            embedding, [e for e in self.entries.values() if (e.namespace, e.domain, e.source_job_id) == partition]
-        )
+        live = [e for e in self.entries.values() if (e.namespace, e.domain, e.source_job_id) == partition]
+        return next(iter(self._nearest(embedding, live, 1)), None)
 
     @staticmethod
-    def _nearest(embedding: np.ndarray, live: list[MemoryEntry]) -> Found | None:
+    def _nearest(embedding: np.ndarray, live: list[MemoryEntry], k: int) -> list[Found]:
         if not live:
-            return None
+            return []
         sims = np.stack([e.embedding for e in live]) @ np.asarray(embedding, dtype=np.float32)
-        best = live[int(np.argmax(sims))]
-        return Found(
-            entry_id=str(best.id),
-            similarity=float(sims.max()),
-            source_job_id=best.source_job_id,
-            path="memory",
-            local=True,
-            prompt=best.run.prompt,
-            ref=best,
-        )
+        order = np.argsort(-sims, kind="stable")[:k]  # ties: the earlier entry, as argmax did
+        return [
+            Found(
+                entry_id=str(live[i].id),
+                similarity=float(sims[i]),
+                source_job_id=live[i].source_job_id,
+                path="memory",
+                local=True,
+                prompt=live[i].run.prompt,
+                ref=live[i],
+            )
+            for i in order
+        ]
 
     def fetch(self, found: Found) -> Future[CapturedRun]:
         done: Future[CapturedRun] = Future()

@@ -50,8 +50,9 @@ class PostgresBackend:
             shared = dict(conn.execute(select(Tenant.id, Tenant.cache_shared).where(Tenant.id.in_(ids))).all())
         return {str(t): cache_domain(t, shared[t]) for t in ids}
 
-    def lookup(self, embedding: np.ndarray, namespace: Namespace, domain: str) -> Found | None:
-        return self._found(self.index.lookup(embedding, namespace=namespace.key, domain=domain))
+    def nearest(self, embedding: np.ndarray, namespace: Namespace, domain: str, k: int) -> list[Found]:
+        matches = self.index.nearest(embedding, namespace=namespace.key, domain=domain, k=k)
+        return [found for m in matches if (found := self._found(m)) is not None]
 
     def lookup_exact(self, fingerprint: str, domain: str) -> Found | None:
         return self._found(self.index.lookup_exact(fingerprint, domain=domain))
