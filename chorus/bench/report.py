@@ -29,6 +29,7 @@ SYSTEM_ORDER = (
     "chorus",
     "chorus+tgaa",
     "chorus-no-context",
+    "chorus-nearest",
     "chorus+fbc",
     "chorus+magcache",
 )

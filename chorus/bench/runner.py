@@ -98,15 +98,16 @@ FULL = RunConfig(
     many_requests=200,
 )
 # The many-step regime on its own, sized to fit a session on the 2-core machine: at 50 steps a request costs
-# ~12x a 4-step one, so only the similar stream, the main comparison's systems (no cache, MagCache, NIRVANA-style
-# reuse, Chorus, Chorus + MagCache) and no batched runs or budget sweep; 400 requests, 300 of them warm. Paired,
-# the interval is narrow where the two sides rarely disagree (a miss and a replayed repeat compute the same
-# clip), and the report prints how many requests its own run would have needed for +-3 points.
+# ~12x a 4-step one, so only the similar stream, the main comparison's systems (no cache, MagCache,
+# NIRVANA-style reuse, Chorus and its nearest-entry ablation, Chorus + MagCache) and no batched runs or budget
+# sweep; 400 requests, 300 of them warm. Paired, the interval is narrow where the two sides rarely disagree (a
+# miss and a replayed repeat compute the same clip), and the report prints how many requests its own run would
+# have needed for +-3 points.
 MANY_STEPS = RunConfig(
     "many-steps",
     {"similar": (400, 100)},
     steps=(50,),
-    systems=("no-cache", "magcache", "nirvana-k50", "chorus", "chorus+magcache"),
+    systems=("no-cache", "magcache", "nirvana-k50", "chorus", "chorus-nearest", "chorus+magcache"),
     main_extras=False,
 )
 MODES = {c.name: c for c in (QUICK, MEDIUM, FULL, MANY_STEPS)}
@@ -123,6 +124,8 @@ def reuse_systems(*intra: IntraCache | None) -> list[System]:
         replace(CHORUS, name="chorus+tgaa", reuse=replace(CHORUS.reuse, tgaa=TGAAConfig(alpha=2.0))),  # ablation
         # ablation: Stage 2 without the source's context (its misses store none, so every Stage 2 is context-free)
         replace(CHORUS, name="chorus-no-context", reuse=replace(CHORUS.reuse, capture=NO_CONTEXT)),
+        # ablation: the nearest entry only, not the nearby one whose words admit the largest plan
+        replace(CHORUS, name="chorus-nearest", reuse=replace(CHORUS.reuse, lookup_candidates=1)),
     ]
     for cache in intra:
         if cache is not None:

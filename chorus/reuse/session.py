@@ -10,11 +10,11 @@
 ``open`` embeds the batch's prompts in one call and looks each job up: first by its request fingerprint
 (an exact repeat, found by key and never by prompt similarity, so same-prompt entries of other seeds cannot
 hide it), then by nearest prompt in its namespace and domain: of the ``lookup_candidates`` nearest, the one
-whose prompt's words admit the largest plan (``ReusePolicy.steps_from_words``). An exact repeat is served the stored video
-(a copy in the store under the job's own key: no transformer step, no decode, no encode); if that video is
-gone, its final latent is decoded; if that is gone too, it runs in full. A match no plan can read (too far,
-or an edit at a step count with no edit plan) is a miss told from the index row alone, never fetched; any
-other match's fetch starts at once (the backend overlaps it with the remaining lookups), then each job is
+whose prompt's words admit the largest plan (``ReusePolicy.steps_from_words``). An exact repeat is served
+the stored video (a copy in the store under the job's own key: no transformer step, no decode, no encode); if
+that video is gone, its final latent is decoded; if that is gone too, it runs in full. A match no plan can
+read (too far, or an edit at a step count with no edit plan) is a miss told from the index row alone, never
+fetched; any other match's fetch starts at once (the backend overlaps it with the remaining lookups), then each job is
 planned from its fetched source.
 ``settle`` runs only for jobs that were delivered, so the cache's bookkeeping never delays or fails a delivery.
 The cache's own thread (``ReuseCache.in_order``) runs a batch's settle and then the next batch's domain and
