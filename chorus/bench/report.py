@@ -61,7 +61,29 @@ STAGE2_ABLATIONS = {"chorus+tgaa", "chorus-no-context"}
 def _system_label(row: dict[str, Any]) -> str:
     if row["system"] in STAGE2_ABLATIONS and not row.get("stage2_steps"):
         return f"{row['system']} (no Stage 2 ran: same run as chorus, its switch had nothing to act on)"
+    if row.get("plans_as_chorus"):
+        return f"{row['system']} (every request got the plan chorus gave it: the same run)"
     return row["system"]
+
+
+def _marked_same_plans(result: dict[str, Any]) -> dict[str, Any]:
+    """``result`` with each ablation row marked ``plans_as_chorus`` where every request of its run got the plan
+    Chorus gave it on the same steps, stream and batch size (an ablation that changed nothing says so)."""
+
+    def plans(system: str, steps: int, stream: str, batch: int) -> list[tuple]:
+        return sorted(
+            (r["index"], r["reason"], r["stage1"], r["stage2"])
+            for r in result["records"]
+            if (r["system"], r["steps"], r["stream"], r["batch_size"]) == (system, steps, stream, batch)
+        )
+
+    def same(row: dict[str, Any]) -> bool:
+        if not row["system"].startswith("chorus-"):
+            return False
+        where = (row["steps"], row["stream"], row["batch_size"])
+        return plans(row["system"], *where) == plans("chorus", *where)
+
+    return {**result, "rows": [dict(r, plans_as_chorus=same(r)) for r in result["rows"]]}
 
 
 def _table(rows: list[dict[str, Any]]) -> list[str]:
@@ -166,14 +188,14 @@ def targets(result: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
             )
         )
         for name in ("chorus+magcache", "chorus+fbc"):
-            composed = _row(result, name, steps)
-            if composed is not None and max_compute is not None:
+            composed, composed_paired = _row(result, name, steps), _paired(result, name, steps)
+            if composed is not None and composed_paired is not None and max_compute is not None:
                 out.append(
                     (
                         f"{name} at {steps} steps >= {COMPOSED_TARGET:.0f}x, within {MAX_LOSS_POINTS:.0f} point",
                         f"{composed['speedup']:.2f}x, compute {composed['compute_ratio']:.2f}, all-correct Δ "
-                        f"{_ci(_paired(result, name, steps)['accuracy_all'])} pts",
-                        composed["speedup"] >= COMPOSED_TARGET and _within(_paired(result, name, steps)),
+                        f"{_ci(composed_paired['accuracy_all'])} pts",
+                        composed["speedup"] >= COMPOSED_TARGET and _within(composed_paired),
                     )
                 )
     chorus, hits = _row(result, "chorus", main), _paired(result, "chorus", main, "hits")
@@ -333,6 +355,7 @@ def write_results(result: dict[str, Any], results_dir: Path) -> Path:
 
 def write_report(result: dict[str, Any], results_dir: Path, report: Path, caveat: str = "") -> list[Path]:
     """Plots under ``results_dir/plots`` and the markdown report; returns the plot paths."""
+    result = _marked_same_plans(result)
     plots_dir = results_dir / "plots"
     plots_dir.mkdir(parents=True, exist_ok=True)
     main, *many = result["config"]["steps"]

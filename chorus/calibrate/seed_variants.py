@@ -93,13 +93,13 @@ def seed_variant_sweep(
     fresh_right = right_per_clip(read_clips(fresh), specs) if judged else None
 
     def row(k1: int, frames: np.ndarray) -> VariantRow:
-        name, ratio = f"k1={k1}" if k1 else "no reuse", distance(frames) / fresh_distance
+        name, far = f"k1={k1}" if k1 else "no reuse", distance(frames)
         if fresh_right is None:
-            return VariantRow(name, distance(frames), ratio, k1=k1)
+            return VariantRow(name, far, far / fresh_distance, k1=k1)
         readings = read_clips(frames)
         losses = {a: fresh_right[a] - ours for a, ours in right_per_clip(readings, specs).items()}
         upper = {a: float(d.mean() + loss_margin(d)) for a, d in losses.items()} if k1 else None
-        return VariantRow(name, distance(frames), ratio, 100 * score(readings, specs)["all"], k1, upper)
+        return VariantRow(name, far, far / fresh_distance, 100 * score(readings, specs)["all"], k1, upper)
 
     rows = [row(0, fresh)]
     runs = [ReuseSource(run) for run in captured.captured]

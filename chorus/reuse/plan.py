@@ -241,9 +241,7 @@ class ReusePolicy:
         reach = self.reach(grid)
         if same_prompt:
             return self.variant_steps(reach, num_steps, calibration)
-        calibrated = (
-            calibration.for_kinds(edit_kinds, num_steps) if calibration is not None and self.calibrated else None
-        )
+        calibrated = calibration.for_kinds(edit_kinds, num_steps) if calibration is not None else None
         if calibrated is not None:
             entry = calibrated.entry
             if entry is None or entry.plan is None:
@@ -251,8 +249,7 @@ class ReusePolicy:
             return min(sum(self.shrink(entry.plan.k1, entry.plan.k2, similarity, entry.similarity)), reach.budget)
         if not self.reuses_edits(num_steps):
             return 0
-        scale = min(1.0, (similarity - self.min_similarity) / (self.full_similarity - self.min_similarity))
-        return self.reach(grid, scale).stage2_end
+        return self.reach(grid, self.edit_scale(similarity)).stage2_end
 
     def dissimilar(self, similarity: float, num_steps: int, source_id: str | None = None) -> ReusePlan | None:
         """The miss that similarity alone decides, before the prompts are diffed (an identical prompt
@@ -310,9 +307,7 @@ class ReusePolicy:
             return self._calibrated(calibrated, kinds, num_steps, reach.budget, region_fraction, stored, info)
         if not self.reuses_edits(num_steps):
             return ReusePlan(num_steps, reason=f"miss: edit at fewer than {self.min_edit_steps} steps", **info)
-        # Less similar prompts reuse less.
-        scale = min(1.0, (similarity - self.min_similarity) / (self.full_similarity - self.min_similarity))
-        edit = self.reach(grid, scale)
+        edit = self.reach(grid, self.edit_scale(similarity))
         k1, k2 = edit.stage1, edit.stage2_end - edit.stage1
         reason = "edit"
         if not region_fraction:
@@ -320,6 +315,11 @@ class ReusePolicy:
         elif region_fraction > self.max_region_fraction:
             k1, k2, reason = k1 // 2, 0, f"edit, region {region_fraction:.2f} too large"
         return self._fit(ReusePlan(num_steps, k1, max(k2, 0), reason, region_fraction=region_fraction, **info), stored)
+
+    def edit_scale(self, similarity: float) -> float:
+        """The share of the largest edit plan this policy gives at ``similarity``: less similar prompts reuse
+        less, linearly from ``min_similarity`` up to ``full_similarity``."""
+        return min(1.0, (similarity - self.min_similarity) / (self.full_similarity - self.min_similarity))
 
     def shrink(self, k1: int, k2: int, similarity: float, floor: float | None) -> tuple[int, int]:
         """A calibrated plan at ``similarity``: whole at or above its band's ``floor``, below it Stage 1 and

@@ -375,12 +375,12 @@ class CacheSession:
         def reusable(found: Found) -> int:
             if found.prompt is None:
                 return 0
+            same = found.prompt == prompt
             try:
-                kinds = None if found.prompt == prompt else self.cache.edit_kinds.classify(found.prompt, prompt)
+                kinds = None if same else self.cache.edit_kinds.classify(found.prompt, prompt)
             except Exception:
                 log.warning("edit kinds for job %s failed; its nearest entry is taken", job.key, exc_info=True)
                 return 0
-            same = found.prompt == prompt
             return policy.steps_from_words(found.similarity, same, kinds, steps, sigmas, self.calibration)
 
         return max(nearest, key=lambda found: (reusable(found), found.similarity))

@@ -1,6 +1,6 @@
 """The bench report's labels: an ablation that cannot differ from what it ablates says so."""
 
-from chorus.bench.report import _kind_table, _system_label, targets
+from chorus.bench.report import _kind_table, _marked_same_plans, _system_label, targets
 
 
 def test_a_tgaa_ablation_without_stage2_is_labelled_as_the_same_run():
@@ -39,3 +39,17 @@ def test_the_many_step_targets_need_compute_speed_and_accuracy_together():
     for missed in (_result(0.55, 2.0, 0.0, 3.2), _result(0.45, 1.7, 0.0, 3.2), _result(0.45, 2.0, -0.02, 3.2)):
         assert targets(missed)[0][2] is False
     assert targets(_result(0.45, 2.0, 0.0, 2.9))[1][2] is False
+
+
+def test_an_ablation_whose_every_request_got_chorus_plan_says_it_is_the_same_run():
+    def record(system: str, index: int, stage1: int) -> dict:
+        where = {"steps": 16, "stream": "similar", "batch_size": 1}
+        return {"system": system, "index": index, "reason": "r", "stage1": stage1, "stage2": 0} | where
+
+    row = {"system": "chorus-nearest", "steps": 16, "stream": "similar", "batch_size": 1}
+    same = {"rows": [row], "records": [record("chorus", 0, 3), record("chorus-nearest", 0, 3)]}
+    [marked] = _marked_same_plans(same)["rows"]
+    assert "same run" in _system_label(marked)
+    other = {"rows": [row], "records": [record("chorus", 0, 3), record("chorus-nearest", 0, 0)]}
+    [unmarked] = _marked_same_plans(other)["rows"]
+    assert _system_label(unmarked) == "chorus-nearest"
